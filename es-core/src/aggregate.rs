@@ -1,0 +1,122 @@
+//! Aggregates: consistency boundaries whose state is rebuilt from their own events.
+
+use std::fmt::Display;
+
+use crate::event::EventSet;
+
+/// An event-sourced aggregate: state that handles commands into events and applies events to itself.
+///
+/// Implemented by the two halves of `#[aggregate]`: on the struct (name, id and error types)
+/// and on its impl block (`#[handle]` and `#[apply]` methods). See the crate docs for an example.
+///
+/// # For implementors
+///
+/// `handle` must be pure: decide from `&self` and the command, change nothing. `apply` must be
+/// deterministic and infallible: it runs on every load, for events written years ago.
+pub trait Aggregate: Default + Send + Sync + 'static {
+    /// The stored aggregate type, e.g. `"post"`; also the prefix of every stream id.
+    const NAME: &'static str;
+    /// Take a snapshot every this many events (`None`: never).
+    const SNAPSHOT_EVERY: Option<u64>;
+    /// The identifier of one instance, rendered into its stream id.
+    type Id: AggregateId;
+    /// The generated enum of every event this aggregate applies.
+    type Event: EventSet;
+    /// The generated enum of every command this aggregate handles.
+    type Command: Send + 'static;
+    /// The domain error a rejected command returns.
+    type Error: DomainError;
+
+    /// Changes the state by one event.
+    fn apply(&mut self, event: &Self::Event);
+    /// Decides which events a command produces, or rejects it.
+    fn handle(&self, command: Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// The stream that holds the events of the aggregate `id`: `"{NAME}-{id}"`.
+    fn stream_id(id: &Self::Id) -> String {
+        format!("{}-{}", Self::NAME, id)
+    }
+}
+
+/// What an aggregate's id type must be: `Display` (it is rendered into the stream id), `Send` and `Sync`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an aggregate id: it does not implement `Display`",
+    label = "implement `std::fmt::Display` for `{Self}`: the id is rendered into the stream id",
+    note = "ids are usually `String`, `u64`, `uuid::Uuid` or a newtype with a `Display` impl"
+)]
+pub trait AggregateId: Display + Send + Sync {}
+impl<T: Display + Send + Sync + ?Sized> AggregateId for T {}
+
+/// What an aggregate's error type must be: a `std::error::Error` that can cross threads.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an aggregate's error type: it does not implement `std::error::Error`",
+    label = "use an error type here, e.g. an enum with `#[derive(Debug, thiserror::Error)]`",
+    note = "the repository returns it inside `RepositoryError::Rejected` when a command is refused"
+)]
+pub trait DomainError: std::error::Error + Send + Sync + 'static {}
+impl<T: std::error::Error + Send + Sync + 'static> DomainError for T {}
+
+/// The struct-level half of `#[aggregate]`: name, id and error types.
+///
+/// Kept separate because the struct and its impl block are two macro calls that cannot see
+/// each other; the impl-level expansion reads these back to implement [`Aggregate`].
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has `#[aggregate]` on its impl block, but its struct has no complete `#[aggregate(...)]`",
+    label = "the struct `{Self}` needs `#[aggregate(id = IdType, error = ErrorType)]`"
+)]
+pub trait AggregateDecl {
+    const NAME: &'static str;
+    const SNAPSHOT_EVERY: Option<u64>;
+    type Id: AggregateId;
+    type Error: DomainError;
+}
+
+/// What a handler may return inside `Ok`: one event, several, or none.
+///
+/// The generated dispatch converts each handler's output with this trait, so a handler can
+/// return whichever shape reads best.
+#[diagnostic::on_unimplemented(
+    message = "a `#[handle]` method cannot return `{Self}` as its events",
+    note = "return one event type, a tuple of event types, `Option<Event>`, or `Vec<{E}>`"
+)]
+pub trait IntoEvents<E> {
+    /// Converts into the aggregate's events, in order.
+    fn into_events(self) -> Vec<E>;
+}
+
+impl<E> IntoEvents<E> for Vec<E> {
+    fn into_events(self) -> Vec<E> {
+        self
+    }
+}
+
+impl<E, T: Into<E>> IntoEvents<E> for Option<T> {
+    fn into_events(self) -> Vec<E> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<E> IntoEvents<E> for () {
+    fn into_events(self) -> Vec<E> {
+        Vec::new()
+    }
+}
+
+macro_rules! tuple_into_events {
+    ($($name:ident),+) => {
+        impl<E, $($name: Into<E>),+> IntoEvents<E> for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn into_events(self) -> Vec<E> {
+                let ($($name,)+) = self;
+                vec![$($name.into()),+]
+            }
+        }
+    };
+}
+tuple_into_events!(A);
+tuple_into_events!(A, B);
+tuple_into_events!(A, B, C);
+tuple_into_events!(A, B, C, D);
+tuple_into_events!(A, B, C, D, F);
+tuple_into_events!(A, B, C, D, F, G);

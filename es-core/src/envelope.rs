@@ -1,0 +1,142 @@
+//! The envelope: an event together with where, when and why it was recorded.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A stored event's serialized payload: JSON text, cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Payload(Arc<str>);
+
+impl Payload {
+    /// Serializes a value as the payload.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_string(value).map(|text| Payload(text.into()))
+    }
+
+    /// Wraps JSON text read back from a store. It is parsed only when decoded, so a corrupt row
+    /// surfaces as a decode error that names its stream and version.
+    pub fn from_json_text(text: impl Into<Arc<str>>) -> Self {
+        Payload(text.into())
+    }
+
+    /// Deserializes the payload.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Identity and causality of one event, plus free-form context the application attaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Unique id of this event.
+    pub event_id: Uuid,
+    /// Shared by every event that one request caused, across aggregates and services.
+    pub correlation_id: Uuid,
+    /// The command or event that directly caused this one, if known.
+    pub causation_id: Option<Uuid>,
+    /// Free-form context, e.g. the user who issued the command.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    /// Metadata for a new event with a fresh event id, in the given correlation.
+    pub fn new(correlation_id: Uuid) -> Self {
+        Metadata {
+            event_id: Uuid::now_v7(),
+            correlation_id,
+            causation_id: None,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// An event as stored, with everything known about it.
+///
+/// `Envelope<Payload>` ([`RecordedEvent`]) is what stores return; `Envelope<E>` is the same
+/// record with the payload decoded, as the repository returns and projections receive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope<E = Payload> {
+    /// The stream the event belongs to, e.g. `"post-42"`.
+    pub stream_id: String,
+    /// The aggregate type that wrote it, e.g. `"post"`.
+    pub aggregate_type: String,
+    /// Position in its stream: gapless, starting at 1.
+    pub version: u64,
+    /// Position in the whole store: strictly increasing in commit order, not necessarily dense.
+    pub position: u64,
+    /// When the store recorded it (UTC).
+    pub recorded_at: DateTime<Utc>,
+    /// The event's stored name, e.g. `"post.published"`.
+    pub event_name: String,
+    /// The schema version the payload was written with.
+    pub schema_version: u32,
+    /// Ids and free-form context.
+    pub metadata: Metadata,
+    /// The event itself.
+    pub event: E,
+}
+
+/// An event as a store holds it, payload still serialized.
+pub type RecordedEvent = Envelope<Payload>;
+
+impl<E> Envelope<E> {
+    /// The same envelope with its event replaced, e.g. after decoding.
+    pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Envelope<F> {
+        Envelope {
+            stream_id: self.stream_id,
+            aggregate_type: self.aggregate_type,
+            version: self.version,
+            position: self.position,
+            recorded_at: self.recorded_at,
+            event_name: self.event_name,
+            schema_version: self.schema_version,
+            metadata: self.metadata,
+            event: f(self.event),
+        }
+    }
+
+    /// The same envelope header around a borrowed event.
+    pub fn with_event<F>(&self, event: F) -> Envelope<F> {
+        Envelope {
+            stream_id: self.stream_id.clone(),
+            aggregate_type: self.aggregate_type.clone(),
+            version: self.version,
+            position: self.position,
+            recorded_at: self.recorded_at,
+            event_name: self.event_name.clone(),
+            schema_version: self.schema_version,
+            metadata: self.metadata.clone(),
+            event,
+        }
+    }
+}
+
+/// An event about to be appended: the store assigns version, position and time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// The stored name.
+    pub event_name: String,
+    /// The schema version of the payload.
+    pub schema_version: u32,
+    /// Ids and free-form context.
+    pub metadata: Metadata,
+    /// The serialized event.
+    pub payload: Payload,
+}

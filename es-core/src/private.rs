@@ -1,0 +1,83 @@
+//! What generated code needs from es-core; not a public API and may change in any release.
+
+pub use crate::aggregate::{AggregateDecl, IntoEvents};
+pub use crate::projection::{ProjectionDecl, ProjectionRegistration};
+pub use inventory;
+pub use serde;
+pub use serde_json;
+
+pub const fn assert_storable_event<T: crate::event::StorableEvent>() {}
+pub const fn assert_aggregate_id<T: crate::aggregate::AggregateId + ?Sized>() {}
+pub const fn assert_domain_error<T: crate::aggregate::DomainError + ?Sized>() {}
+pub const fn assert_command<T: crate::Command + ?Sized>() {}
+
+/// Box a projection for the registry.
+pub fn boxed_projection<P: crate::Projection + Default>() -> Box<dyn crate::Projection> {
+    Box::new(P::default())
+}
+
+/// Asserts at the user's span that a command can be handled again after a lost race.
+#[diagnostic::on_unimplemented(
+    message = "command `{Self}` must implement `Clone`",
+    label = "add `#[derive(Clone)]` to `{Self}`",
+    note = "when another writer changes the aggregate first, the repository handles the command again against the new state"
+)]
+pub trait RetryableCommand {}
+impl<T: Clone> RetryableCommand for T {}
+
+pub const fn assert_retryable_command<T: RetryableCommand + ?Sized>() {}
+
+/// `a == b` for `&str`, usable in const evaluation.
+pub const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < a.len() {
+        if a[index] != b[index] {
+            return false;
+        }
+        index += 1;
+    }
+    true
+}
+
+/// The failure for a stored name that no variant of an event set declares.
+pub fn unknown_event(known: &[&str]) -> crate::DecodeFailure {
+    crate::DecodeFailure::UnknownEvent {
+        known: known.join(", "),
+    }
+}
+
+/// Decodes a stored event into the type a projection handler takes.
+pub fn decode_for_projection<E: crate::Event>(
+    projection: &'static str,
+    recorded: &crate::RecordedEvent,
+) -> Result<E, crate::ProjectionError> {
+    E::decode(recorded.schema_version, &recorded.event).map_err(|failure| {
+        crate::ProjectionError::Decode {
+            projection,
+            source: crate::DecodeError {
+                stream_id: recorded.stream_id.clone(),
+                version: recorded.version,
+                event_name: recorded.event_name.clone(),
+                schema_version: recorded.schema_version,
+                failure,
+            },
+        }
+    })
+}
+
+/// Turns a projection handler's error into the runtime's.
+pub fn projection_handler_error(
+    projection: &'static str,
+    recorded: &crate::RecordedEvent,
+    error: impl core::fmt::Display,
+) -> crate::ProjectionError {
+    crate::ProjectionError::Handler {
+        projection,
+        position: recorded.position,
+        reason: error.to_string(),
+    }
+}

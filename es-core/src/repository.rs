@@ -1,0 +1,375 @@
+//! The repository: load an aggregate, run a command, append its events, publish them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::aggregate::Aggregate;
+use crate::envelope::{Envelope, Metadata, NewEvent};
+use crate::error::{DecodeError, RepositoryError, StoreError};
+use crate::event::EventSet;
+use crate::projection::Projections;
+use crate::store::{EventStore, EventStoreExt, ExpectedVersion};
+
+/// How often to retry a command whose append lost a race with another writer.
+///
+/// Each retry reloads the aggregate and handles the command again against the new state, so
+/// a command that became invalid (say, the post was archived meanwhile) is rejected rather
+/// than appended blindly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; 1 means never retry.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubles each time, with random jitter.
+    pub initial_backoff: Duration,
+    /// Upper bound of one wait.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// Never retry: a conflict is returned at once.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    fn backoff(&self, retry: u32) -> Duration {
+        let exponential = self
+            .initial_backoff
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max_backoff);
+        // Full jitter: contenders that collided once should not collide again in lockstep.
+        let random = (Uuid::new_v4().as_u128() % 1024) as u32;
+        exponential.mul_f64(f64::from(random) / 1024.0)
+    }
+}
+
+impl Default for RetryPolicy {
+    /// Ten attempts, backing off from 1 ms up to 100 ms.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Context a caller attaches to a command; every event the command produces carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommandMetadata {
+    correlation_id: Option<Uuid>,
+    causation_id: Option<Uuid>,
+    extra: BTreeMap<String, String>,
+}
+
+impl CommandMetadata {
+    /// Empty: a fresh correlation id is made for the command.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Joins an existing correlation (e.g. the id of the HTTP request that caused this command).
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+
+    /// Records what caused the command (e.g. the id of an event a process manager reacted to).
+    pub fn causation_id(mut self, id: Uuid) -> Self {
+        self.causation_id = Some(id);
+        self
+    }
+
+    /// Adds a free-form entry, e.g. `("user", "alice")`.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// An aggregate's state together with the stream version it reflects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<A> {
+    /// The state after applying every event up to `version`.
+    pub state: A,
+    /// The stream's version (0: no events yet).
+    pub version: u64,
+}
+
+/// Runs commands against aggregates of type `A` stored in one event store.
+///
+/// ```
+/// # use es_core::{aggregate, Command, Event, MemoryStore, Repository};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// # pub struct Incremented { by: u32 }
+/// # #[derive(Command, Clone, Debug)]
+/// # pub struct Increment { by: u32 }
+/// # #[derive(Debug, thiserror::Error)] #[error("never")] pub struct Never;
+/// # #[aggregate(name = "counter", id = u32, error = Never)]
+/// # #[derive(Default, Debug)]
+/// # pub struct Counter { value: u32 }
+/// # #[aggregate]
+/// # impl Counter {
+/// #     #[handle] fn increment(&self, c: Increment) -> Result<Incremented, Never> { Ok(Incremented { by: c.by }) }
+/// #     #[apply] fn incremented(&mut self, e: &Incremented) { self.value += e.by }
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let repository = Repository::<Counter>::new(MemoryStore::new());
+/// let committed = repository.execute(&7, Increment { by: 2 }).await?;
+/// assert_eq!(committed[0].version, 1);
+/// assert_eq!(repository.load(&7).await?.state.value, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Repository<A: Aggregate> {
+    store: Arc<dyn EventStore>,
+    retry: RetryPolicy,
+    projections: Option<Projections>,
+    aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A: Aggregate> Clone for Repository<A> {
+    fn clone(&self) -> Self {
+        Repository {
+            store: Arc::clone(&self.store),
+            retry: self.retry.clone(),
+            projections: self.projections.clone(),
+            aggregate: PhantomData,
+        }
+    }
+}
+
+impl<A: Aggregate> fmt::Debug for Repository<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repository")
+            .field("aggregate", &A::NAME)
+            .field("store", &self.store)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate> Repository<A>
+where
+    A::Command: Clone,
+{
+    /// A repository over `store` with the default retry policy and no projections.
+    pub fn new(store: impl IntoSharedStore) -> Self {
+        Repository {
+            store: store.into_shared_store(),
+            retry: RetryPolicy::default(),
+            projections: None,
+            aggregate: PhantomData,
+        }
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Feeds these projections after every commit.
+    pub fn with_projections(mut self, projections: Projections) -> Self {
+        self.projections = Some(projections);
+        self
+    }
+
+    /// The store this repository writes to.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Loads the aggregate `id` by replaying its stream.
+    pub async fn load(&self, id: &A::Id) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+        let stream_id = A::stream_id(id);
+        let span = tracing::debug_span!("es.load", aggregate = A::NAME, stream_id = %stream_id, version = tracing::field::Empty);
+        async {
+            let loaded = replay::<A>(&*self.store, &stream_id, u64::MAX).await?;
+            tracing::Span::current().record("version", loaded.version);
+            Ok(loaded)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs `command` against the aggregate `id` and returns the committed events.
+    pub async fn execute(
+        &self,
+        id: &A::Id,
+        command: impl Into<A::Command>,
+    ) -> Result<Vec<Envelope<A::Event>>, RepositoryError<A::Error>> {
+        self.execute_with(id, command, CommandMetadata::new()).await
+    }
+
+    /// Runs `command` with caller context that every resulting event carries.
+    pub async fn execute_with(
+        &self,
+        id: &A::Id,
+        command: impl Into<A::Command>,
+        metadata: CommandMetadata,
+    ) -> Result<Vec<Envelope<A::Event>>, RepositoryError<A::Error>> {
+        let command = command.into();
+        let stream_id = A::stream_id(id);
+        let correlation_id = metadata.correlation_id.unwrap_or_else(Uuid::now_v7);
+        let span = tracing::info_span!(
+            "es.execute",
+            aggregate = A::NAME,
+            stream_id = %stream_id,
+            %correlation_id,
+            expected_version = tracing::field::Empty,
+            events = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        async move {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let loaded = replay::<A>(&*self.store, &stream_id, u64::MAX).await?;
+                let events = loaded
+                    .state
+                    .handle(command.clone())
+                    .map_err(RepositoryError::Rejected)?;
+                let span = tracing::Span::current();
+                span.record("expected_version", loaded.version);
+                span.record("events", events.len());
+                span.record("attempts", attempt);
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let new_events = encode::<A>(&events, correlation_id, &metadata)?;
+                let expected = ExpectedVersion::Exact(loaded.version);
+                let appended = append_instrumented::<A>(&*self.store, &stream_id, expected, new_events).await;
+                match appended {
+                    Ok(recorded) => {
+                        let committed = recorded
+                            .into_iter()
+                            .zip(events)
+                            .map(|(record, event)| record.map(|_| event))
+                            .collect();
+                        if let Some(projections) = &self.projections {
+                            projections
+                                .catch_up(&*self.store)
+                                .await
+                                .map_err(RepositoryError::Projection)?;
+                        }
+                        return Ok(committed);
+                    }
+                    Err(StoreError::Conflict { stream_id, expected, actual }) => {
+                        if attempt >= self.retry.max_attempts {
+                            return Err(RepositoryError::Conflict { stream_id, expected, actual, attempts: attempt });
+                        }
+                        tracing::debug!(expected = %expected, actual, attempt, "conflict, retrying");
+                        tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
+                    }
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+async fn append_instrumented<A: Aggregate>(
+    store: &dyn EventStore,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<Vec<crate::RecordedEvent>, StoreError> {
+    let span = tracing::debug_span!("es.append", aggregate = A::NAME, stream_id, expected_version = %expected, events = events.len());
+    store
+        .append(stream_id, A::NAME, expected, events)
+        .instrument(span)
+        .await
+}
+
+/// Serializes a command's events, each with a fresh id and the command's context.
+fn encode<A: Aggregate>(
+    events: &[A::Event],
+    correlation_id: Uuid,
+    context: &CommandMetadata,
+) -> Result<Vec<NewEvent>, StoreError> {
+    events
+        .iter()
+        .map(|event| {
+            let payload = event.encode().map_err(|error| {
+                StoreError::InvalidRequest(format!(
+                    "event `{}` of aggregate `{}` does not serialize: {error}",
+                    event.event_name(),
+                    A::NAME
+                ))
+            })?;
+            let mut metadata = Metadata::new(correlation_id);
+            metadata.causation_id = context.causation_id;
+            metadata.extra = context.extra.clone();
+            Ok(NewEvent {
+                event_name: event.event_name().to_owned(),
+                schema_version: event.schema_version(),
+                metadata,
+                payload,
+            })
+        })
+        .collect()
+}
+
+/// Rebuilds an aggregate from its stream, up to and including `to_version`.
+pub(crate) async fn replay<A: Aggregate>(
+    store: &dyn EventStore,
+    stream_id: &str,
+    to_version: u64,
+) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+    let mut state = A::default();
+    let mut version = 0;
+    let mut events = store.stream_events(stream_id, 1);
+    while let Some(record) = events.try_next().await? {
+        if record.version > to_version {
+            break;
+        }
+        let event = decode_event::<A::Event>(&record)?;
+        state.apply(&event);
+        version = record.version;
+    }
+    Ok(Loaded { state, version })
+}
+
+/// Decodes one stored event into an aggregate's event enum, naming where it is stored on failure.
+pub fn decode_event<E: EventSet>(record: &crate::RecordedEvent) -> Result<E, DecodeError> {
+    E::decode(&record.event_name, record.schema_version, &record.event).map_err(|failure| {
+        DecodeError {
+            stream_id: record.stream_id.clone(),
+            version: record.version,
+            event_name: record.event_name.clone(),
+            schema_version: record.schema_version,
+            failure,
+        }
+    })
+}
+
+/// Anything a repository can share as its store: a store value, or an `Arc` of one.
+pub trait IntoSharedStore {
+    /// Wraps the store for sharing.
+    fn into_shared_store(self) -> Arc<dyn EventStore>;
+}
+
+impl<S: EventStore> IntoSharedStore for S {
+    fn into_shared_store(self) -> Arc<dyn EventStore> {
+        Arc::new(self)
+    }
+}
+
+impl IntoSharedStore for Arc<dyn EventStore> {
+    fn into_shared_store(self) -> Arc<dyn EventStore> {
+        self
+    }
+}

@@ -1,0 +1,220 @@
+//! The rules an aggregate impl block must follow, one function each.
+
+use std::collections::BTreeMap;
+
+use quote::ToTokens;
+use syn::ReturnType;
+
+use super::ast::{
+    arguments_span, output_span, type_ident, AggregateImpl, Emitted, Method, Receiver,
+};
+use crate::ctxt::Ctxt;
+
+pub fn check(cx: &Ctxt, aggregate: &AggregateImpl) {
+    check_not_generic(cx, aggregate);
+    for method in &aggregate.appliers {
+        check_apply_shape(cx, method);
+    }
+    for method in &aggregate.handlers {
+        check_handle_shape(cx, method);
+    }
+    check_one_apply_per_event(cx, aggregate);
+    check_one_handler_per_command(cx, aggregate);
+    check_emitted_events_are_applied(cx, aggregate);
+}
+
+/// The generated enums and trait impls name the aggregate without parameters.
+fn check_not_generic(cx: &Ctxt, aggregate: &AggregateImpl) {
+    if !aggregate.original.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &aggregate.original.generics,
+            "an aggregate cannot be generic: its events are stored under fixed names; make a concrete type for each use",
+        );
+    }
+}
+
+fn type_text(ty: &syn::Type) -> String {
+    ty.to_token_stream().to_string().replace(' ', "")
+}
+
+/// Replay calls `#[apply]` methods for events written long ago: they must change `self`, take
+/// exactly one event, and be unable to fail or wait.
+fn check_apply_shape(cx: &Ctxt, method: &Method) {
+    let function = method.original;
+    let name = method.ident();
+    let event_hint = method
+        .arguments
+        .first()
+        .map(|ty| match ty {
+            syn::Type::Reference(reference) => type_text(&reference.elem),
+            other => type_text(other),
+        })
+        .unwrap_or_else(|| "SomethingHappened".to_owned());
+    let example = format!("e.g. `fn {name}(&mut self, event: &{event_hint})`");
+    if let Some(asyncness) = &function.sig.asyncness {
+        cx.error_spanned_by(
+            asyncness,
+            format!("`#[apply]` method `{name}` cannot be `async`: applying an event only changes `self` in memory; {example}"),
+        );
+    }
+    if method.receiver != Receiver::RefMut || method.message_type().is_none() {
+        cx.error_at(
+            arguments_span(function),
+            format!("`#[apply]` method `{name}` must take `&mut self` and one event by reference, {example}"),
+        );
+    }
+    if let ReturnType::Type(_, ty) = &function.sig.output {
+        cx.error_spanned_by(
+            ty,
+            format!("`#[apply]` method `{name}` must not return anything: an event already happened and cannot be refused; validate in the `#[handle]` method instead"),
+        );
+    }
+}
+
+/// Handlers decide from the current state and never change it (only events do), so they take
+/// `&self` and the command by value, and say yes (events) or no (an error) with a `Result`.
+fn check_handle_shape(cx: &Ctxt, method: &Method) {
+    let function = method.original;
+    let name = method.ident();
+    let command_hint = method
+        .arguments
+        .first()
+        .map(|ty| match ty {
+            syn::Type::Reference(reference) => type_text(&reference.elem),
+            other => type_text(other),
+        })
+        .unwrap_or_else(|| "DoSomething".to_owned());
+    let example = format!(
+        "e.g. `fn {name}(&self, command: {command_hint}) -> Result<SomethingHappened, MyError>`"
+    );
+    if let Some(asyncness) = &function.sig.asyncness {
+        cx.error_spanned_by(
+            asyncness,
+            format!("`#[handle]` method `{name}` cannot be `async`: handlers decide from the aggregate's state alone; do I/O before sending the command, and pass its result in the command"),
+        );
+    }
+    match method.receiver {
+        Receiver::Ref => {}
+        Receiver::RefMut => {
+            let receiver = function.sig.inputs.first();
+            cx.error_spanned_by(
+                receiver,
+                format!("`#[handle]` method `{name}` must take `&self`, not `&mut self`: a handler only decides which events happen; state changes in `#[apply]` methods. {}", capitalize(&example)),
+            );
+        }
+        Receiver::Value | Receiver::Missing => cx.error_at(
+            arguments_span(function),
+            format!(
+                "`#[handle]` method `{name}` must take `&self` and one command by value, {example}"
+            ),
+        ),
+    }
+    match method.arguments.as_slice() {
+        [] => cx.error_at(
+            arguments_span(function),
+            format!("`#[handle]` method `{name}` must take the command it handles, {example}"),
+        ),
+        [syn::Type::Reference(reference)] => cx.error_spanned_by(
+            reference,
+            format!("`#[handle]` method `{name}` must take its command by value, not by reference, {example}"),
+        ),
+        [_] => {}
+        [_, extra, ..] => cx.error_spanned_by(
+            extra,
+            format!("`#[handle]` method `{name}` takes one command, but has {} arguments; put the extra values in the command, {example}", method.arguments.len()),
+        ),
+    }
+    if method.ok_type().is_none() {
+        cx.error_at(
+            output_span(function),
+            format!("`#[handle]` method `{name}` must return a `Result`: the events when the command is accepted, the aggregate's error when it is refused, {example}"),
+        );
+    } else if matches!(method.emitted(), Emitted::Unknown) {
+        cx.error_at(
+            output_span(function),
+            format!("`#[handle]` method `{name}` returns events in a shape this macro does not know; return one event type, a tuple of event types, `Option<Event>`, `Vec<{{Aggregate}}Event>` or `()`"),
+        );
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// Replay dispatches each event to exactly one `#[apply]` method: two would make it ambiguous
+/// which state change the event means.
+fn check_one_apply_per_event(cx: &Ctxt, aggregate: &AggregateImpl) {
+    let mut first_by_event: BTreeMap<String, &Method> = BTreeMap::new();
+    for method in &aggregate.appliers {
+        let Some(event) = method.message_ident() else {
+            continue;
+        };
+        if let Some(first) = first_by_event.get(&event.to_string()) {
+            cx.error_spanned_by(
+                method.message_type(),
+                format!(
+                    "event `{event}` is applied twice: by `{}` and by `{}`; keep one `#[apply]` method per event",
+                    first.ident(),
+                    method.ident()
+                ),
+            );
+        } else {
+            first_by_event.insert(event.to_string(), method);
+        }
+    }
+}
+
+/// The generated command enum has one variant per command type, so one handler each.
+fn check_one_handler_per_command(cx: &Ctxt, aggregate: &AggregateImpl) {
+    let mut first_by_command: BTreeMap<String, &Method> = BTreeMap::new();
+    for method in &aggregate.handlers {
+        let Some(command) = method.message_ident() else {
+            continue;
+        };
+        if let Some(first) = first_by_command.get(&command.to_string()) {
+            cx.error_spanned_by(
+                method.message_type(),
+                format!(
+                    "command `{command}` is handled twice: by `{}` and by `{}`; keep one `#[handle]` method per command",
+                    first.ident(),
+                    method.ident()
+                ),
+            );
+        } else {
+            first_by_command.insert(command.to_string(), method);
+        }
+    }
+}
+
+/// An event the aggregate emits but never applies would be stored, then ignored on every
+/// load: the state would silently disagree with the log.
+fn check_emitted_events_are_applied(cx: &Ctxt, aggregate: &AggregateImpl) {
+    let applied: Vec<String> = aggregate
+        .appliers
+        .iter()
+        .filter_map(|m| m.message_ident().map(ToString::to_string))
+        .collect();
+    let enum_name = format!("{}Event", aggregate.self_ident);
+    for method in &aggregate.handlers {
+        for event_type in method.emitted().visible_events() {
+            let Some(event) = type_ident(event_type) else {
+                continue;
+            };
+            if event == enum_name.as_str() || applied.iter().any(|a| event == a.as_str()) {
+                continue;
+            }
+            let snake = crate::naming::snake_case(&event.to_string());
+            cx.error_spanned_by(
+                event_type,
+                format!(
+                    "`#[handle]` method `{}` emits `{event}`, but `{}` has no `#[apply]` method for it; add one, e.g. `#[apply] fn on_{snake}(&mut self, event: &{event}) {{ ... }}`",
+                    method.ident(),
+                    aggregate.self_ident,
+                ),
+            );
+        }
+    }
+}

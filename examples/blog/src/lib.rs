@@ -1,0 +1,9 @@
+//! The blog: posts and authors as event-sourced aggregates, with read models built from them.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod author;
+pub mod post;
+pub mod read_models;
+pub mod report;
+pub mod scenario;

@@ -1,0 +1,217 @@
+//! The blog CLI. With no arguments it plays a short scenario and prints the read models and
+//! one post's history; subcommands create, publish, comment on, list and show posts.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use blog::app::Blog;
+use blog::author::{LogIn, RegisterAuthor};
+use blog::post::{AddComment, ArchivePost, DraftPost, EditPost, PublishPost};
+use blog::{report, scenario};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use es_core::{CommandMetadata, EventStore, MemoryStore};
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Parser, Debug)]
+#[command(about = "An event-sourced blog", long_about = None)]
+struct Cli {
+    /// Where events are stored: `memory`.
+    #[arg(long, global = true, default_value = "memory")]
+    store: String,
+    #[command(subcommand)]
+    command: Option<Action>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Action {
+    /// Play the demo scenario (the default).
+    Demo,
+    /// Register an author.
+    Register { author: String, name: String },
+    /// Record a login of an author, now.
+    Login { author: String },
+    /// Draft a new post.
+    Create {
+        post: String,
+        #[arg(long)]
+        author: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+    /// Publish a draft.
+    Publish { post: String },
+    /// Change a post's title and body.
+    Edit {
+        post: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+    /// Comment on a published post.
+    Comment {
+        post: String,
+        #[arg(long)]
+        author: String,
+        #[arg(long)]
+        text: String,
+    },
+    /// Archive a post.
+    Archive {
+        post: String,
+        #[arg(long, default_value = "no reason given")]
+        reason: String,
+    },
+    /// List published posts.
+    List,
+    /// Show one post's page.
+    Show { post: String },
+    /// Show one post's event history.
+    History { post: String },
+    /// Show per-author statistics.
+    Authors,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(output) => write_stdout(&output),
+        Err(error) => {
+            // stderr is unbuffered and `eprintln!` would panic if it were closed; ignore that case.
+            let _ = writeln!(std::io::stderr(), "error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(spec: &str) -> Result<Arc<dyn EventStore>, Failure> {
+    match spec {
+        "memory" => Ok(Arc::new(MemoryStore::new())),
+        other => Err(format!("unknown store `{other}`; use `memory`").into()),
+    }
+}
+
+/// Writes the output; a reader that went away (`| head`) is not an error worth a panic.
+fn write_stdout(output: &str) -> ExitCode {
+    match std::io::stdout().lock().write_all(output.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+async fn run(cli: Cli) -> Result<String, Failure> {
+    let store = open_store(&cli.store).await?;
+    let blog = Blog::open(store).await?;
+    let mut out = String::new();
+    let as_user = |user: &str| CommandMetadata::new().with("user", user);
+    match cli.command.unwrap_or(Action::Demo) {
+        Action::Demo => out = demo(&blog).await?,
+        Action::Register { author, name } => {
+            blog.authors
+                .execute(&author, RegisterAuthor { name })
+                .await?;
+            writeln!(out, "registered author {author}")?;
+        }
+        Action::Login { author } => {
+            blog.authors
+                .execute(&author, LogIn { at: Utc::now() })
+                .await?;
+            writeln!(out, "{author} logged in")?;
+        }
+        Action::Create {
+            post,
+            author,
+            title,
+            body,
+        } => {
+            let metadata = as_user(&author);
+            blog.posts
+                .execute_with(
+                    &post,
+                    DraftPost {
+                        author,
+                        title,
+                        body,
+                    },
+                    metadata,
+                )
+                .await?;
+            writeln!(out, "drafted post {post}")?;
+        }
+        Action::Publish { post } => {
+            blog.posts.execute(&post, PublishPost).await?;
+            writeln!(out, "published post {post}")?;
+        }
+        Action::Edit { post, title, body } => {
+            blog.posts.execute(&post, EditPost { title, body }).await?;
+            writeln!(out, "edited post {post}")?;
+        }
+        Action::Comment { post, author, text } => {
+            let metadata = as_user(&author);
+            blog.posts
+                .execute_with(&post, AddComment { author, text }, metadata)
+                .await?;
+            writeln!(out, "commented on post {post}")?;
+        }
+        Action::Archive { post, reason } => {
+            blog.posts.execute(&post, ArchivePost { reason }).await?;
+            writeln!(out, "archived post {post}")?;
+        }
+        Action::List => write!(out, "{}", report::published_posts(&blog)?)?,
+        Action::Show { post } => match report::post_page(&blog, &post)? {
+            Some(page) => write!(out, "{page}")?,
+            None => return Err(format!("no post `{post}`").into()),
+        },
+        Action::History { post } => write!(out, "{}", report::history(&blog, &post).await?)?,
+        Action::Authors => write!(out, "{}", report::authors(&blog)?)?,
+    }
+    Ok(out)
+}
+
+async fn demo(blog: &Blog) -> Result<String, Failure> {
+    let mut out = String::new();
+    writeln!(out, "== playing the scenario ==")?;
+    let outcome = scenario::play(blog, "").await?;
+    match &outcome.rejected {
+        Some(error) => writeln!(
+            out,
+            "rejected, as the domain requires: a comment on an archived post: {error}"
+        ),
+        None => writeln!(
+            out,
+            "unexpected: a comment on an archived post was accepted"
+        ),
+    }?;
+    writeln!(out)?;
+    write!(out, "{}", report::published_posts(blog)?)?;
+    writeln!(out)?;
+    if let Some(page) = report::post_page(blog, &outcome.featured_post)? {
+        write!(out, "{page}")?;
+    }
+    writeln!(out)?;
+    write!(out, "{}", report::authors(blog)?)?;
+    writeln!(out)?;
+    write!(
+        out,
+        "{}",
+        report::history(blog, &outcome.featured_post).await?
+    )?;
+    Ok(out)
+}

@@ -1,0 +1,122 @@
+//! The demo scenario: two authors, a few posts, comments, an edit, an archive, and one
+//! command the domain rejects.
+
+use chrono::Utc;
+use es_core::{CommandMetadata, RepositoryError};
+
+use crate::app::Blog;
+use crate::author::{LogIn, RegisterAuthor};
+use crate::post::{AddComment, ArchivePost, DraftPost, EditPost, PostError, PublishPost};
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the scenario did, for printing.
+#[derive(Debug)]
+pub struct ScenarioOutcome {
+    /// The post whose history is worth showing.
+    pub featured_post: String,
+    /// The command the domain refused, with its error.
+    pub rejected: Option<RepositoryError<PostError>>,
+}
+
+fn as_user(user: &str) -> CommandMetadata {
+    CommandMetadata::new().with("user", user)
+}
+
+/// Plays the scenario. Ids get `suffix` appended so it can run again on a store that keeps
+/// what earlier runs wrote.
+pub async fn play(blog: &Blog, suffix: &str) -> Result<ScenarioOutcome, Failure> {
+    let id = |base: &str| format!("{base}{suffix}");
+    for (author, name) in [("ada", "Ada Lovelace"), ("grace", "Grace Hopper")] {
+        let registered = blog
+            .authors
+            .execute(&author.to_owned(), RegisterAuthor { name: name.into() })
+            .await;
+        match registered {
+            // A second run finds the authors already registered: that is fine.
+            Ok(_)
+            | Err(RepositoryError::Rejected(crate::author::AuthorError::AlreadyRegistered)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        blog.authors
+            .execute_with(
+                &author.to_owned(),
+                LogIn { at: Utc::now() },
+                as_user(author),
+            )
+            .await?;
+    }
+    let posts = [
+        (
+            "engines",
+            "ada",
+            "Notes on the Analytical Engine",
+            "It weaves algebraic patterns.",
+        ),
+        (
+            "compilers",
+            "grace",
+            "The first compiler",
+            "Programs can write programs.",
+        ),
+        (
+            "bugs",
+            "grace",
+            "A moth in the relay",
+            "We found the first actual bug.",
+        ),
+    ];
+    for (post, author, title, body) in posts {
+        let draft = DraftPost {
+            author: author.into(),
+            title: title.into(),
+            body: body.into(),
+        };
+        blog.posts
+            .execute_with(&id(post), draft, as_user(author))
+            .await?;
+        blog.posts
+            .execute_with(&id(post), PublishPost, as_user(author))
+            .await?;
+    }
+    let comments = [
+        ("engines", "grace", "Beautiful idea."),
+        ("compilers", "ada", "Bold. I approve."),
+        ("engines", "grace", "When can we build one?"),
+    ];
+    for (post, author, text) in comments {
+        let command = AddComment {
+            author: author.into(),
+            text: text.into(),
+        };
+        blog.posts
+            .execute_with(&id(post), command, as_user(author))
+            .await?;
+    }
+    let edit = EditPost {
+        title: "Notes on the Analytical Engine (revised)".into(),
+        body: "It weaves algebraic patterns, as the loom weaves flowers.".into(),
+    };
+    blog.posts
+        .execute_with(&id("engines"), edit, as_user("ada"))
+        .await?;
+    let archive = ArchivePost {
+        reason: "moved to the museum".into(),
+    };
+    blog.posts
+        .execute_with(&id("bugs"), archive, as_user("grace"))
+        .await?;
+    let late_comment = AddComment {
+        author: "ada".into(),
+        text: "Poor moth.".into(),
+    };
+    let rejected = blog
+        .posts
+        .execute_with(&id("bugs"), late_comment, as_user("ada"))
+        .await
+        .err();
+    Ok(ScenarioOutcome {
+        featured_post: id("engines"),
+        rejected,
+    })
+}

@@ -1,0 +1,70 @@
+//! The demo scenario end to end on the memory store: read models and history.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use blog::app::Blog;
+use blog::{report, scenario};
+use es_core::{MemoryStore, RepositoryError};
+
+#[tokio::test]
+async fn the_scenario_builds_the_read_models_and_keeps_the_history() {
+    let blog = Blog::open(Arc::new(MemoryStore::new())).await.unwrap();
+    let outcome = scenario::play(&blog, "").await.unwrap();
+    assert!(matches!(
+        outcome.rejected,
+        Some(RepositoryError::Rejected(blog::post::PostError::Archived))
+    ));
+
+    let front = report::published_posts(&blog).unwrap();
+    assert!(
+        front.contains("Notes on the Analytical Engine (revised)"),
+        "{front}"
+    );
+    assert!(front.contains("The first compiler"), "{front}");
+    assert!(
+        !front.contains("A moth in the relay"),
+        "archived posts leave the front page: {front}"
+    );
+
+    let page = report::post_page(&blog, "engines").unwrap().unwrap();
+    assert!(
+        page.contains("(published, version 5)") && page.contains("2 comment(s)"),
+        "{page}"
+    );
+
+    let authors = report::authors(&blog).unwrap();
+    assert!(
+        authors.contains("Grace Hopper   posts: 2  comments received: 1  logins: 1"),
+        "{authors}"
+    );
+
+    let history = report::history(&blog, "engines").await.unwrap();
+    let names: Vec<&str> = history
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().nth(3).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "post.drafted",
+            "post.published",
+            "post.commented",
+            "post.commented",
+            "post.edited"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn read_models_are_rebuilt_when_the_blog_reopens_on_the_same_store() {
+    let store = Arc::new(MemoryStore::new());
+    let first = Blog::open(store.clone()).await.unwrap();
+    scenario::play(&first, "").await.unwrap();
+    let reopened = Blog::open(store).await.unwrap();
+    assert_eq!(
+        report::published_posts(&first).unwrap(),
+        report::published_posts(&reopened).unwrap()
+    );
+}

@@ -1,0 +1,375 @@
+//! Repository behaviour on the memory store: commands, rejections, metadata, retries, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use es_core::{
+    CommandMetadata, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Payload,
+    Repository, RepositoryError, RetryPolicy,
+};
+use uuid::Uuid;
+
+fn id(text: &str) -> String {
+    text.to_owned()
+}
+
+#[tokio::test]
+async fn a_command_appends_its_events_and_the_state_is_rebuilt_from_them() {
+    let accounts = Repository::<Account>::new(MemoryStore::new());
+    accounts
+        .execute(
+            &id("a"),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let committed = accounts
+        .execute(&id("a"), Deposit { amount: 40 })
+        .await
+        .unwrap();
+    assert_eq!(committed.len(), 1);
+    assert_eq!(
+        (committed[0].version, committed[0].stream_id.as_str()),
+        (2, "account-a")
+    );
+    assert_eq!(
+        committed[0].event,
+        AccountEvent::Deposited(Deposited { amount: 40 })
+    );
+    let loaded = accounts.load(&id("a")).await.unwrap();
+    assert_eq!((loaded.state.balance, loaded.version), (40, 2));
+}
+
+#[tokio::test]
+async fn a_rejected_command_returns_the_domain_error_and_appends_nothing() {
+    let store = MemoryStore::new();
+    let accounts = Repository::<Account>::new(store.clone());
+    accounts
+        .execute(
+            &id("a"),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let error = accounts
+        .execute(&id("a"), Withdraw { amount: 5 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.rejection(),
+        Some(&AccountError::InsufficientFunds {
+            balance: 0,
+            requested: 5
+        })
+    );
+    assert_eq!(store.stream_version("account-a").await.unwrap(), 1);
+    assert!(store.read_all(1, 100).await.unwrap().len() == 1);
+}
+
+#[tokio::test]
+async fn metadata_passed_with_a_command_reaches_every_event_with_one_correlation_id() {
+    let accounts = Repository::<Account>::new(MemoryStore::new());
+    let correlation = Uuid::now_v7();
+    let causation = Uuid::now_v7();
+    let metadata = CommandMetadata::new()
+        .correlation_id(correlation)
+        .causation_id(causation)
+        .with("user", "ann");
+    accounts
+        .execute_with(
+            &id("a"),
+            Open {
+                owner: "ann".into(),
+            },
+            metadata.clone(),
+        )
+        .await
+        .unwrap();
+    let committed = accounts
+        .execute_with(&id("a"), Deposit { amount: 1 }, metadata)
+        .await
+        .unwrap();
+    let history = accounts
+        .store()
+        .read_stream("account-a", 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    for event in &history {
+        assert_eq!(event.metadata.correlation_id, correlation);
+        assert_eq!(event.metadata.causation_id, Some(causation));
+        assert_eq!(
+            event.metadata.extra.get("user").map(String::as_str),
+            Some("ann")
+        );
+    }
+    assert_ne!(history[0].metadata.event_id, history[1].metadata.event_id);
+    assert_eq!(committed[0].metadata, history[1].metadata);
+}
+
+#[tokio::test]
+async fn without_a_correlation_id_each_command_gets_its_own() {
+    let accounts = Repository::<Account>::new(MemoryStore::new());
+    let first = accounts
+        .execute(
+            &id("a"),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let second = accounts
+        .execute(&id("a"), Deposit { amount: 1 })
+        .await
+        .unwrap();
+    assert_ne!(
+        first[0].metadata.correlation_id,
+        second[0].metadata.correlation_id
+    );
+}
+
+#[tokio::test]
+async fn concurrent_commands_on_one_stream_all_land_through_retries() {
+    let store = MemoryStore::new();
+    let accounts = Repository::<Account>::new(store.clone()).with_retry(RetryPolicy {
+        max_attempts: 1000,
+        ..RetryPolicy::default()
+    });
+    accounts
+        .execute(
+            &id("shared"),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let accounts = accounts.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                accounts
+                    .execute(&id("shared"), Deposit { amount: 1 })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let loaded = accounts.load(&id("shared")).await.unwrap();
+    assert_eq!((loaded.state.balance, loaded.version), (160, 161));
+}
+
+/// A store that always reports a conflict, to see the policy give up.
+#[derive(Debug)]
+struct AlwaysConflicting(MemoryStore);
+
+#[async_trait::async_trait]
+impl EventStore for AlwaysConflicting {
+    async fn append(
+        &self,
+        stream_id: &str,
+        _: &str,
+        expected: ExpectedVersion,
+        _: Vec<NewEvent>,
+    ) -> Result<Vec<es_core::RecordedEvent>, es_core::StoreError> {
+        Err(es_core::StoreError::Conflict {
+            stream_id: stream_id.into(),
+            expected,
+            actual: 99,
+        })
+    }
+    async fn read_stream(
+        &self,
+        s: &str,
+        f: u64,
+        l: usize,
+    ) -> Result<Vec<es_core::RecordedEvent>, es_core::StoreError> {
+        self.0.read_stream(s, f, l).await
+    }
+    async fn read_all(
+        &self,
+        f: u64,
+        l: usize,
+    ) -> Result<Vec<es_core::RecordedEvent>, es_core::StoreError> {
+        self.0.read_all(f, l).await
+    }
+    async fn stream_version(&self, s: &str) -> Result<u64, es_core::StoreError> {
+        self.0.stream_version(s).await
+    }
+    async fn load_snapshot(
+        &self,
+        s: &str,
+    ) -> Result<Option<es_core::Snapshot>, es_core::StoreError> {
+        self.0.load_snapshot(s).await
+    }
+    async fn save_snapshot(&self, s: es_core::Snapshot) -> Result<(), es_core::StoreError> {
+        self.0.save_snapshot(s).await
+    }
+    async fn load_checkpoint(&self, p: &str) -> Result<Option<u64>, es_core::StoreError> {
+        self.0.load_checkpoint(p).await
+    }
+    async fn save_checkpoint(&self, p: &str, n: u64) -> Result<(), es_core::StoreError> {
+        self.0.save_checkpoint(p, n).await
+    }
+}
+
+#[tokio::test]
+async fn the_retry_policy_is_bounded_and_the_conflict_says_expected_and_actual() {
+    let store: Arc<dyn EventStore> = Arc::new(AlwaysConflicting(MemoryStore::new()));
+    let accounts = Repository::<Account>::new(store).with_retry(RetryPolicy {
+        max_attempts: 3,
+        ..RetryPolicy::default()
+    });
+    let error = accounts
+        .execute(
+            &id("a"),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    match &error {
+        RepositoryError::Conflict {
+            expected,
+            actual,
+            attempts,
+            stream_id,
+        } => {
+            assert_eq!(
+                (*expected, *actual, *attempts, stream_id.as_str()),
+                (ExpectedVersion::Exact(0), 99, 3, "account-a")
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(
+        error
+            .to_string()
+            .contains("expected version 0, but the stream is at version 99"),
+        "{error}"
+    );
+}
+
+async fn append_raw(store: &MemoryStore, name: &str, schema_version: u32, payload: &str) {
+    let event = NewEvent {
+        event_name: name.into(),
+        schema_version,
+        metadata: Metadata::new(Uuid::now_v7()),
+        payload: Payload::from_json_text(payload),
+    };
+    store
+        .append("account-x", "account", ExpectedVersion::Any, vec![event])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_stored_event_is_an_error_naming_stream_version_and_name() {
+    let store = MemoryStore::new();
+    append_raw(&store, "account.opened", 1, r#"{"owner":"x"}"#).await;
+    append_raw(&store, "account.frozen", 1, "{}").await;
+    let error = Repository::<Account>::new(store)
+        .load(&id("x"))
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, RepositoryError::Decode(_)), "{error:?}");
+    for part in [
+        "account.frozen",
+        "version 2",
+        "account-x",
+        "account.opened, account.deposited",
+    ] {
+        assert!(text.contains(part), "`{part}` missing from: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_payload_is_an_error_naming_stream_version_and_name() {
+    let store = MemoryStore::new();
+    append_raw(&store, "account.opened", 1, r#"{"owner":"x"}"#).await;
+    append_raw(&store, "account.deposited", 1, r#"{"amount":"lots"}"#).await;
+    let error = Repository::<Account>::new(store)
+        .load(&id("x"))
+        .await
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "account.deposited",
+        "version 2",
+        "account-x",
+        "does not deserialize",
+    ] {
+        assert!(error.contains(part), "`{part}` missing from: {error}");
+    }
+}
+
+#[tokio::test]
+async fn an_event_newer_than_the_code_is_an_error_naming_both_versions() {
+    let store = MemoryStore::new();
+    append_raw(&store, "account.opened", 3, r#"{"owner":"x"}"#).await;
+    let error = Repository::<Account>::new(store)
+        .load(&id("x"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("stored schema version 3 is newer than this code's version 1"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_fixture_checks_events_and_errors() {
+    Account::given([])
+        .when(Open {
+            owner: "ann".into(),
+        })
+        .then([Opened {
+            owner: "ann".into(),
+        }
+        .into()]);
+    Account::given([
+        Opened {
+            owner: "ann".into(),
+        }
+        .into(),
+        Deposited { amount: 5 }.into(),
+    ])
+    .when(Withdraw { amount: 6 })
+    .then_error(AccountError::InsufficientFunds {
+        balance: 5,
+        requested: 6,
+    });
+    let state = Account::given([Opened {
+        owner: "ann".into(),
+    }
+    .into()])
+    .when(Deposit { amount: 7 })
+    .then([Deposited { amount: 7 }.into()]);
+    assert_eq!(state.balance, 7);
+}
+
+#[test]
+#[should_panic(expected = "the command emitted other events than expected")]
+fn the_fixture_fails_when_other_events_are_emitted() {
+    Account::given([Opened {
+        owner: "ann".into(),
+    }
+    .into()])
+    .when(Deposit { amount: 7 })
+    .then([Deposited { amount: 8 }.into()]);
+}

@@ -1,0 +1,7 @@
+use es_core::Command;
+
+#[derive(Command, Clone, Debug)]
+#[command(name = "open")]
+pub struct OpenDoor;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use es_core::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "door.opened", version = 2, upcast(from = 1))]
+pub struct DoorOpened;
+
+fn main() {}

@@ -1,0 +1,20 @@
+use es_core::{projection, Envelope, Event};
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[event(name = "door.opened")]
+pub struct DoorOpened;
+
+#[projection]
+#[derive(Default, Debug)]
+pub struct OpenCount {
+    count: u32,
+}
+
+#[projection]
+impl OpenCount {
+    #[on]
+    fn opened(&self, _: &Envelope<DoorOpened>) {}
+}
+
+fn main() {}
