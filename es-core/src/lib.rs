@@ -56,6 +56,8 @@
 //!
 //! # Features
 //!
+//! - `sqlite`: `store::sqlite::SqliteStore`, a single-file store.
+//! - `postgres`: `store::postgres::PostgresStore`, shared by many processes.
 //! - `testing`: the store conformance suite in `testing`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -71,6 +73,8 @@ pub mod fixture;
 pub mod projection;
 pub mod repository;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[doc(hidden)]
 #[path = "private.rs"]

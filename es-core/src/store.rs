@@ -8,6 +8,10 @@ use crate::envelope::{NewEvent, Payload, RecordedEvent};
 use crate::error::StoreError;
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 /// What the writer believes the stream's version is; the append fails with
 /// [`StoreError::Conflict`] when it is wrong.

@@ -12,6 +12,8 @@ use blog::post::{AddComment, ArchivePost, DraftPost, EditPost, PublishPost};
 use blog::{report, scenario};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
+use es_core::store::postgres::PostgresStore;
+use es_core::store::sqlite::SqliteStore;
 use es_core::{CommandMetadata, EventStore, MemoryStore};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -19,8 +21,14 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Parser, Debug)]
 #[command(about = "An event-sourced blog", long_about = None)]
 struct Cli {
-    /// Where events are stored: `memory`.
-    #[arg(long, global = true, default_value = "memory")]
+    /// Where events are stored: `sqlite:PATH` (a file, kept between runs), `postgres:URL`
+    /// (e.g. `postgres:postgres://postgres@127.0.0.1:5432/blog`) or `memory` (gone at exit).
+    #[arg(
+        long,
+        global = true,
+        env = "BLOG_STORE",
+        default_value = "sqlite:blog.db"
+    )]
     store: String,
     #[command(subcommand)]
     command: Option<Action>,
@@ -94,17 +102,45 @@ fn main() -> ExitCode {
         Ok(output) => write_stdout(&output),
         Err(error) => {
             // stderr is unbuffered and `eprintln!` would panic if it were closed; ignore that case.
-            let _ = writeln!(std::io::stderr(), "error: {error}");
+            let _ = writeln!(std::io::stderr(), "error: {}", error_chain(&*error));
             ExitCode::FAILURE
         }
     }
 }
 
+/// Opens the store named on the command line; the domain code is the same for all of them.
 async fn open_store(spec: &str) -> Result<Arc<dyn EventStore>, Failure> {
-    match spec {
-        "memory" => Ok(Arc::new(MemoryStore::new())),
-        other => Err(format!("unknown store `{other}`; use `memory`").into()),
+    if spec == "memory" {
+        return Ok(Arc::new(MemoryStore::new()));
     }
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        return Ok(Arc::new(SqliteStore::open(path).await?));
+    }
+    if let Some(url) = spec
+        .strip_prefix("postgres:")
+        .filter(|url| url.contains("://"))
+        .or_else(|| {
+            (spec.starts_with("postgres://") || spec.starts_with("postgresql://")).then_some(spec)
+        })
+    {
+        return Ok(Arc::new(PostgresStore::connect(url).await?));
+    }
+    Err(format!("unknown store `{spec}`; use `sqlite:PATH`, `postgres:URL` or `memory`").into())
+}
+
+/// The error and its causes on one line, skipping causes the message already contains.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
 }
 
 /// Writes the output; a reader that went away (`| head`) is not an error worth a panic.
@@ -187,8 +223,16 @@ async fn run(cli: Cli) -> Result<String, Failure> {
 
 async fn demo(blog: &Blog) -> Result<String, Failure> {
     let mut out = String::new();
-    writeln!(out, "== playing the scenario ==")?;
-    let outcome = scenario::play(blog, "").await?;
+    let suffix = scenario::free_suffix(blog).await?;
+    if suffix.is_empty() {
+        writeln!(out, "== playing the scenario ==")?;
+    } else {
+        writeln!(
+            out,
+            "== playing the scenario again, with post ids ending in `{suffix}` =="
+        )?;
+    }
+    let outcome = scenario::play(blog, &suffix).await?;
     match &outcome.rejected {
         Some(error) => writeln!(
             out,

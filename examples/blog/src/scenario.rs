@@ -23,6 +23,24 @@ fn as_user(user: &str) -> CommandMetadata {
     CommandMetadata::new().with("user", user)
 }
 
+/// A suffix for post ids that no earlier run used: `""` on a fresh store, then `-2`, `-3`...
+pub async fn free_suffix(blog: &Blog) -> Result<String, Failure> {
+    let mut run = 1;
+    loop {
+        let suffix = if run == 1 {
+            String::new()
+        } else {
+            format!("-{run}")
+        };
+        let stream =
+            <crate::post::Post as es_core::Aggregate>::stream_id(&format!("engines{suffix}"));
+        if blog.store.stream_version(&stream).await? == 0 {
+            return Ok(suffix);
+        }
+        run += 1;
+    }
+}
+
 /// Plays the scenario. Ids get `suffix` appended so it can run again on a store that keeps
 /// what earlier runs wrote.
 pub async fn play(blog: &Blog, suffix: &str) -> Result<ScenarioOutcome, Failure> {

@@ -1,0 +1,804 @@
+//! The PostgreSQL store: one database shared by many processes.
+//!
+//! Optimistic concurrency is enforced by the database: `(stream_id, version)` is the primary
+//! key, so two writers that expect the same version cannot both commit, in one process or many.
+//!
+//! # Read-all without skipped events
+//!
+//! Positions come from the appending transaction's id: `(xid << 20) + index in batch`.
+//! Transaction ids are taken in start order but transactions commit in any order, so a reader
+//! must not pass a position whose transaction may still commit. Read-all therefore only
+//! returns events of transactions older than the oldest one still running
+//! (`pg_snapshot_xmin(pg_current_snapshot())`): everything below that bound is committed or
+//! never will be. Positions are strictly increasing and unique, but not dense. The price: a
+//! long-running transaction anywhere in the cluster holds read-all back until it ends.
+//!
+//! Each append is one statement (one round trip): it reads the stream's version, checks the
+//! expectation, and inserts the batch.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
+use crate::error::StoreError;
+use crate::store::{EventStore, ExpectedVersion, Snapshot};
+
+/// The schema this code writes, recorded in `es_schema_version`.
+const SCHEMA_VERSION: i32 = 1;
+
+/// Bits of a position that number the events of one transaction.
+const BATCH_BITS: u32 = 20;
+/// The most events one append may hold.
+pub const MAX_BATCH: usize = (1 << BATCH_BITS) - 1;
+
+/// How to reach the database and where to keep the tables.
+#[derive(Clone, Debug)]
+pub struct PostgresConfig {
+    /// e.g. `postgres://postgres@127.0.0.1:5432/app`.
+    pub url: String,
+    /// The PostgreSQL schema (namespace) holding the tables; created if missing.
+    pub schema: String,
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// How long to wait for a connection to the server.
+    pub connect_timeout: Duration,
+}
+
+impl PostgresConfig {
+    /// The tables in schema `public`, a pool of 16 connections, a 5 s connect timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresConfig {
+            url: url.into(),
+            schema: "public".into(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Keeps the tables in another schema (e.g. one per test, or per tenant).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Sets the pool size.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+}
+
+/// An event store in a PostgreSQL database.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), es_core::StoreError> {
+/// use es_core::store::postgres::PostgresStore;
+///
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    sql: std::sync::Arc<Statements>,
+    schema: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SQL text with the schema name filled in once (a validated identifier, never a value).
+#[derive(Debug)]
+struct Statements {
+    append: String,
+    stream_version: String,
+    read_stream: String,
+    read_all: String,
+    load_snapshot: String,
+    save_snapshot: String,
+    load_checkpoint: String,
+    save_checkpoint: String,
+}
+
+const COLUMNS: &str = "position, stream_id, version, aggregate_type, event_name, schema_version, recorded_at, event_id, correlation_id, causation_id, extra::text, payload::text";
+
+impl Statements {
+    fn new(schema: &str) -> Self {
+        let events = format!("\"{schema}\".es_events");
+        Statements {
+            append: format!(
+                "WITH current AS (
+                    SELECT coalesce(max(version), 0) AS version FROM {events} WHERE stream_id = $1
+                 ), inserted AS (
+                    INSERT INTO {events} (position, stream_id, version, aggregate_type, event_name, schema_version,
+                                          event_id, correlation_id, causation_id, extra, payload)
+                    SELECT (pg_current_xact_id()::text::bigint << {BATCH_BITS}) + batch.ord, $1, current.version + batch.ord, $2,
+                           batch.event_name, batch.schema_version, batch.event_id, batch.correlation_id,
+                           batch.causation_id, batch.extra::json, batch.payload::json
+                    FROM current,
+                         unnest($3::text[], $4::int[], $5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::text[])
+                            WITH ORDINALITY AS batch(event_name, schema_version, event_id, correlation_id, causation_id, extra, payload, ord)
+                    WHERE $10::bigint IS NULL OR current.version = $10::bigint
+                    RETURNING position, version, recorded_at
+                 )
+                 SELECT current.version, inserted.position, inserted.version, inserted.recorded_at
+                 FROM current LEFT JOIN inserted ON true
+                 ORDER BY inserted.version"
+            ),
+            stream_version: format!("SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = $1"),
+            read_stream: format!(
+                "SELECT {COLUMNS} FROM {events} WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
+            ),
+            read_all: format!(
+                "SELECT {COLUMNS} FROM {events}
+                 WHERE position >= $1
+                   AND position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {BATCH_BITS})
+                 ORDER BY position LIMIT $2"
+            ),
+            load_snapshot: format!(
+                "SELECT aggregate_type, version, state_fingerprint, state::text, taken_at FROM \"{schema}\".es_snapshots WHERE stream_id = $1"
+            ),
+            save_snapshot: format!(
+                "INSERT INTO \"{schema}\".es_snapshots AS existing (stream_id, aggregate_type, version, state_fingerprint, state, taken_at)
+                 VALUES ($1, $2, $3, $4, $5::text::json, $6)
+                 ON CONFLICT (stream_id) DO UPDATE SET
+                    aggregate_type = excluded.aggregate_type, version = excluded.version,
+                    state_fingerprint = excluded.state_fingerprint, state = excluded.state, taken_at = excluded.taken_at
+                 WHERE excluded.version >= existing.version"
+            ),
+            load_checkpoint: format!("SELECT next_position FROM \"{schema}\".es_checkpoints WHERE projection = $1"),
+            save_checkpoint: format!(
+                "INSERT INTO \"{schema}\".es_checkpoints (projection, next_position) VALUES ($1, $2)
+                 ON CONFLICT (projection) DO UPDATE SET next_position = excluded.next_position"
+            ),
+        }
+    }
+}
+
+fn migrations(schema: &str) -> [String; 1] {
+    [format!(
+        "CREATE TABLE \"{schema}\".es_events (
+            position        bigint      NOT NULL,
+            stream_id       text        NOT NULL,
+            version         bigint      NOT NULL,
+            aggregate_type  text        NOT NULL,
+            event_name      text        NOT NULL,
+            schema_version  int         NOT NULL,
+            recorded_at     timestamptz NOT NULL DEFAULT now(),
+            event_id        uuid        NOT NULL,
+            correlation_id  uuid        NOT NULL,
+            causation_id    uuid,
+            extra           json,
+            payload         json        NOT NULL,
+            PRIMARY KEY (stream_id, version)
+         );
+         CREATE UNIQUE INDEX es_events_position ON \"{schema}\".es_events (position);
+         CREATE FUNCTION \"{schema}\".es_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'es_events is append-only: % refused', TG_OP; END $$;
+         CREATE TRIGGER es_events_append_only BEFORE UPDATE OR DELETE ON \"{schema}\".es_events
+            FOR EACH ROW EXECUTE FUNCTION \"{schema}\".es_refuse_change();
+         CREATE TRIGGER es_events_no_truncate BEFORE TRUNCATE ON \"{schema}\".es_events
+            FOR EACH STATEMENT EXECUTE FUNCTION \"{schema}\".es_refuse_change();
+         CREATE TABLE \"{schema}\".es_snapshots (
+            stream_id          text        PRIMARY KEY,
+            aggregate_type     text        NOT NULL,
+            version            bigint      NOT NULL,
+            state_fingerprint  text        NOT NULL,
+            state              json        NOT NULL,
+            taken_at           timestamptz NOT NULL
+         );
+         CREATE TABLE \"{schema}\".es_checkpoints (
+            projection     text   PRIMARY KEY,
+            next_position  bigint NOT NULL
+         );"
+    )]
+}
+
+fn backend(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    move |error| StoreError::backend(context, error)
+}
+
+fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
+    match error {
+        // The driver's own error says why (refused, auth failed...); deadpool's wrapper adds nothing.
+        deadpool_postgres::PoolError::Backend(error) => {
+            StoreError::backend("cannot connect to PostgreSQL", error)
+        }
+        other => StoreError::backend("cannot get a PostgreSQL connection", other),
+    }
+}
+
+/// Schema names are put into SQL text, so only plain identifiers are accepted.
+fn valid_schema(schema: &str) -> bool {
+    let mut chars = schema.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && schema.len() <= 63
+}
+
+impl PostgresStore {
+    /// Connects with [`PostgresConfig::new`] defaults and creates or upgrades the schema.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PostgresConfig::new(url)).await
+    }
+
+    /// Connects with explicit settings and creates or upgrades the schema.
+    pub async fn connect_with(config: PostgresConfig) -> Result<Self, StoreError> {
+        if !valid_schema(&config.schema) {
+            return Err(StoreError::InvalidRequest(format!(
+                "schema name `{}` must be lowercase letters, digits and `_`, starting with a letter or `_`",
+                config.schema
+            )));
+        }
+        let mut pg_config: tokio_postgres::Config = config.url.parse().map_err(|error| {
+            StoreError::backend(format!("invalid PostgreSQL URL `{}`", config.url), error)
+        })?;
+        pg_config.connect_timeout(config.connect_timeout);
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("es-core");
+        }
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(config.connect_timeout))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|error| StoreError::backend("cannot build the PostgreSQL pool", error))?;
+        let store = PostgresStore {
+            pool,
+            sql: std::sync::Arc::new(Statements::new(&config.schema)),
+            schema: config.schema,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema holding this store's tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The connection pool, for projections that write to the same database.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Creates or upgrades the tables. Safe to run from many processes at once: they take turns
+    /// on an advisory lock.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(backend("starting the PostgreSQL migration"))?;
+        transaction
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtext('es-core migrate'))",
+                &[],
+            )
+            .await
+            .map_err(backend("locking for the PostgreSQL migration"))?;
+        let schema = &self.schema;
+        transaction
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+                 CREATE TABLE IF NOT EXISTS \"{schema}\".es_schema_version (version int NOT NULL);"
+            ))
+            .await
+            .map_err(backend("creating the PostgreSQL schema"))?;
+        let current: i32 = transaction
+            .query_one(
+                &format!("SELECT coalesce(max(version), 0) FROM \"{schema}\".es_schema_version"),
+                &[],
+            )
+            .await
+            .map_err(backend("reading the PostgreSQL schema version"))?
+            .get(0);
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::InvalidRequest(format!(
+                "the PostgreSQL schema `{schema}` is at version {current}, newer than this code's {SCHEMA_VERSION}; upgrade es-core"
+            )));
+        }
+        for (index, migration) in migrations(schema)
+            .iter()
+            .enumerate()
+            .skip(current.max(0) as usize)
+        {
+            transaction
+                .batch_execute(migration)
+                .await
+                .map_err(backend("migrating the PostgreSQL schema"))?;
+            let version = index as i32 + 1;
+            transaction
+                .execute(
+                    &format!("INSERT INTO \"{schema}\".es_schema_version (version) VALUES ($1)"),
+                    &[&version],
+                )
+                .await
+                .map_err(backend("recording the PostgreSQL schema version"))?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(backend("committing the PostgreSQL migration"))
+    }
+
+    /// Appends inside the caller's transaction, so the events commit (or roll back) together
+    /// with the caller's own writes, e.g. a read model in the same database.
+    ///
+    /// Within a transaction a lost race cannot be retried (PostgreSQL aborts the transaction),
+    /// so it is reported as a conflict whatever `expected` was.
+    pub async fn append_in(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        stream_id: &str,
+        aggregate_type: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let statement = transaction
+            .prepare(&self.sql.append)
+            .await
+            .map_err(backend("preparing a PostgreSQL append"))?;
+        match self
+            .append_with(
+                transaction,
+                &statement,
+                stream_id,
+                aggregate_type,
+                expected,
+                &events,
+            )
+            .await?
+        {
+            AppendOutcome::Appended(rows) => {
+                Ok(recorded_from(rows, stream_id, aggregate_type, events))
+            }
+            AppendOutcome::LostRace => {
+                let actual = self.current_version(stream_id).await?;
+                Err(StoreError::Conflict {
+                    stream_id: stream_id.to_owned(),
+                    expected,
+                    actual,
+                })
+            }
+        }
+    }
+
+    /// One append statement on `client`: a conflict is an error, a unique violation a lost race.
+    async fn append_with<C: tokio_postgres::GenericClient + Sync>(
+        &self,
+        client: &C,
+        statement: &tokio_postgres::Statement,
+        stream_id: &str,
+        aggregate_type: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendOutcome, StoreError> {
+        if stream_id.is_empty() {
+            return Err(StoreError::InvalidRequest("stream id is empty".into()));
+        }
+        if events.len() > MAX_BATCH {
+            return Err(StoreError::InvalidRequest(format!(
+                "one append holds at most {MAX_BATCH} events, not {}",
+                events.len()
+            )));
+        }
+        let expected_version: Option<i64> = match expected {
+            ExpectedVersion::Any => None,
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(version) => Some(to_i64(version, "expected version")?),
+        };
+        let columns = Columns::new(events)?;
+        let result = client
+            .query(
+                statement,
+                &[
+                    &stream_id,
+                    &aggregate_type,
+                    &columns.names,
+                    &columns.schema_versions,
+                    &columns.event_ids,
+                    &columns.correlation_ids,
+                    &columns.causation_ids,
+                    &columns.extras,
+                    &columns.payloads,
+                    &expected_version,
+                ],
+            )
+            .await;
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                return Ok(AppendOutcome::LostRace)
+            }
+            Err(error) => return Err(StoreError::backend("appending to PostgreSQL", error)),
+        };
+        let read = |error: tokio_postgres::Error| {
+            StoreError::backend("reading a PostgreSQL append result", error)
+        };
+        let Some(first) = rows.first() else {
+            return Err(StoreError::backend(
+                "appending to PostgreSQL",
+                "the append returned no row",
+            ));
+        };
+        let current: i64 = first.try_get(0).map_err(read)?;
+        let inserted: Option<i64> = first.try_get(1).map_err(read)?;
+        if inserted.is_none() && !(events.is_empty() && expected.accepts(current.max(0) as u64)) {
+            return Err(StoreError::Conflict {
+                stream_id: stream_id.to_owned(),
+                expected,
+                actual: current.max(0) as u64,
+            });
+        }
+        rows.iter()
+            .filter(|row| matches!(row.try_get::<_, Option<i64>>(1), Ok(Some(_))))
+            .map(|row| {
+                Ok(AppendedRow {
+                    position: row.try_get::<_, i64>(1).map_err(read)?.max(0) as u64,
+                    version: row.try_get::<_, i64>(2).map_err(read)?.max(0) as u64,
+                    recorded_at: row.try_get(3).map_err(read)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map(AppendOutcome::Appended)
+    }
+
+    /// Drops this store's schema and everything in it. For tests and for removing a tenant.
+    pub async fn drop_schema(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ))
+            .await
+            .map_err(backend("dropping the PostgreSQL schema"))
+    }
+
+    async fn current_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&self.sql.stream_version)
+            .await
+            .map_err(backend("preparing a PostgreSQL read"))?;
+        let version: i64 = client
+            .query_one(&statement, &[&stream_id])
+            .await
+            .map_err(backend("reading a PostgreSQL stream version"))?
+            .get(0);
+        Ok(version.max(0) as u64)
+    }
+}
+
+enum AppendOutcome {
+    Appended(Vec<AppendedRow>),
+    /// Another writer committed the same stream version first (a unique violation).
+    LostRace,
+}
+
+struct AppendedRow {
+    position: u64,
+    version: u64,
+    recorded_at: DateTime<Utc>,
+}
+
+fn recorded_from(
+    rows: Vec<AppendedRow>,
+    stream_id: &str,
+    aggregate_type: &str,
+    events: Vec<NewEvent>,
+) -> Vec<RecordedEvent> {
+    rows.into_iter()
+        .zip(events)
+        .map(|(row, event)| RecordedEvent {
+            stream_id: stream_id.to_owned(),
+            aggregate_type: aggregate_type.to_owned(),
+            version: row.version,
+            position: row.position,
+            recorded_at: row.recorded_at,
+            event_name: event.event_name,
+            schema_version: event.schema_version,
+            metadata: event.metadata,
+            event: event.payload,
+        })
+        .collect()
+}
+
+fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::InvalidRequest(format!("{what} {value} is out of range")))
+}
+
+/// Reads one `COLUMNS` row, naming the stream and version of a row that does not decode.
+fn recorded_event(row: &Row) -> Result<RecordedEvent, StoreError> {
+    let stream_id: String = row
+        .try_get(1)
+        .map_err(backend("reading a PostgreSQL event row"))?;
+    let version: i64 = row
+        .try_get(2)
+        .map_err(backend("reading a PostgreSQL event row"))?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        stream_id: stream_id.clone(),
+        version: version.max(0) as u64,
+        reason,
+    };
+    let column = |error: tokio_postgres::Error| corrupt(format!("unreadable column: {error}"));
+    let position: i64 = row.try_get(0).map_err(column)?;
+    let schema_version: i32 = row.try_get(5).map_err(column)?;
+    let extra: Option<String> = row.try_get(10).map_err(column)?;
+    let metadata = Metadata {
+        event_id: row.try_get(7).map_err(column)?,
+        correlation_id: row.try_get(8).map_err(column)?,
+        causation_id: row.try_get(9).map_err(column)?,
+        extra: match extra {
+            None => Default::default(),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|error| corrupt(format!("metadata is not a map of strings: {error}")))?,
+        },
+    };
+    Ok(RecordedEvent {
+        aggregate_type: row.try_get(3).map_err(column)?,
+        event_name: row.try_get(4).map_err(column)?,
+        recorded_at: row.try_get::<_, DateTime<Utc>>(6).map_err(column)?,
+        event: Payload::from_json_text(row.try_get::<_, String>(11).map_err(column)?),
+        position: u64::try_from(position)
+            .map_err(|_| corrupt(format!("position {position} is negative")))?,
+        version: u64::try_from(version)
+            .map_err(|_| corrupt(format!("version {version} is negative")))?,
+        schema_version: u32::try_from(schema_version)
+            .map_err(|_| corrupt(format!("schema version {schema_version} is negative")))?,
+        metadata,
+        stream_id: stream_id.clone(),
+    })
+}
+
+/// The batch as column arrays for `unnest`.
+struct Columns<'a> {
+    names: Vec<&'a str>,
+    schema_versions: Vec<i32>,
+    event_ids: Vec<Uuid>,
+    correlation_ids: Vec<Uuid>,
+    causation_ids: Vec<Option<Uuid>>,
+    extras: Vec<Option<String>>,
+    payloads: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(events: &'a [NewEvent]) -> Result<Self, StoreError> {
+        let mut columns = Columns {
+            names: Vec::with_capacity(events.len()),
+            schema_versions: Vec::with_capacity(events.len()),
+            event_ids: Vec::with_capacity(events.len()),
+            correlation_ids: Vec::with_capacity(events.len()),
+            causation_ids: Vec::with_capacity(events.len()),
+            extras: Vec::with_capacity(events.len()),
+            payloads: Vec::with_capacity(events.len()),
+        };
+        for event in events {
+            columns.names.push(&event.event_name);
+            columns
+                .schema_versions
+                .push(i32::try_from(event.schema_version).map_err(|_| {
+                    StoreError::InvalidRequest(format!(
+                        "schema version {} is out of range",
+                        event.schema_version
+                    ))
+                })?);
+            columns.event_ids.push(event.metadata.event_id);
+            columns.correlation_ids.push(event.metadata.correlation_id);
+            columns.causation_ids.push(event.metadata.causation_id);
+            columns.extras.push(if event.metadata.extra.is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::to_string(&event.metadata.extra).map_err(|error| {
+                        StoreError::InvalidRequest(format!("metadata does not serialize: {error}"))
+                    })?,
+                )
+            });
+            columns.payloads.push(event.payload.as_str());
+        }
+        Ok(columns)
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        aggregate_type: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        // Prepared once per connection and cached: an append is then a single round trip.
+        let statement = client
+            .prepare_cached(&self.sql.append)
+            .await
+            .map_err(backend("preparing a PostgreSQL append"))?;
+        // `Any` can lose the race for the next version to another writer; outside a caller's
+        // transaction it simply tries again, since it promised to append whatever the version.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .append_with(
+                    &**client,
+                    &statement,
+                    stream_id,
+                    aggregate_type,
+                    expected,
+                    &events,
+                )
+                .await?
+            {
+                AppendOutcome::Appended(rows) => {
+                    return Ok(recorded_from(rows, stream_id, aggregate_type, events))
+                }
+                AppendOutcome::LostRace if expected == ExpectedVersion::Any && attempts < 100 => {
+                    continue
+                }
+                AppendOutcome::LostRace => {
+                    let actual = self.current_version(stream_id).await?;
+                    return Err(StoreError::Conflict {
+                        stream_id: stream_id.to_owned(),
+                        expected,
+                        actual,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&self.sql.read_stream)
+            .await
+            .map_err(backend("preparing a PostgreSQL read"))?;
+        let from = to_i64(from_version, "version")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&statement, &[&stream_id, &from, &limit])
+            .await
+            .map_err(backend("reading a PostgreSQL stream"))?;
+        rows.iter().map(recorded_event).collect()
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&self.sql.read_all)
+            .await
+            .map_err(backend("preparing a PostgreSQL read"))?;
+        let from = to_i64(from_position, "position")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&statement, &[&from, &limit])
+            .await
+            .map_err(backend("reading all PostgreSQL events"))?;
+        rows.iter().map(recorded_event).collect()
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        self.current_version(stream_id).await
+    }
+
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&self.sql.load_snapshot)
+            .await
+            .map_err(backend("preparing a PostgreSQL read"))?;
+        let Some(row) = client
+            .query_opt(&statement, &[&stream_id])
+            .await
+            .map_err(backend("reading a PostgreSQL snapshot"))?
+        else {
+            return Ok(None);
+        };
+        let version: i64 = row
+            .try_get(1)
+            .map_err(backend("reading a PostgreSQL snapshot"))?;
+        let corrupt = |error: tokio_postgres::Error| StoreError::Corrupt {
+            stream_id: stream_id.to_owned(),
+            version: version.max(0) as u64,
+            reason: format!("unreadable snapshot column: {error}"),
+        };
+        Ok(Some(Snapshot {
+            stream_id: stream_id.to_owned(),
+            aggregate_type: row.try_get(0).map_err(corrupt)?,
+            version: version.max(0) as u64,
+            state_fingerprint: row.try_get(2).map_err(corrupt)?,
+            state: Payload::from_json_text(row.try_get::<_, String>(3).map_err(corrupt)?),
+            taken_at: row.try_get(4).map_err(corrupt)?,
+        }))
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&self.sql.save_snapshot)
+            .await
+            .map_err(backend("preparing a PostgreSQL write"))?;
+        let version = to_i64(snapshot.version, "version")?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &snapshot.stream_id,
+                    &snapshot.aggregate_type,
+                    &version,
+                    &snapshot.state_fingerprint,
+                    &snapshot.state.as_str(),
+                    &snapshot.taken_at,
+                ],
+            )
+            .await
+            .map_err(backend("saving a PostgreSQL snapshot"))?;
+        Ok(())
+    }
+
+    async fn load_checkpoint(&self, projection: &str) -> Result<Option<u64>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&self.sql.load_checkpoint)
+            .await
+            .map_err(backend("preparing a PostgreSQL read"))?;
+        let row = client
+            .query_opt(&statement, &[&projection])
+            .await
+            .map_err(backend("reading a PostgreSQL checkpoint"))?;
+        row.map(|row| row.try_get::<_, i64>(0).map(|p| p.max(0) as u64))
+            .transpose()
+            .map_err(backend("reading a PostgreSQL checkpoint"))
+    }
+
+    async fn save_checkpoint(
+        &self,
+        projection: &str,
+        next_position: u64,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&self.sql.save_checkpoint)
+            .await
+            .map_err(backend("preparing a PostgreSQL write"))?;
+        let next = to_i64(next_position, "position")?;
+        client
+            .execute(&statement, &[&projection, &next])
+            .await
+            .map_err(backend("saving a PostgreSQL checkpoint"))?;
+        Ok(())
+    }
+}
