@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 
+use crate::envelope::Payload;
 use crate::event::EventSet;
 
 /// An event-sourced aggregate: state that handles commands into events and applies events to itself.
@@ -27,10 +28,25 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// The domain error a rejected command returns.
     type Error: DomainError;
 
+    /// Identifies the shape of the state for snapshots; `#[aggregate]` derives it from the
+    /// struct's fields and types, so changing the struct makes old snapshots be ignored.
+    const STATE_FINGERPRINT: &'static str = "";
+
     /// Changes the state by one event.
     fn apply(&mut self, event: &Self::Event);
     /// Decides which events a command produces, or rejects it.
     fn handle(&self, command: Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Serializes the state for a snapshot; `None` when the aggregate takes no snapshots.
+    fn snapshot_state(&self) -> Option<Result<Payload, serde_json::Error>> {
+        None
+    }
+
+    /// Rebuilds the state from a snapshot; `None` when the aggregate takes no snapshots.
+    fn restore_state(state: &Payload) -> Option<Result<Self, serde_json::Error>> {
+        let _ = state;
+        None
+    }
 
     /// The stream that holds the events of the aggregate `id`: `"{NAME}-{id}"`.
     fn stream_id(id: &Self::Id) -> String {
@@ -65,11 +81,15 @@ impl<T: std::error::Error + Send + Sync + 'static> DomainError for T {}
     message = "`{Self}` has `#[aggregate]` on its impl block, but its struct has no complete `#[aggregate(...)]`",
     label = "the struct `{Self}` needs `#[aggregate(id = IdType, error = ErrorType)]`"
 )]
-pub trait AggregateDecl {
+pub trait AggregateDecl: Sized {
     const NAME: &'static str;
     const SNAPSHOT_EVERY: Option<u64>;
+    const STATE_FINGERPRINT: &'static str;
     type Id: AggregateId;
     type Error: DomainError;
+
+    fn snapshot_state(&self) -> Option<Result<Payload, serde_json::Error>>;
+    fn restore_state(state: &Payload) -> Option<Result<Self, serde_json::Error>>;
 }
 
 /// What a handler may return inside `Ok`: one event, several, or none.

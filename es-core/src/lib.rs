@@ -65,13 +65,18 @@
 extern crate self as es_core;
 
 pub mod aggregate;
+pub mod cache;
 pub mod command;
 pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod fixture;
+pub mod history;
 pub mod projection;
+mod replay;
 pub mod repository;
+#[cfg(feature = "testing")]
+mod schema_guard;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -86,6 +91,7 @@ pub use envelope::{Envelope, Metadata, NewEvent, Payload, RecordedEvent};
 pub use error::{DecodeError, ProjectionError, RepositoryError, StoreError};
 pub use event::{DecodeFailure, Event, EventSet, UpcastError};
 pub use fixture::{Given, Outcome};
+pub use history::{Change, RolledBack};
 pub use projection::{Projection, Projections};
 pub use repository::{CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;

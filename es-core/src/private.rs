@@ -9,6 +9,25 @@ pub use serde_json;
 pub const fn assert_storable_event<T: crate::event::StorableEvent>() {}
 pub const fn assert_aggregate_id<T: crate::aggregate::AggregateId + ?Sized>() {}
 pub const fn assert_domain_error<T: crate::aggregate::DomainError + ?Sized>() {}
+/// Asserts at the user's span that a state with `snapshot_every` can be serialized.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has `snapshot_every`, so its state must implement serde's `Serialize` and `Deserialize`",
+    label = "derive serde's traits on `{Self}`, or remove `snapshot_every`",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`"
+)]
+pub trait SnapshotState: serde::Serialize + serde::de::DeserializeOwned {}
+impl<T: serde::Serialize + serde::de::DeserializeOwned> SnapshotState for T {}
+
+pub const fn assert_snapshot_state<T: SnapshotState>() {}
+
+pub fn encode_state<T: SnapshotState>(state: &T) -> Result<crate::Payload, serde_json::Error> {
+    crate::Payload::encode(state)
+}
+
+pub fn decode_state<T: SnapshotState>(state: &crate::Payload) -> Result<T, serde_json::Error> {
+    state.decode()
+}
+
 pub const fn assert_command<T: crate::Command + ?Sized>() {}
 
 /// Box a projection for the registry.

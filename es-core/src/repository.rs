@@ -6,16 +6,17 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
+use crate::cache::AggregateCache;
 use crate::envelope::{Envelope, Metadata, NewEvent};
 use crate::error::{DecodeError, RepositoryError, StoreError};
 use crate::event::EventSet;
 use crate::projection::Projections;
-use crate::store::{EventStore, EventStoreExt, ExpectedVersion};
+use crate::replay::rebuild;
+use crate::store::{EventStore, ExpectedVersion, Snapshot};
 
 /// How often to retry a command whose append lost a race with another writer.
 ///
@@ -135,8 +136,12 @@ pub struct Repository<A: Aggregate> {
     store: Arc<dyn EventStore>,
     retry: RetryPolicy,
     projections: Option<Projections>,
+    cache: Option<Arc<AggregateCache<A>>>,
     aggregate: PhantomData<fn() -> A>,
 }
+
+/// How many aggregates a repository caches unless told otherwise.
+pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 
 impl<A: Aggregate> Clone for Repository<A> {
     fn clone(&self) -> Self {
@@ -144,6 +149,7 @@ impl<A: Aggregate> Clone for Repository<A> {
             store: Arc::clone(&self.store),
             retry: self.retry.clone(),
             projections: self.projections.clone(),
+            cache: self.cache.clone(),
             aggregate: PhantomData,
         }
     }
@@ -163,13 +169,111 @@ impl<A: Aggregate> Repository<A>
 where
     A::Command: Clone,
 {
-    /// A repository over `store` with the default retry policy and no projections.
+    /// A repository over `store` with the default retry policy, a cache of
+    /// [`DEFAULT_CACHE_CAPACITY`] aggregates, and no projections.
     pub fn new(store: impl IntoSharedStore) -> Self {
         Repository {
             store: store.into_shared_store(),
             retry: RetryPolicy::default(),
             projections: None,
+            cache: Some(Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY))),
             aggregate: PhantomData,
+        }
+    }
+
+    /// Caches up to `capacity` recently used aggregates (0 turns the cache off). A command on a
+    /// cached aggregate reads nothing: its append, which expects the cached version, is the
+    /// check that no one else wrote meanwhile.
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = (capacity > 0).then(|| Arc::new(AggregateCache::new(capacity)));
+        self
+    }
+
+    /// Turns the aggregate cache off: every command replays (from the latest snapshot).
+    pub fn without_cache(self) -> Self {
+        self.with_cache(0)
+    }
+
+    /// The aggregate cache, if on.
+    pub fn cache(&self) -> Option<&AggregateCache<A>> {
+        self.cache.as_deref()
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    pub(crate) fn forget_cached(&self, stream_id: &str) {
+        if let Some(cache) = &self.cache {
+            cache.remove(stream_id);
+        }
+    }
+
+    /// Feeds the projections whatever they have not seen yet.
+    pub(crate) async fn publish(&self) -> Result<(), RepositoryError<A::Error>> {
+        if let Some(projections) = &self.projections {
+            projections
+                .catch_up(&*self.store)
+                .await
+                .map_err(RepositoryError::Projection)?;
+        }
+        Ok(())
+    }
+
+    /// The latest state: from the cache when present (taken out while the command runs), else
+    /// from the latest snapshot and the events after it.
+    async fn current(
+        &self,
+        stream_id: &str,
+    ) -> Result<(Loaded<A>, bool), RepositoryError<A::Error>> {
+        if let Some((state, version)) = self.cache.as_ref().and_then(|cache| cache.take(stream_id))
+        {
+            return Ok((Loaded { state, version }, true));
+        }
+        Ok((
+            rebuild::<A>(&*self.store, stream_id, u64::MAX, true).await?,
+            false,
+        ))
+    }
+
+    fn keep(&self, stream_id: &str, loaded: Loaded<A>) {
+        if let Some(cache) = &self.cache {
+            cache.put(stream_id, loaded.state, loaded.version);
+        }
+    }
+
+    /// Saves a snapshot when the aggregate asks for one every `n` events and this commit
+    /// crossed a multiple of `n`. A failure only costs a slower load later, so it is logged,
+    /// not returned: the command itself has committed.
+    async fn snapshot_if_due(&self, stream_id: &str, state: &A, before: u64, after: u64) {
+        let Some(every) = A::SNAPSHOT_EVERY else {
+            return;
+        };
+        if every == 0 || before / every == after / every {
+            return;
+        }
+        let Some(encoded) = state.snapshot_state() else {
+            return;
+        };
+        let result = match encoded {
+            Ok(state) => {
+                let snapshot = Snapshot {
+                    stream_id: stream_id.to_owned(),
+                    aggregate_type: A::NAME.to_owned(),
+                    version: after,
+                    state_fingerprint: A::STATE_FINGERPRINT.to_owned(),
+                    state,
+                    taken_at: chrono::Utc::now(),
+                };
+                self.store.save_snapshot(snapshot).await
+            }
+            Err(error) => Err(StoreError::InvalidRequest(format!(
+                "state does not serialize: {error}"
+            ))),
+        };
+        if let Err(error) = result {
+            tracing::warn!(stream_id, version = after, %error, "could not save a snapshot");
         }
     }
 
@@ -195,7 +299,7 @@ where
         let stream_id = A::stream_id(id);
         let span = tracing::debug_span!("es.load", aggregate = A::NAME, stream_id = %stream_id, version = tracing::field::Empty);
         async {
-            let loaded = replay::<A>(&*self.store, &stream_id, u64::MAX).await?;
+            let loaded = rebuild::<A>(&*self.store, &stream_id, u64::MAX, true).await?;
             tracing::Span::current().record("version", loaded.version);
             Ok(loaded)
         }
@@ -235,36 +339,47 @@ where
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let loaded = replay::<A>(&*self.store, &stream_id, u64::MAX).await?;
-                let events = loaded
-                    .state
-                    .handle(command.clone())
-                    .map_err(RepositoryError::Rejected)?;
+                let (loaded, from_cache) = self.current(&stream_id).await?;
                 let span = tracing::Span::current();
                 span.record("expected_version", loaded.version);
-                span.record("events", events.len());
                 span.record("attempts", attempt);
+                let events = match loaded.state.handle(command.clone()) {
+                    Ok(events) => events,
+                    Err(rejection) => {
+                        // A rejection from a cached copy is only trusted if no one else has
+                        // written since: otherwise decide again on the fresh state.
+                        if from_cache && self.store.stream_version(&stream_id).await? != loaded.version {
+                            continue;
+                        }
+                        self.keep(&stream_id, loaded);
+                        return Err(RepositoryError::Rejected(rejection));
+                    }
+                };
+                span.record("events", events.len());
                 if events.is_empty() {
+                    self.keep(&stream_id, loaded);
                     return Ok(Vec::new());
                 }
                 let new_events = encode::<A>(&events, correlation_id, &metadata)?;
                 let expected = ExpectedVersion::Exact(loaded.version);
-                let appended = append_instrumented::<A>(&*self.store, &stream_id, expected, new_events).await;
-                match appended {
+                match append_instrumented::<A>(&*self.store, &stream_id, expected, new_events).await {
                     Ok(recorded) => {
+                        let Loaded { mut state, version: before } = loaded;
+                        for event in &events {
+                            state.apply(event);
+                        }
+                        let after = recorded.last().map_or(before, |record| record.version);
+                        self.snapshot_if_due(&stream_id, &state, before, after).await;
+                        self.keep(&stream_id, Loaded { state, version: after });
                         let committed = recorded
                             .into_iter()
                             .zip(events)
                             .map(|(record, event)| record.map(|_| event))
                             .collect();
-                        if let Some(projections) = &self.projections {
-                            projections
-                                .catch_up(&*self.store)
-                                .await
-                                .map_err(RepositoryError::Projection)?;
-                        }
+                        self.publish().await?;
                         return Ok(committed);
                     }
+                    // The copy we decided on is stale; it is already out of the cache.
                     Err(StoreError::Conflict { stream_id, expected, actual }) => {
                         if attempt >= self.retry.max_attempts {
                             return Err(RepositoryError::Conflict { stream_id, expected, actual, attempts: attempt });
@@ -321,26 +436,6 @@ fn encode<A: Aggregate>(
             })
         })
         .collect()
-}
-
-/// Rebuilds an aggregate from its stream, up to and including `to_version`.
-pub(crate) async fn replay<A: Aggregate>(
-    store: &dyn EventStore,
-    stream_id: &str,
-    to_version: u64,
-) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-    let mut state = A::default();
-    let mut version = 0;
-    let mut events = store.stream_events(stream_id, 1);
-    while let Some(record) = events.try_next().await? {
-        if record.version > to_version {
-            break;
-        }
-        let event = decode_event::<A::Event>(&record)?;
-        state.apply(&event);
-        version = record.version;
-    }
-    Ok(Loaded { state, version })
 }
 
 /// Decodes one stored event into an aggregate's event enum, naming where it is stored on failure.

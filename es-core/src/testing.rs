@@ -19,6 +19,8 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use uuid::Uuid;
 
+pub use crate::schema_guard::SchemaGuard;
+
 use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
 use crate::error::StoreError;
 use crate::repository::{Repository, RetryPolicy};

@@ -34,6 +34,28 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
         .push(syn::parse_quote!(for<'__es> #error: ::es_core::aggregate::DomainError));
     let id_type = quote!(type Id = #id;);
     let error_type = quote!(type Error = #error;);
+    let fingerprint = state_fingerprint(declaration);
+    let snapshots = if declaration.snapshot_every.is_some() {
+        let assertion = quote_spanned!(ident.span()=> const _: () = ::es_core::__private::assert_snapshot_state::<#ident #ty_generics>(););
+        quote! {
+            fn snapshot_state(&self) -> ::core::option::Option<::core::result::Result<::es_core::Payload, ::es_core::__private::serde_json::Error>> {
+                #assertion
+                ::core::option::Option::Some(::es_core::__private::encode_state(self))
+            }
+            fn restore_state(state: &::es_core::Payload) -> ::core::option::Option<::core::result::Result<Self, ::es_core::__private::serde_json::Error>> {
+                ::core::option::Option::Some(::es_core::__private::decode_state(state))
+            }
+        }
+    } else {
+        quote! {
+            fn snapshot_state(&self) -> ::core::option::Option<::core::result::Result<::es_core::Payload, ::es_core::__private::serde_json::Error>> {
+                ::core::option::Option::None
+            }
+            fn restore_state(_: &::es_core::Payload) -> ::core::option::Option<::core::result::Result<Self, ::es_core::__private::serde_json::Error>> {
+                ::core::option::Option::None
+            }
+        }
+    };
     quote! {
         #item
         #id_assertion
@@ -42,10 +64,35 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
         impl #impl_generics ::es_core::__private::AggregateDecl for #ident #ty_generics #where_clause {
             const NAME: &'static str = #name;
             const SNAPSHOT_EVERY: ::core::option::Option<u64> = #snapshot_every;
+            const STATE_FINGERPRINT: &'static str = #fingerprint;
             #id_type
             #error_type
+            #snapshots
         }
     }
+}
+
+/// A name for the state's shape: the type name and a hash of its fields as written. Any edit
+/// to the struct's fields changes it, so snapshots of the old shape are ignored, never misread.
+fn state_fingerprint(declaration: &Declaration) -> String {
+    let fields = match declaration.original {
+        syn::Item::Struct(item) => {
+            let fields = &item.fields;
+            quote!(#fields).to_string()
+        }
+        syn::Item::Enum(item) => {
+            let variants = &item.variants;
+            quote!(#variants).to_string()
+        }
+        _ => String::new(),
+    };
+    // FNV-1a: stable across builds and platforms, unlike `std`'s `DefaultHasher`.
+    let hash = fields
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{}:{hash:016x}", declaration.ident)
 }
 
 /// The user's impl block without our helper attributes, which are not real attributes.
@@ -236,10 +283,19 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
         impl ::es_core::Aggregate for #self_ty {
             const NAME: &'static str = #decl::NAME;
             const SNAPSHOT_EVERY: ::core::option::Option<u64> = #decl::SNAPSHOT_EVERY;
+            const STATE_FINGERPRINT: &'static str = #decl::STATE_FINGERPRINT;
             type Id = #decl::Id;
             type Event = #event_enum;
             type Command = #command_enum;
             type Error = #decl::Error;
+
+            fn snapshot_state(&self) -> ::core::option::Option<::core::result::Result<::es_core::Payload, ::es_core::__private::serde_json::Error>> {
+                #decl::snapshot_state(self)
+            }
+
+            fn restore_state(state: &::es_core::Payload) -> ::core::option::Option<::core::result::Result<Self, ::es_core::__private::serde_json::Error>> {
+                #decl::restore_state(state)
+            }
 
             fn apply(&mut self, event: &#event_enum) {
                 match *event { #(#apply_arms)* }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use blog::app::Blog;
 use blog::author::{LogIn, RegisterAuthor};
 use blog::post::{AddComment, ArchivePost, DraftPost, EditPost, PublishPost};
+use blog::report::Moment;
 use blog::{report, scenario};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use es_core::store::postgres::PostgresStore;
 use es_core::store::sqlite::SqliteStore;
@@ -50,17 +51,20 @@ enum Action {
         #[arg(long)]
         title: String,
         #[arg(long, default_value = "")]
-        body: String,
+        content: String,
+        /// Comma-separated tags.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
     },
     /// Publish a draft.
     Publish { post: String },
-    /// Change a post's title and body.
+    /// Change a post's title and content.
     Edit {
         post: String,
         #[arg(long)]
         title: String,
         #[arg(long, default_value = "")]
-        body: String,
+        content: String,
     },
     /// Comment on a published post.
     Comment {
@@ -78,8 +82,28 @@ enum Action {
     },
     /// List published posts.
     List,
-    /// Show one post's page.
-    Show { post: String },
+    /// Show one post's page, now or at a past moment.
+    Show {
+        post: String,
+        /// Show the page right after this version of the post.
+        #[arg(long, conflicts_with = "as_of")]
+        at_version: Option<u64>,
+        /// Show the page as it was at this time (RFC 3339, e.g. 2026-11-23T19:44:00Z).
+        #[arg(long)]
+        as_of: Option<DateTime<Utc>>,
+    },
+    /// Return a post to its state at an earlier version. Nothing is deleted: a marker is
+    /// appended, and the history keeps every event.
+    Rollback {
+        post: String,
+        #[arg(long)]
+        to_version: u64,
+        #[arg(long)]
+        reason: String,
+        /// Who asks for it.
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
     /// Show one post's event history.
     History { post: String },
     /// Show per-author statistics.
@@ -175,7 +199,8 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             post,
             author,
             title,
-            body,
+            content,
+            tags,
         } => {
             let metadata = as_user(&author);
             blog.posts
@@ -184,7 +209,8 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                     DraftPost {
                         author,
                         title,
-                        body,
+                        content,
+                        tags,
                     },
                     metadata,
                 )
@@ -195,8 +221,14 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             blog.posts.execute(&post, PublishPost).await?;
             writeln!(out, "published post {post}")?;
         }
-        Action::Edit { post, title, body } => {
-            blog.posts.execute(&post, EditPost { title, body }).await?;
+        Action::Edit {
+            post,
+            title,
+            content,
+        } => {
+            blog.posts
+                .execute(&post, EditPost { title, content })
+                .await?;
             writeln!(out, "edited post {post}")?;
         }
         Action::Comment { post, author, text } => {
@@ -211,10 +243,34 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             writeln!(out, "archived post {post}")?;
         }
         Action::List => write!(out, "{}", report::published_posts(&blog)?)?,
-        Action::Show { post } => match report::post_page(&blog, &post)? {
-            Some(page) => write!(out, "{page}")?,
-            None => return Err(format!("no post `{post}`").into()),
-        },
+        Action::Show {
+            post,
+            at_version,
+            as_of,
+        } => {
+            let moment = match (at_version, as_of) {
+                (Some(version), _) => Moment::Version(version),
+                (None, Some(at)) => Moment::AsOf(at),
+                (None, None) => Moment::Now,
+            };
+            match report::post_page(&blog, &post, moment).await? {
+                Some(page) => write!(out, "{page}")?,
+                None => return Err(format!("no post `{post}` at that moment").into()),
+            }
+        }
+        Action::Rollback {
+            post,
+            to_version,
+            reason,
+            by,
+        } => {
+            let marker = blog.posts.rollback(&post, to_version, &by, &reason).await?;
+            writeln!(
+                out,
+                "rolled post {post} back to version {to_version} (marker at version {})",
+                marker.version
+            )?;
+        }
         Action::History { post } => write!(out, "{}", report::history(&blog, &post).await?)?,
         Action::Authors => write!(out, "{}", report::authors(&blog)?)?,
     }
@@ -246,7 +302,7 @@ async fn demo(blog: &Blog) -> Result<String, Failure> {
     writeln!(out)?;
     write!(out, "{}", report::published_posts(blog)?)?;
     writeln!(out)?;
-    if let Some(page) = report::post_page(blog, &outcome.featured_post)? {
+    if let Some(page) = report::post_page(blog, &outcome.featured_post, Moment::Now).await? {
         write!(out, "{page}")?;
     }
     writeln!(out)?;

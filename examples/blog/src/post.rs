@@ -6,12 +6,31 @@ use serde::{Deserialize, Serialize};
 // ---- events: what happened to a post, stored forever under these names ----
 
 /// An author started a post.
+///
+/// Version 2 renamed `body` to `content` and added `tags`; events stored as version 1 are
+/// upcast on read by [`drafted_v1_to_v2`], so the log never needs rewriting.
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[event(name = "post.drafted")]
+#[event(name = "post.drafted", version = 2, upcast(from = 1, with = drafted_v1_to_v2))]
 pub struct PostDrafted {
     pub author: String,
     pub title: String,
-    pub body: String,
+    pub content: String,
+    pub tags: Vec<String>,
+}
+
+/// `post.drafted` v1 `{author, title, body}` to v2 `{author, title, content, tags}`.
+pub fn drafted_v1_to_v2(
+    mut payload: serde_json::Value,
+) -> Result<serde_json::Value, es_core::UpcastError> {
+    let object = payload.as_object_mut().ok_or_else(|| {
+        es_core::UpcastError::Shape("post.drafted v1 is not a JSON object".into())
+    })?;
+    let body = object
+        .remove("body")
+        .ok_or_else(|| es_core::UpcastError::Shape("post.drafted v1 has no `body`".into()))?;
+    object.insert("content".into(), body);
+    object.insert("tags".into(), serde_json::Value::Array(Vec::new()));
+    Ok(payload)
 }
 
 /// The post became visible to readers.
@@ -21,12 +40,12 @@ pub struct PostPublished {
     pub title: String,
 }
 
-/// The author changed the title or body.
+/// The author changed the title or content.
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[event(name = "post.edited")]
 pub struct PostEdited {
     pub title: String,
-    pub body: String,
+    pub content: String,
 }
 
 /// A reader commented on a published post.
@@ -52,18 +71,19 @@ pub struct PostArchived {
 pub struct DraftPost {
     pub author: String,
     pub title: String,
-    pub body: String,
+    pub content: String,
+    pub tags: Vec<String>,
 }
 
 /// Make a draft visible.
 #[derive(Command, Clone, Debug)]
 pub struct PublishPost;
 
-/// Change the title and body.
+/// Change the title and content.
 #[derive(Command, Clone, Debug)]
 pub struct EditPost {
     pub title: String,
-    pub body: String,
+    pub content: String,
 }
 
 /// Comment on a published post.
@@ -131,7 +151,8 @@ impl Post {
         Ok(PostDrafted {
             author: command.author,
             title: command.title,
-            body: command.body,
+            content: command.content,
+            tags: command.tags,
         })
     }
 
@@ -154,7 +175,7 @@ impl Post {
         }
         Ok(PostEdited {
             title: command.title,
-            body: command.body,
+            content: command.content,
         })
     }
 

@@ -1,9 +1,12 @@
 //! Read models: what readers see, rebuilt from events, never written to directly.
+//!
+//! Each keeps, per post, what it showed after every version of the post's stream, so that a
+//! rollback marker (`RolledBack { to_version }`) can put back exactly what was shown then.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use es_core::{projection, Aggregate, Envelope};
+use es_core::{projection, Aggregate, Envelope, RolledBack};
 
 use crate::author::{AuthorRegistered, LoggedIn};
 use crate::post::{CommentAdded, Post, PostArchived, PostDrafted, PostEdited, PostPublished};
@@ -26,6 +29,43 @@ fn author_id<E>(envelope: &Envelope<E>) -> String {
         .to_owned()
 }
 
+fn is_post<E>(envelope: &Envelope<E>) -> bool {
+    envelope.aggregate_type == Post::NAME
+}
+
+/// What one read model showed for one post after each version: `after[v - 1]` is after version v.
+#[derive(Debug, Clone)]
+struct PerVersion<T> {
+    after: Vec<T>,
+}
+
+impl<T: Clone> PerVersion<T> {
+    fn new() -> Self {
+        PerVersion { after: Vec::new() }
+    }
+
+    /// Records `value` as what version `version` shows (earlier gaps repeat the last value).
+    fn record(&mut self, version: u64, value: T) {
+        while (self.after.len() as u64) + 1 < version {
+            let Some(last) = self.after.last().cloned() else {
+                break;
+            };
+            self.after.push(last);
+        }
+        self.after.push(value);
+    }
+
+    fn at(&self, version: u64) -> Option<&T> {
+        version
+            .checked_sub(1)
+            .and_then(|index| self.after.get(index as usize))
+    }
+
+    fn latest(&self) -> Option<&T> {
+        self.after.last()
+    }
+}
+
 /// One line of the front page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedPost {
@@ -35,45 +75,100 @@ pub struct PublishedPost {
     pub published_at: DateTime<Utc>,
 }
 
-/// The front page: published posts, newest last. Archived posts leave it.
+/// Per post: its author and title so far, and its front-page line if it is on it.
+#[derive(Debug, Clone, Default)]
+struct FrontPageEntry {
+    author: String,
+    title: String,
+    line: Option<PublishedPost>,
+}
+
+/// The front page: published posts, oldest first. Archived posts leave it.
 #[projection(name = "published_posts")]
 #[derive(Debug, Default)]
 pub struct PublishedPosts {
-    authors: BTreeMap<String, String>,
-    pub posts: Vec<PublishedPost>,
+    entries: BTreeMap<String, PerVersion<FrontPageEntry>>,
+}
+
+impl PublishedPosts {
+    /// The posts on the front page, in publication order.
+    pub fn posts(&self) -> Vec<PublishedPost> {
+        let mut posts: Vec<PublishedPost> = self
+            .entries
+            .values()
+            .filter_map(|v| v.latest().and_then(|entry| entry.line.clone()))
+            .collect();
+        posts.sort_by(|a, b| (a.published_at, &a.id).cmp(&(b.published_at, &b.id)));
+        posts
+    }
+
+    fn change<E>(&mut self, event: &Envelope<E>, change: impl FnOnce(&mut FrontPageEntry)) {
+        let versions = self
+            .entries
+            .entry(post_id(event))
+            .or_insert_with(PerVersion::new);
+        let mut entry = versions.latest().cloned().unwrap_or_default();
+        change(&mut entry);
+        versions.record(event.version, entry);
+    }
 }
 
 #[projection]
 impl PublishedPosts {
     #[on]
     fn drafted(&mut self, event: &Envelope<PostDrafted>) {
-        self.authors
-            .insert(post_id(event), event.event.author.clone());
+        self.change(event, |entry| {
+            entry.author = event.event.author.clone();
+            entry.title = event.event.title.clone();
+        });
     }
 
     #[on]
     fn published(&mut self, event: &Envelope<PostPublished>) {
         let id = post_id(event);
-        self.posts.push(PublishedPost {
-            author: self.authors.get(&id).cloned().unwrap_or_default(),
-            id,
-            title: event.event.title.clone(),
-            published_at: event.recorded_at,
+        self.change(event, |entry| {
+            entry.line = Some(PublishedPost {
+                id,
+                title: entry.title.clone(),
+                author: entry.author.clone(),
+                published_at: event.recorded_at,
+            });
         });
     }
 
     #[on]
     fn edited(&mut self, event: &Envelope<PostEdited>) {
-        let id = post_id(event);
-        for post in self.posts.iter_mut().filter(|p| p.id == id) {
-            post.title = event.event.title.clone();
-        }
+        self.change(event, |entry| {
+            entry.title = event.event.title.clone();
+            if let Some(line) = &mut entry.line {
+                line.title = event.event.title.clone();
+            }
+        });
+    }
+
+    #[on]
+    fn commented(&mut self, event: &Envelope<CommentAdded>) {
+        self.change(event, |_| {});
     }
 
     #[on]
     fn archived(&mut self, event: &Envelope<PostArchived>) {
-        let id = post_id(event);
-        self.posts.retain(|p| p.id != id);
+        self.change(event, |entry| entry.line = None);
+    }
+
+    #[on]
+    fn rolled_back(&mut self, event: &Envelope<RolledBack>) {
+        if !is_post(event) {
+            return;
+        }
+        let Some(versions) = self.entries.get(&post_id(event)) else {
+            return;
+        };
+        let then = versions
+            .at(event.event.to_version)
+            .cloned()
+            .unwrap_or_default();
+        self.change(event, |entry| *entry = then);
     }
 }
 
@@ -86,22 +181,48 @@ pub struct Comment {
 }
 
 /// Everything shown on a post's own page.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PostPage {
     pub id: String,
     pub author: String,
     pub title: String,
-    pub body: String,
+    pub content: String,
+    pub tags: Vec<String>,
     pub status: &'static str,
     pub comments: Vec<Comment>,
+    /// The stream version this page shows.
     pub version: u64,
+    /// When that version was recorded.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// Each post's page with its comments.
 #[projection(name = "post_pages")]
 #[derive(Debug, Default)]
 pub struct PostPages {
-    pub pages: BTreeMap<String, PostPage>,
+    pages: BTreeMap<String, PerVersion<Option<PostPage>>>,
+}
+
+impl PostPages {
+    /// The page of one post, if it exists.
+    pub fn page(&self, id: &str) -> Option<&PostPage> {
+        self.pages
+            .get(id)
+            .and_then(|versions| versions.latest())
+            .and_then(Option::as_ref)
+    }
+
+    fn change<E>(&mut self, event: &Envelope<E>, change: impl FnOnce(&mut PostPage)) {
+        let versions = self
+            .pages
+            .entry(post_id(event))
+            .or_insert_with(PerVersion::new);
+        let mut page = versions.latest().cloned().flatten().unwrap_or_default();
+        change(&mut page);
+        page.version = event.version;
+        page.updated_at = Some(event.recorded_at);
+        versions.record(event.version, Some(page));
+    }
 }
 
 #[projection]
@@ -109,36 +230,35 @@ impl PostPages {
     #[on]
     fn drafted(&mut self, event: &Envelope<PostDrafted>) {
         let id = post_id(event);
-        self.pages.insert(
-            id.clone(),
-            PostPage {
+        self.change(event, |page| {
+            *page = PostPage {
                 id,
                 author: event.event.author.clone(),
                 title: event.event.title.clone(),
-                body: event.event.body.clone(),
+                content: event.event.content.clone(),
+                tags: event.event.tags.clone(),
                 status: "draft",
-                comments: Vec::new(),
-                version: event.version,
-            },
-        );
+                ..PostPage::default()
+            };
+        });
     }
 
     #[on]
     fn published(&mut self, event: &Envelope<PostPublished>) {
-        self.update(event, |page| page.status = "published");
+        self.change(event, |page| page.status = "published");
     }
 
     #[on]
     fn edited(&mut self, event: &Envelope<PostEdited>) {
-        self.update(event, |page| {
+        self.change(event, |page| {
             page.title = event.event.title.clone();
-            page.body = event.event.body.clone();
+            page.content = event.event.content.clone();
         });
     }
 
     #[on]
     fn commented(&mut self, event: &Envelope<CommentAdded>) {
-        self.update(event, |page| {
+        self.change(event, |page| {
             page.comments.push(Comment {
                 author: event.event.author.clone(),
                 text: event.event.text.clone(),
@@ -149,14 +269,23 @@ impl PostPages {
 
     #[on]
     fn archived(&mut self, event: &Envelope<PostArchived>) {
-        self.update(event, |page| page.status = "archived");
+        self.change(event, |page| page.status = "archived");
     }
 
-    fn update<E>(&mut self, event: &Envelope<E>, change: impl FnOnce(&mut PostPage)) {
-        if let Some(page) = self.pages.get_mut(&post_id(event)) {
-            change(page);
-            page.version = event.version;
+    #[on]
+    fn rolled_back(&mut self, event: &Envelope<RolledBack>) {
+        if !is_post(event) {
+            return;
         }
+        let Some(versions) = self.pages.get(&post_id(event)) else {
+            return;
+        };
+        let then = versions
+            .at(event.event.to_version)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        self.change(event, |page| *page = then);
     }
 }
 
@@ -174,8 +303,23 @@ pub struct AuthorFigures {
 #[projection(name = "author_stats")]
 #[derive(Debug, Default)]
 pub struct AuthorStats {
-    post_authors: BTreeMap<String, String>,
+    /// Per post: its author and its comment count after each version.
+    posts: BTreeMap<String, (String, PerVersion<u32>)>,
     pub authors: BTreeMap<String, AuthorFigures>,
+}
+
+impl AuthorStats {
+    /// Sets a post's comment count at a version, moving the difference to its author.
+    fn set_comments<E>(&mut self, event: &Envelope<E>, count: impl FnOnce(u32) -> u32) {
+        let Some((author, counts)) = self.posts.get_mut(&post_id(event)) else {
+            return;
+        };
+        let before = counts.latest().copied().unwrap_or(0);
+        let after = count(before);
+        counts.record(event.version, after);
+        let figures = self.authors.entry(author.clone()).or_default();
+        figures.comments_received = (figures.comments_received + after).saturating_sub(before);
+    }
 }
 
 #[projection]
@@ -195,17 +339,42 @@ impl AuthorStats {
     #[on]
     fn drafted(&mut self, event: &Envelope<PostDrafted>) {
         let author = event.event.author.clone();
-        self.post_authors.insert(post_id(event), author.clone());
+        let mut counts = PerVersion::new();
+        counts.record(event.version, 0);
+        self.posts.insert(post_id(event), (author.clone(), counts));
         self.authors.entry(author).or_default().posts += 1;
     }
 
     #[on]
     fn commented(&mut self, event: &Envelope<CommentAdded>) {
-        if let Some(author) = self.post_authors.get(&post_id(event)) {
-            self.authors
-                .entry(author.clone())
-                .or_default()
-                .comments_received += 1;
+        self.set_comments(event, |count| count + 1);
+    }
+
+    #[on]
+    fn published(&mut self, event: &Envelope<PostPublished>) {
+        self.set_comments(event, |count| count);
+    }
+
+    #[on]
+    fn edited(&mut self, event: &Envelope<PostEdited>) {
+        self.set_comments(event, |count| count);
+    }
+
+    #[on]
+    fn archived(&mut self, event: &Envelope<PostArchived>) {
+        self.set_comments(event, |count| count);
+    }
+
+    #[on]
+    fn rolled_back(&mut self, event: &Envelope<RolledBack>) {
+        if !is_post(event) {
+            return;
         }
+        let then = self
+            .posts
+            .get(&post_id(event))
+            .and_then(|(_, counts)| counts.at(event.event.to_version).copied())
+            .unwrap_or(0);
+        self.set_comments(event, |_| then);
     }
 }

@@ -2,54 +2,98 @@
 
 use std::fmt::Write as _;
 
-use es_core::{Aggregate, EventStoreExt, ProjectionError, StoreError};
+use chrono::{DateTime, Utc};
+use es_core::{Aggregate, Change, EventStoreExt, Projection, ProjectionError, RepositoryError};
 use futures::TryStreamExt;
 
 use crate::app::Blog;
-use crate::post::Post;
-use crate::read_models::{AuthorStats, PostPages, PublishedPosts};
+use crate::post::{Post, PostError};
+use crate::read_models::{AuthorStats, PostPage, PostPages, PublishedPosts};
+
+/// Which moment of a post to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// As it is now.
+    Now,
+    /// Right after this version of its stream.
+    Version(u64),
+    /// As it was at this time.
+    AsOf(DateTime<Utc>),
+}
 
 /// The front page.
 pub fn published_posts(blog: &Blog) -> Result<String, ProjectionError> {
     blog.projections.query(|published: &PublishedPosts| {
         let mut out = String::from("== published posts ==\n");
-        if published.posts.is_empty() {
+        if published.posts().is_empty() {
             out.push_str("(none)\n");
         }
-        for post in &published.posts {
+        for post in &published.posts() {
             let _ = writeln!(out, "{:<14} {:<44} by {}", post.id, post.title, post.author);
         }
         out
     })
 }
 
-/// One post's page, or `None` when there is no such post.
-pub fn post_page(blog: &Blog, id: &str) -> Result<Option<String>, ProjectionError> {
-    let page = blog
-        .projections
-        .query(|pages: &PostPages| pages.pages.get(id).cloned())?;
-    Ok(page.map(|page| {
-        let mut out = format!(
-            "== post `{}` ({}, version {}) ==\n",
-            page.id, page.status, page.version
-        );
+/// One post's page at a moment, or `None` when there was no such post then.
+///
+/// The current page comes from the running read model. A past page is rebuilt by feeding the
+/// post's own events, up to that moment, to a fresh copy of the same read model: the page is
+/// exactly what readers saw then, rollbacks included.
+pub async fn post_page(
+    blog: &Blog,
+    id: &str,
+    moment: Moment,
+) -> Result<Option<String>, ProjectionError> {
+    let page = match moment {
+        Moment::Now => blog
+            .projections
+            .query(|pages: &PostPages| pages.page(id).cloned())?,
+        Moment::Version(_) | Moment::AsOf(_) => {
+            let mut pages = PostPages::default();
+            let stream_id = Post::stream_id(&id.to_owned());
+            let mut events = blog.store.stream_events(&stream_id, 1);
+            while let Some(record) = events.try_next().await? {
+                let beyond = match moment {
+                    Moment::Version(version) => record.version > version,
+                    Moment::AsOf(at) => record.recorded_at > at,
+                    Moment::Now => false,
+                };
+                if beyond {
+                    break;
+                }
+                pages.apply(&record)?;
+            }
+            pages.page(id).cloned()
+        }
+    };
+    Ok(page.map(|page| render_page(&page)))
+}
+
+fn render_page(page: &PostPage) -> String {
+    let mut out = format!(
+        "== post `{}` ({}, version {}) ==\n",
+        page.id, page.status, page.version
+    );
+    let _ = writeln!(
+        out,
+        "{}\n  by {}  tags: {}\n\n  {}\n",
+        page.title,
+        page.author,
+        page.tags.join(", "),
+        page.content
+    );
+    let _ = writeln!(out, "  {} comment(s):", page.comments.len());
+    for comment in &page.comments {
         let _ = writeln!(
             out,
-            "{}\n  by {}\n\n  {}\n",
-            page.title, page.author, page.body
+            "  - {} ({}): {}",
+            comment.author,
+            comment.at.format("%H:%M:%S"),
+            comment.text
         );
-        let _ = writeln!(out, "  {} comment(s):", page.comments.len());
-        for comment in &page.comments {
-            let _ = writeln!(
-                out,
-                "  - {} ({}): {}",
-                comment.author,
-                comment.at.format("%H:%M:%S"),
-                comment.text
-            );
-        }
-        out
-    }))
+    }
+    out
 }
 
 /// Per-author statistics.
@@ -71,28 +115,35 @@ pub fn authors(blog: &Blog) -> Result<String, ProjectionError> {
     })
 }
 
-/// Every event of one post: version, time, name, global position, user and payload.
-pub async fn history(blog: &Blog, id: &str) -> Result<String, StoreError> {
-    let stream_id = Post::stream_id(&id.to_owned());
-    let mut out = format!("== history of `{stream_id}` ==\n");
-    let mut events = blog.store.stream_events(&stream_id, 1);
-    let mut any = false;
-    while let Some(event) = events.try_next().await? {
-        any = true;
-        let user = event.metadata.extra.get("user").map_or("-", String::as_str);
+/// Every entry of one post's stream: version, time, name, position, user and what happened,
+/// rolled-back events and rollback markers included.
+pub async fn history(blog: &Blog, id: &str) -> Result<String, RepositoryError<PostError>> {
+    let history = blog.posts.history(&id.to_owned()).await?;
+    let mut out = format!("== history of `{}` ==\n", Post::stream_id(&id.to_owned()));
+    if history.is_empty() {
+        out.push_str("(no events)\n");
+    }
+    for entry in &history {
+        let user = entry.metadata.extra.get("user").map_or("-", String::as_str);
+        let what = match &entry.event {
+            Change::Event(event) => format!("{event:?}"),
+            Change::RolledBack(marker) => {
+                format!(
+                    "back to the state at version {} (by {}: {})",
+                    marker.to_version, marker.by, marker.reason
+                )
+            }
+        };
         let _ = writeln!(
             out,
             "v{:<3} {}  {:<16} pos {:<5} user {:<6} {}",
-            event.version,
-            event.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f"),
-            event.event_name,
-            event.position,
+            entry.version,
+            entry.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+            entry.event_name,
+            entry.position,
             user,
-            event.event.as_str()
+            what
         );
-    }
-    if !any {
-        out.push_str("(no events)\n");
     }
     Ok(out)
 }

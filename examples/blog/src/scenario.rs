@@ -70,25 +70,29 @@ pub async fn play(blog: &Blog, suffix: &str) -> Result<ScenarioOutcome, Failure>
             "ada",
             "Notes on the Analytical Engine",
             "It weaves algebraic patterns.",
+            "math",
         ),
         (
             "compilers",
             "grace",
             "The first compiler",
             "Programs can write programs.",
+            "languages",
         ),
         (
             "bugs",
             "grace",
             "A moth in the relay",
             "We found the first actual bug.",
+            "hardware",
         ),
     ];
-    for (post, author, title, body) in posts {
+    for (post, author, title, content, tag) in posts {
         let draft = DraftPost {
             author: author.into(),
             title: title.into(),
-            body: body.into(),
+            content: content.into(),
+            tags: vec![tag.into()],
         };
         blog.posts
             .execute_with(&id(post), draft, as_user(author))
@@ -113,7 +117,7 @@ pub async fn play(blog: &Blog, suffix: &str) -> Result<ScenarioOutcome, Failure>
     }
     let edit = EditPost {
         title: "Notes on the Analytical Engine (revised)".into(),
-        body: "It weaves algebraic patterns, as the loom weaves flowers.".into(),
+        content: "It weaves algebraic patterns, as the loom weaves flowers.".into(),
     };
     blog.posts
         .execute_with(&id("engines"), edit, as_user("ada"))

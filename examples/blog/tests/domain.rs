@@ -9,7 +9,8 @@ fn drafted() -> PostEvent {
     PostDrafted {
         author: "ada".into(),
         title: "Engines".into(),
-        body: "Looms".into(),
+        content: "Looms".into(),
+        tags: vec![],
     }
     .into()
 }
@@ -19,7 +20,8 @@ fn a_draft_needs_a_title() {
     let command = DraftPost {
         author: "ada".into(),
         title: "  ".into(),
-        body: String::new(),
+        content: String::new(),
+        tags: vec![],
     };
     Post::given([])
         .when(command)
@@ -31,7 +33,8 @@ fn a_post_is_drafted_once() {
     let command = DraftPost {
         author: "ada".into(),
         title: "Engines".into(),
-        body: "Looms".into(),
+        content: "Looms".into(),
+        tags: vec![],
     };
     Post::given([]).when(command.clone()).then([drafted()]);
     Post::given([drafted()])
@@ -116,7 +119,7 @@ fn an_archived_post_takes_no_edits_or_comments() {
     Post::given(history())
         .when(EditPost {
             title: "New".into(),
-            body: String::new(),
+            content: String::new(),
         })
         .then_error(PostError::Archived);
     Post::given(history())
@@ -137,7 +140,7 @@ fn an_edit_needs_a_title() {
     Post::given([drafted()])
         .when(EditPost {
             title: String::new(),
-            body: "b".into(),
+            content: "b".into(),
         })
         .then_error(PostError::EmptyTitle);
 }

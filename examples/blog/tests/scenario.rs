@@ -27,7 +27,10 @@ async fn the_scenario_builds_the_read_models_and_keeps_the_history() {
         "archived posts leave the front page: {front}"
     );
 
-    let page = report::post_page(&blog, "engines").unwrap().unwrap();
+    let page = report::post_page(&blog, "engines", report::Moment::Now)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         page.contains("(published, version 5)") && page.contains("2 comment(s)"),
         "{page}"
