@@ -7,7 +7,9 @@
 //! run, so two tasks never share one copy.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use foldhash::fast::RandomState;
 
 struct Entry<A> {
     state: A,
@@ -16,9 +18,10 @@ struct Entry<A> {
 }
 
 struct Lru<A> {
-    entries: HashMap<String, Entry<A>>,
+    /// Keys are shared with `order`, so an entry costs one key allocation, not two.
+    entries: HashMap<Arc<str>, Entry<A>, RandomState>,
     /// `last_used` tick -> stream, oldest first.
-    order: BTreeMap<u64, String>,
+    order: BTreeMap<u64, Arc<str>>,
     tick: u64,
 }
 
@@ -43,7 +46,7 @@ impl<A> AggregateCache<A> {
         AggregateCache {
             capacity,
             inner: Mutex::new(Lru {
-                entries: HashMap::new(),
+                entries: HashMap::default(),
                 order: BTreeMap::new(),
                 tick: 0,
             }),
@@ -69,11 +72,12 @@ impl<A> AggregateCache<A> {
         if self.capacity == 0 {
             return;
         }
+        let key: Arc<str> = Arc::from(stream_id);
         let mut lru = self.lock();
         lru.tick += 1;
         let tick = lru.tick;
         if let Some(old) = lru.entries.insert(
-            stream_id.to_owned(),
+            Arc::clone(&key),
             Entry {
                 state,
                 version,
@@ -82,7 +86,7 @@ impl<A> AggregateCache<A> {
         ) {
             lru.order.remove(&old.last_used);
         }
-        lru.order.insert(tick, stream_id.to_owned());
+        lru.order.insert(tick, key);
         while lru.entries.len() > self.capacity {
             let Some((_, oldest)) = lru.order.pop_first() else {
                 break;

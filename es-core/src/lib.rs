@@ -95,6 +95,6 @@ pub use history::{Change, RolledBack};
 pub use projection::{Projection, Projections};
 pub use repository::{CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;
-pub use store::{EventStore, EventStoreExt, ExpectedVersion, Snapshot};
+pub use store::{EventStore, EventStoreExt, ExpectedVersion, Snapshot, StoredPayload};
 
 pub use es_macros::{aggregate, projection, Command, Event};

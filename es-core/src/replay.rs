@@ -5,10 +5,10 @@ use futures::TryStreamExt;
 
 use crate::aggregate::Aggregate;
 use crate::error::{DecodeError, RepositoryError, StoreError};
-use crate::event::Event;
+use crate::event::{Event, EventSet};
 use crate::history::RolledBack;
 use crate::repository::Loaded;
-use crate::store::{EventStore, EventStoreExt};
+use crate::store::{EventStore, EventStoreExt, StoredPayload};
 use crate::RecordedEvent;
 
 /// The state after every event up to and including `to_version` (`u64::MAX`: the latest).
@@ -32,13 +32,13 @@ pub(crate) async fn rebuild<A: Aggregate>(
         state: A::default(),
         version: 0,
     });
-    let mut events = store.stream_events(stream_id, version + 1);
+    let mut events = store.stream_payloads(stream_id, version + 1);
     while let Some(record) = events.try_next().await? {
         if record.version > to_version {
             break;
         }
         if record.event_name == RolledBack::NAME {
-            let marker = decode_marker(&record)?;
+            let marker = decode_stored::<RolledBackSet>(stream_id, &record)?.0;
             if marker.to_version >= record.version {
                 return Err(StoreError::Corrupt {
                     stream_id: stream_id.to_owned(),
@@ -56,7 +56,7 @@ pub(crate) async fn rebuild<A: Aggregate>(
                 .await?
                 .state;
         } else {
-            state.apply(&crate::repository::decode_event::<A::Event>(&record)?);
+            state.apply(&decode_stored::<A::Event>(stream_id, &record)?);
         }
         version = record.version;
     }
@@ -87,6 +87,47 @@ async fn usable_snapshot<A: Aggregate>(
             Ok(None)
         }
         None => Ok(None),
+    }
+}
+
+/// Decodes a stored payload into an event set, naming where it is stored on failure.
+fn decode_stored<E: EventSet>(stream_id: &str, record: &StoredPayload) -> Result<E, DecodeError> {
+    E::decode(&record.event_name, record.schema_version, &record.payload).map_err(|failure| {
+        DecodeError {
+            stream_id: stream_id.to_owned(),
+            version: record.version,
+            event_name: record.event_name.clone(),
+            schema_version: record.schema_version,
+            failure,
+        }
+    })
+}
+
+/// The rollback marker seen as a one-event set, to decode it like any other.
+#[derive(Clone, Debug)]
+struct RolledBackSet(RolledBack);
+
+impl EventSet for RolledBackSet {
+    const EVENT_NAMES: &'static [&'static str] = &[RolledBack::NAME];
+
+    fn event_name(&self) -> &'static str {
+        RolledBack::NAME
+    }
+
+    fn schema_version(&self) -> u32 {
+        RolledBack::VERSION
+    }
+
+    fn encode(&self) -> Result<crate::Payload, serde_json::Error> {
+        crate::Payload::encode(&self.0)
+    }
+
+    fn decode(
+        _: &str,
+        schema_version: u32,
+        payload: &crate::Payload,
+    ) -> Result<Self, crate::DecodeFailure> {
+        RolledBack::decode(schema_version, payload).map(RolledBackSet)
     }
 }
 

@@ -36,6 +36,30 @@ impl ExpectedVersion {
     }
 }
 
+/// What replaying an aggregate reads of each stored event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPayload {
+    /// Position in its stream.
+    pub version: u64,
+    /// The stored name.
+    pub event_name: String,
+    /// The schema version the payload was written with.
+    pub schema_version: u32,
+    /// The serialized event.
+    pub payload: Payload,
+}
+
+impl From<RecordedEvent> for StoredPayload {
+    fn from(event: RecordedEvent) -> Self {
+        StoredPayload {
+            version: event.version,
+            event_name: event.event_name,
+            schema_version: event.schema_version,
+            payload: event.event,
+        }
+    }
+}
+
 /// A saved aggregate state, so a load reads only the events after `version`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
@@ -95,6 +119,22 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// Like [`read_stream`](EventStore::read_stream), but only what replaying an aggregate
+    /// needs. A store may override it to read and decode less; the default maps `read_stream`.
+    async fn read_stream_payloads(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        Ok(self
+            .read_stream(stream_id, from_version, limit)
+            .await?
+            .into_iter()
+            .map(StoredPayload::from)
+            .collect())
+    }
+
     /// The current version of a stream (0 when it has no events).
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError>;
 
@@ -115,6 +155,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
 /// How many events one page of a streamed read fetches.
 pub const PAGE_SIZE: usize = 512;
 
+/// How many events one page of a replay read fetches: its rows are small (no metadata), and
+/// on a server each page costs a round trip.
+pub const REPLAY_PAGE_SIZE: usize = 4096;
+
 /// Conveniences for every [`EventStore`].
 pub trait EventStoreExt: EventStore {
     /// Streams one stream's events from `from_version`, a page at a time, so a long stream is
@@ -129,6 +173,29 @@ pub trait EventStoreExt: EventStore {
             from_version,
             |e| e.version + 1,
         )
+    }
+
+    /// Streams what replay needs of one stream's events from `from_version`, a page at a time.
+    fn stream_payloads<'a>(
+        &'a self,
+        stream_id: &'a str,
+        from_version: u64,
+    ) -> BoxStream<'a, Result<StoredPayload, StoreError>> {
+        stream::try_unfold(Some(from_version), move |from| async move {
+            let Some(from) = from else {
+                return Ok(None);
+            };
+            let page = self
+                .read_stream_payloads(stream_id, from, REPLAY_PAGE_SIZE)
+                .await?;
+            let next = match page.last() {
+                Some(last) if page.len() == REPLAY_PAGE_SIZE => Some(last.version + 1),
+                _ => None,
+            };
+            Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
+        })
+        .try_flatten()
+        .boxed()
     }
 
     /// Streams every event from `from_position`, a page at a time, until the end of the store.

@@ -1,6 +1,8 @@
 //! The in-memory store: always built, for tests and for applications that keep nothing.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -33,9 +35,9 @@ struct Inner {
     /// Every event in commit order; `all[i].position == i + 1`.
     all: Vec<RecordedEvent>,
     /// For each stream, the indexes into `all` of its events, in version order.
-    streams: HashMap<String, Vec<usize>>,
-    snapshots: HashMap<String, Snapshot>,
-    checkpoints: HashMap<String, u64>,
+    streams: HashMap<String, Vec<usize>, RandomState>,
+    snapshots: HashMap<String, Snapshot, RandomState>,
+    checkpoints: HashMap<String, u64, RandomState>,
 }
 
 impl MemoryStore {
@@ -82,7 +84,16 @@ impl EventStore for MemoryStore {
             });
         }
         let recorded_at = Utc::now();
-        let indexes = inner.streams.entry(stream_id.to_owned()).or_default();
+        // Look up before inserting: appending to an existing stream allocates no key.
+        if !inner.streams.contains_key(stream_id) {
+            inner.streams.insert(stream_id.to_owned(), Vec::new());
+        }
+        let Some(indexes) = inner.streams.get_mut(stream_id) else {
+            return Err(StoreError::backend(
+                "memory store",
+                "a stream vanished under the lock",
+            ));
+        };
         let mut recorded = Vec::with_capacity(events.len());
         for (offset, event) in events.into_iter().enumerate() {
             let index = inner.all.len();

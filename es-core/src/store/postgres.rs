@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
 use crate::error::StoreError;
-use crate::store::{EventStore, ExpectedVersion, Snapshot};
+use crate::store::{EventStore, ExpectedVersion, Snapshot, StoredPayload};
 
 /// The schema this code writes, recorded in `es_schema_version`.
 const SCHEMA_VERSION: i32 = 1;
@@ -102,8 +102,11 @@ impl std::fmt::Debug for PostgresStore {
 #[derive(Debug)]
 struct Statements {
     append: String,
+    /// The same for exactly one event, with scalar parameters: no arrays to encode and unnest.
+    append_one: String,
     stream_version: String,
     read_stream: String,
+    read_stream_payloads: String,
     read_all: String,
     load_snapshot: String,
     save_snapshot: String,
@@ -111,7 +114,24 @@ struct Statements {
     save_checkpoint: String,
 }
 
-const COLUMNS: &str = "position, stream_id, version, aggregate_type, event_name, schema_version, recorded_at, event_id, correlation_id, causation_id, extra::text, payload::text";
+const COLUMNS: &str = "position, stream_id, version, aggregate_type, event_name, schema_version, recorded_at, event_id, correlation_id, causation_id, extra, payload";
+
+/// A `json` column read as the text it holds. PostgreSQL sends `json` as its text in binary
+/// mode too, so no server-side cast and no parsing are needed here.
+struct JsonText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JsonText {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(JsonText(std::str::from_utf8(raw)?.to_owned()))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSON || *ty == tokio_postgres::types::Type::TEXT
+    }
+}
 
 impl Statements {
     fn new(schema: &str) -> Self {
@@ -136,9 +156,28 @@ impl Statements {
                  FROM current LEFT JOIN inserted ON true
                  ORDER BY inserted.version"
             ),
+            append_one: format!(
+                "WITH current AS (
+                    SELECT coalesce(max(version), 0) AS version FROM {events} WHERE stream_id = $1
+                 ), inserted AS (
+                    INSERT INTO {events} (position, stream_id, version, aggregate_type, event_name, schema_version,
+                                          event_id, correlation_id, causation_id, extra, payload)
+                    SELECT (pg_current_xact_id()::text::bigint << {BATCH_BITS}) + 1, $1, current.version + 1, $2,
+                           $3, $4, $5, $6, $7, $8::text::json, $9::text::json
+                    FROM current
+                    WHERE $10::bigint IS NULL OR current.version = $10::bigint
+                    RETURNING position, version, recorded_at
+                 )
+                 SELECT current.version, inserted.position, inserted.version, inserted.recorded_at
+                 FROM current LEFT JOIN inserted ON true"
+            ),
             stream_version: format!("SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = $1"),
             read_stream: format!(
                 "SELECT {COLUMNS} FROM {events} WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
+            ),
+            read_stream_payloads: format!(
+                "SELECT version, event_name, schema_version, payload FROM {events}
+                 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
             ),
             read_all: format!(
                 "SELECT {COLUMNS} FROM {events}
@@ -147,7 +186,7 @@ impl Statements {
                  ORDER BY position LIMIT $2"
             ),
             load_snapshot: format!(
-                "SELECT aggregate_type, version, state_fingerprint, state::text, taken_at FROM \"{schema}\".es_snapshots WHERE stream_id = $1"
+                "SELECT aggregate_type, version, state_fingerprint, state, taken_at FROM \"{schema}\".es_snapshots WHERE stream_id = $1"
             ),
             save_snapshot: format!(
                 "INSERT INTO \"{schema}\".es_snapshots AS existing (stream_id, aggregate_type, version, state_fingerprint, state, taken_at)
@@ -355,7 +394,7 @@ impl PostgresStore {
         events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let statement = transaction
-            .prepare(&self.sql.append)
+            .prepare(self.append_sql(events.len()))
             .await
             .map_err(backend("preparing a PostgreSQL append"))?;
         match self
@@ -380,6 +419,15 @@ impl PostgresStore {
                     actual,
                 })
             }
+        }
+    }
+
+    /// The append statement for a batch of `count` events (see `append_one`).
+    fn append_sql(&self, count: usize) -> &str {
+        if count == 1 {
+            &self.sql.append_one
+        } else {
+            &self.sql.append
         }
     }
 
@@ -408,23 +456,47 @@ impl PostgresStore {
             ExpectedVersion::Exact(version) => Some(to_i64(version, "expected version")?),
         };
         let columns = Columns::new(events)?;
-        let result = client
-            .query(
-                statement,
-                &[
-                    &stream_id,
-                    &aggregate_type,
-                    &columns.names,
-                    &columns.schema_versions,
-                    &columns.event_ids,
-                    &columns.correlation_ids,
-                    &columns.causation_ids,
-                    &columns.extras,
-                    &columns.payloads,
-                    &expected_version,
-                ],
-            )
-            .await;
+        let result = match (events.len(), columns.payloads.first()) {
+            // The single-event statement takes the first element of each column.
+            (1, Some(payload)) => {
+                client
+                    .query(
+                        statement,
+                        &[
+                            &stream_id,
+                            &aggregate_type,
+                            &columns.names[0],
+                            &columns.schema_versions[0],
+                            &columns.event_ids[0],
+                            &columns.correlation_ids[0],
+                            &columns.causation_ids[0],
+                            &columns.extras[0],
+                            payload,
+                            &expected_version,
+                        ],
+                    )
+                    .await
+            }
+            _ => {
+                client
+                    .query(
+                        statement,
+                        &[
+                            &stream_id,
+                            &aggregate_type,
+                            &columns.names,
+                            &columns.schema_versions,
+                            &columns.event_ids,
+                            &columns.correlation_ids,
+                            &columns.causation_ids,
+                            &columns.extras,
+                            &columns.payloads,
+                            &expected_version,
+                        ],
+                    )
+                    .await
+            }
+        };
         let rows = match result {
             Ok(rows) => rows,
             Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
@@ -545,14 +617,14 @@ fn recorded_event(row: &Row) -> Result<RecordedEvent, StoreError> {
     let column = |error: tokio_postgres::Error| corrupt(format!("unreadable column: {error}"));
     let position: i64 = row.try_get(0).map_err(column)?;
     let schema_version: i32 = row.try_get(5).map_err(column)?;
-    let extra: Option<String> = row.try_get(10).map_err(column)?;
+    let extra: Option<JsonText> = row.try_get(10).map_err(column)?;
     let metadata = Metadata {
         event_id: row.try_get(7).map_err(column)?,
         correlation_id: row.try_get(8).map_err(column)?,
         causation_id: row.try_get(9).map_err(column)?,
         extra: match extra {
             None => Default::default(),
-            Some(text) => serde_json::from_str(&text)
+            Some(JsonText(text)) => serde_json::from_str(&text)
                 .map_err(|error| corrupt(format!("metadata is not a map of strings: {error}")))?,
         },
     };
@@ -560,7 +632,7 @@ fn recorded_event(row: &Row) -> Result<RecordedEvent, StoreError> {
         aggregate_type: row.try_get(3).map_err(column)?,
         event_name: row.try_get(4).map_err(column)?,
         recorded_at: row.try_get::<_, DateTime<Utc>>(6).map_err(column)?,
-        event: Payload::from_json_text(row.try_get::<_, String>(11).map_err(column)?),
+        event: Payload::from_json_text(row.try_get::<_, JsonText>(11).map_err(column)?.0),
         position: u64::try_from(position)
             .map_err(|_| corrupt(format!("position {position} is negative")))?,
         version: u64::try_from(version)
@@ -634,7 +706,7 @@ impl EventStore for PostgresStore {
         let client = self.pool.get().await.map_err(pool_error)?;
         // Prepared once per connection and cached: an append is then a single round trip.
         let statement = client
-            .prepare_cached(&self.sql.append)
+            .prepare_cached(self.append_sql(events.len()))
             .await
             .map_err(backend("preparing a PostgreSQL append"))?;
         // `Any` can lose the race for the next version to another writer; outside a caller's
@@ -691,6 +763,46 @@ impl EventStore for PostgresStore {
         rows.iter().map(recorded_event).collect()
     }
 
+    async fn read_stream_payloads(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(&self.sql.read_stream_payloads)
+            .await
+            .map_err(backend("preparing a PostgreSQL read"))?;
+        let from = to_i64(from_version, "version")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&statement, &[&stream_id, &from, &limit])
+            .await
+            .map_err(backend("reading a PostgreSQL stream"))?;
+        rows.iter()
+            .map(|row| {
+                let version: i64 = row
+                    .try_get(0)
+                    .map_err(backend("reading a PostgreSQL event row"))?;
+                let corrupt = |error: tokio_postgres::Error| StoreError::Corrupt {
+                    stream_id: stream_id.to_owned(),
+                    version: version.max(0) as u64,
+                    reason: format!("unreadable column: {error}"),
+                };
+                let schema_version: i32 = row.try_get(2).map_err(corrupt)?;
+                Ok(StoredPayload {
+                    version: version.max(0) as u64,
+                    event_name: row.try_get(1).map_err(corrupt)?,
+                    schema_version: schema_version.max(0) as u32,
+                    payload: Payload::from_json_text(
+                        row.try_get::<_, JsonText>(3).map_err(corrupt)?.0,
+                    ),
+                })
+            })
+            .collect()
+    }
+
     async fn read_all(
         &self,
         from_position: u64,
@@ -740,7 +852,7 @@ impl EventStore for PostgresStore {
             aggregate_type: row.try_get(0).map_err(corrupt)?,
             version: version.max(0) as u64,
             state_fingerprint: row.try_get(2).map_err(corrupt)?,
-            state: Payload::from_json_text(row.try_get::<_, String>(3).map_err(corrupt)?),
+            state: Payload::from_json_text(row.try_get::<_, JsonText>(3).map_err(corrupt)?.0),
             taken_at: row.try_get(4).map_err(corrupt)?,
         }))
     }

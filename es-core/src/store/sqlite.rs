@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
 use crate::error::StoreError;
-use crate::store::{EventStore, ExpectedVersion, Snapshot};
+use crate::store::{EventStore, ExpectedVersion, Snapshot, StoredPayload};
 
 /// How hard SQLite works to keep a commit across a power loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -436,6 +436,53 @@ impl EventStore for SqliteStore {
                 &format!("SELECT {ROW} FROM es_events WHERE stream_id = ?1 AND version >= ?2 ORDER BY version LIMIT ?3"),
                 params![stream_id, from, limit],
             )
+        })
+        .await
+    }
+
+    async fn read_stream_payloads(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        let stream_id = stream_id.to_owned();
+        let from = to_i64(from_version, "version")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT version, event_name, schema_version, payload FROM es_events
+                     WHERE stream_id = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
+                )
+                .map_err(backend("preparing a SQLite read"))?;
+            let rows = statement
+                .query_map(params![stream_id, from, limit], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(backend("reading SQLite events"))?;
+            rows.map(|row| {
+                let (version, event_name, schema_version, payload) =
+                    row.map_err(backend("reading a SQLite event row"))?;
+                Ok(StoredPayload {
+                    version: version.max(0) as u64,
+                    event_name,
+                    schema_version: u32::try_from(schema_version).map_err(|_| {
+                        StoreError::Corrupt {
+                            stream_id: stream_id.clone(),
+                            version: version.max(0) as u64,
+                            reason: format!("schema version {schema_version} is out of range"),
+                        }
+                    })?,
+                    payload: Payload::from_json_text(payload),
+                })
+            })
+            .collect()
         })
         .await
     }

@@ -1,0 +1,90 @@
+//! Figure 7, memory: resident memory per cached aggregate, and the cache bound under load.
+
+use es_core::store::sqlite::{Durability, SqliteStore};
+use es_core::Repository;
+
+use crate::report::{Better, Row};
+use crate::{ours, Settings};
+
+/// Resident memory of this process, in bytes (Linux; 0 elsewhere).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+pub async fn figure_7_memory(settings: &Settings, dir: &std::path::Path) -> Vec<Row> {
+    // Events live on disk, so resident growth is the cache's, not the store's.
+    let path = dir.join(format!("footprint-{}.db", std::process::id()));
+    let store = SqliteStore::open_with(&path, Durability::Normal)
+        .await
+        .expect("open SQLite");
+    let accounts = settings.cached_accounts;
+    let ids: Vec<String> = (0..accounts).map(|n| format!("acct-{n}")).collect();
+    let writer = Repository::<ours::Account>::new(store.clone()).without_cache();
+    for id in &ids {
+        writer
+            .execute(
+                id,
+                ours::Open {
+                    owner: "owner".into(),
+                },
+            )
+            .await
+            .expect("open");
+    }
+    let cached = Repository::<ours::Account>::new(store.clone()).with_cache(accounts as usize);
+    let before = resident_bytes();
+    for id in &ids {
+        cached
+            .execute(id, ours::Deposit { amount: 1 })
+            .await
+            .expect("deposit");
+    }
+    let grown = resident_bytes().saturating_sub(before);
+    let per_10k = grown as f64 / accounts as f64 * 10_000.0 / 1024.0;
+
+    // The bound: a cache of 1,000 under commands over all accounts, several times round.
+    let bounded = Repository::<ours::Account>::new(store.clone()).with_cache(1000);
+    let before = resident_bytes();
+    for _ in 0..3 {
+        for id in &ids {
+            bounded
+                .execute(id, ours::Deposit { amount: 1 })
+                .await
+                .expect("deposit");
+        }
+    }
+    let bounded_growth = resident_bytes().saturating_sub(before) as f64 / 1024.0;
+    let held = bounded.cache().map_or(0, |cache| cache.len());
+    drop((store, writer, cached, bounded));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    vec![
+        Row::new(
+            "7",
+            "resident memory growth per 10,000 cached aggregates",
+            "KiB",
+            Better::Lower,
+        )
+        .ours(per_10k)
+        .note(format!(
+            "measured over {accounts} accounts; cqrs-es keeps no aggregate cache"
+        )),
+        Row::new(
+            "7",
+            format!(
+                "cache of 1,000 under {} commands on {accounts} accounts: entries held",
+                accounts * 3
+            ),
+            "entries",
+            Better::Lower,
+        )
+        .ours(held as f64)
+        .note(format!(
+            "resident growth meanwhile: {bounded_growth:.0} KiB"
+        )),
+    ]
+}

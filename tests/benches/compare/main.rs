@@ -1,0 +1,171 @@
+//! Ours against cqrs-es 0.5 (and postgres-es 0.5), and against the raw limits of the same
+//! machine, in one run: `cargo bench -p es-tests --bench compare` (`-- --quick` for a
+//! reduced run of under a minute). Prints a table, writes `target/bench/compare.json` and a
+//! chart `target/bench/compare.svg`.
+//!
+//! PostgreSQL figures use `ES_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) and are skipped, with a line saying so, when
+//! the server does not answer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod counting;
+mod footprint;
+mod limits;
+mod memory;
+mod ours;
+mod postgres;
+mod report;
+mod sqlite;
+mod theirs;
+
+use std::path::PathBuf;
+
+/// Connections in each framework's PostgreSQL pool.
+pub const POOL_SIZE: usize = 16;
+
+/// How much work each figure does.
+#[derive(Debug)]
+pub struct Settings {
+    pub rounds: usize,
+    pub many_accounts: u64,
+    pub stream_lengths: Vec<u64>,
+    pub pg_accounts: u64,
+    pub pg_commands: u64,
+    pub load_length: u64,
+    pub cached_accounts: u64,
+}
+
+impl Settings {
+    fn full() -> Self {
+        Settings {
+            rounds: 3,
+            many_accounts: 10_000,
+            stream_lengths: vec![100, 1_000, 3_000, 10_000],
+            pg_accounts: 1_000,
+            pg_commands: 4_000,
+            load_length: 10_000,
+            cached_accounts: 10_000,
+        }
+    }
+
+    fn quick() -> Self {
+        Settings {
+            rounds: 1,
+            many_accounts: 1_000,
+            stream_lengths: vec![100, 1_000],
+            pg_accounts: 200,
+            pg_commands: 400,
+            load_length: 2_000,
+            cached_accounts: 2_000,
+        }
+    }
+}
+
+/// While alive, the process's stdout goes to /dev/null: cqrs-es's `MemStore` prints two lines
+/// per command, which would otherwise flood the table (its cost is still paid and measured).
+#[allow(missing_debug_implementations)] // `gag::Gag` has no Debug
+pub struct StdoutSink(#[allow(dead_code)] Option<gag::Gag>);
+
+impl StdoutSink {
+    pub fn new() -> Self {
+        StdoutSink(gag::Gag::stdout().ok())
+    }
+}
+
+impl Default for StdoutSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        })
+        .join("bench")
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let settings = if quick {
+        Settings::quick()
+    } else {
+        Settings::full()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = target_dir();
+    std::fs::create_dir_all(&dir).expect("target/bench");
+    eprintln!(
+        "running the {} comparison; this takes {}",
+        if quick { "quick" } else { "full" },
+        if quick {
+            "under a minute"
+        } else {
+            "a few minutes"
+        }
+    );
+    let rows = runtime.block_on(async {
+        let mut rows = memory::figure_1(&settings).await;
+        eprintln!("figure 1 done");
+        let (figure_2, ours_points, theirs_points) = memory::figure_2(&settings).await;
+        rows.extend(figure_2);
+        eprintln!("figure 2 done");
+        let url = std::env::var("ES_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        match postgres::Pg::connect(&url).await {
+            Ok(pg) => {
+                rows.extend(postgres::figures_3_and_5(&settings, &pg).await);
+                eprintln!("figures 3 and 5 done");
+                rows.extend(postgres::figure_4(&settings, &pg).await);
+                eprintln!("figure 4 done");
+                rows.extend(postgres::figure_7_disk(&settings, &pg).await);
+                pg.drop_schemas().await;
+                let _ = pg.url();
+            }
+            Err(error) => println!("skipped: PostgreSQL figures (3, 4, the INSERT floor, bytes per event): cannot use {url}: {error}"),
+        }
+        rows.extend(limits::figure_5_decode(&settings).await);
+        rows.extend(sqlite::figure_6(&settings, &dir).await);
+        eprintln!("figures 5 and 6 done");
+        rows.extend(footprint::figure_7_memory(&settings, &dir).await);
+        if let Err(error) = report::write_chart(&dir.join("compare.svg"), &ours_points, &theirs_points) {
+            eprintln!("could not draw the chart: {error}");
+        }
+        rows
+    });
+    let machine = machine();
+    println!(
+        "\nmachine: {machine}; {} run, medians of {} rounds\n",
+        if quick { "quick" } else { "full" },
+        settings.rounds
+    );
+    print!("{}", report::table(&rows));
+    let json = dir.join("compare.json");
+    match report::write_json(&json, &machine, &rows) {
+        Ok(()) => println!(
+            "\nwrote {} and {}",
+            json.display(),
+            dir.join("compare.svg").display()
+        ),
+        Err(error) => println!("\ncould not write {}: {error}", json.display()),
+    }
+}
