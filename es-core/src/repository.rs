@@ -325,7 +325,9 @@ where
     ) -> Result<Vec<Envelope<A::Event>>, RepositoryError<A::Error>> {
         let command = command.into();
         let stream_id = A::stream_id(id);
-        let correlation_id = metadata.correlation_id.unwrap_or_else(Uuid::now_v7);
+        // A command that starts a correlation names it after its first event's id.
+        let first_event_id = Uuid::now_v7();
+        let correlation_id = metadata.correlation_id.unwrap_or(first_event_id);
         let span = tracing::info_span!(
             "es.execute",
             aggregate = A::NAME,
@@ -360,7 +362,7 @@ where
                     self.keep(&stream_id, loaded);
                     return Ok(Vec::new());
                 }
-                let new_events = encode::<A>(&events, correlation_id, &metadata)?;
+                let new_events = encode::<A>(&events, first_event_id, correlation_id, &metadata)?;
                 let expected = ExpectedVersion::Exact(loaded.version);
                 match append_instrumented::<A>(&*self.store, &stream_id, expected, new_events).await {
                     Ok(recorded) => {
@@ -412,12 +414,14 @@ async fn append_instrumented<A: Aggregate>(
 /// Serializes a command's events, each with a fresh id and the command's context.
 fn encode<A: Aggregate>(
     events: &[A::Event],
+    first_event_id: Uuid,
     correlation_id: Uuid,
     context: &CommandMetadata,
 ) -> Result<Vec<NewEvent>, StoreError> {
     events
         .iter()
-        .map(|event| {
+        .enumerate()
+        .map(|(index, event)| {
             let payload = event.encode().map_err(|error| {
                 StoreError::InvalidRequest(format!(
                     "event `{}` of aggregate `{}` does not serialize: {error}",
@@ -426,6 +430,9 @@ fn encode<A: Aggregate>(
                 ))
             })?;
             let mut metadata = Metadata::new(correlation_id);
+            if index == 0 {
+                metadata.event_id = first_event_id;
+            }
             metadata.causation_id = context.causation_id;
             metadata.extra = context.extra.clone();
             Ok(NewEvent {

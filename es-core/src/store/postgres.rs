@@ -207,17 +207,19 @@ impl Statements {
 
 fn migrations(schema: &str) -> [String; 1] {
     [format!(
-        "CREATE TABLE \"{schema}\".es_events (
+        "-- Fixed-width columns first, widest first, so rows carry no alignment padding.
+         -- correlation_id is NULL when it equals event_id (a command that started a correlation).
+         CREATE TABLE \"{schema}\".es_events (
             position        bigint      NOT NULL,
-            stream_id       text        NOT NULL,
             version         bigint      NOT NULL,
+            recorded_at     timestamptz NOT NULL DEFAULT now(),
+            schema_version  int         NOT NULL,
+            event_id        uuid        NOT NULL,
+            correlation_id  uuid,
+            causation_id    uuid,
+            stream_id       text        NOT NULL,
             aggregate_type  text        NOT NULL,
             event_name      text        NOT NULL,
-            schema_version  int         NOT NULL,
-            recorded_at     timestamptz NOT NULL DEFAULT now(),
-            event_id        uuid        NOT NULL,
-            correlation_id  uuid        NOT NULL,
-            causation_id    uuid,
             extra           json,
             payload         json        NOT NULL,
             PRIMARY KEY (stream_id, version)
@@ -618,9 +620,11 @@ fn recorded_event(row: &Row) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.try_get(0).map_err(column)?;
     let schema_version: i32 = row.try_get(5).map_err(column)?;
     let extra: Option<JsonText> = row.try_get(10).map_err(column)?;
+    let event_id: Uuid = row.try_get(7).map_err(column)?;
+    let correlation_id: Option<Uuid> = row.try_get(8).map_err(column)?;
     let metadata = Metadata {
-        event_id: row.try_get(7).map_err(column)?,
-        correlation_id: row.try_get(8).map_err(column)?,
+        event_id,
+        correlation_id: correlation_id.unwrap_or(event_id),
         causation_id: row.try_get(9).map_err(column)?,
         extra: match extra {
             None => Default::default(),
@@ -649,7 +653,7 @@ struct Columns<'a> {
     names: Vec<&'a str>,
     schema_versions: Vec<i32>,
     event_ids: Vec<Uuid>,
-    correlation_ids: Vec<Uuid>,
+    correlation_ids: Vec<Option<Uuid>>,
     causation_ids: Vec<Option<Uuid>>,
     extras: Vec<Option<String>>,
     payloads: Vec<&'a str>,
@@ -677,7 +681,10 @@ impl<'a> Columns<'a> {
                     ))
                 })?);
             columns.event_ids.push(event.metadata.event_id);
-            columns.correlation_ids.push(event.metadata.correlation_id);
+            columns.correlation_ids.push(
+                (event.metadata.correlation_id != event.metadata.event_id)
+                    .then_some(event.metadata.correlation_id),
+            );
             columns.causation_ids.push(event.metadata.causation_id);
             columns.extras.push(if event.metadata.extra.is_empty() {
                 None
