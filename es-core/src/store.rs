@@ -157,7 +157,7 @@ pub const PAGE_SIZE: usize = 512;
 
 /// How many events one page of a replay read fetches: its rows are small (no metadata), and
 /// on a server each page costs a round trip.
-pub const REPLAY_PAGE_SIZE: usize = 4096;
+pub const REPLAY_PAGE_SIZE: usize = 16_384;
 
 /// Conveniences for every [`EventStore`].
 pub trait EventStoreExt: EventStore {

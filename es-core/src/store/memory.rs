@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use crate::envelope::{NewEvent, RecordedEvent};
 use crate::error::StoreError;
-use crate::store::{EventStore, ExpectedVersion, Snapshot};
+use crate::store::{EventStore, ExpectedVersion, Snapshot, StoredPayload};
 
 /// An event store in process memory, safe to share between tasks (clone it: clones share data).
 ///
@@ -131,6 +131,34 @@ impl EventStore for MemoryStore {
             .skip(skip)
             .take(limit)
             .map(|&index| inner.all[index].clone())
+            .collect())
+    }
+
+    async fn read_stream_payloads(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        // Clones only what replay needs; the payload is shared, not copied.
+        let inner = self.read();
+        let Some(indexes) = inner.streams.get(stream_id) else {
+            return Ok(Vec::new());
+        };
+        let skip = from_version.saturating_sub(1) as usize;
+        Ok(indexes
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(|&index| {
+                let event = &inner.all[index];
+                StoredPayload {
+                    version: event.version,
+                    event_name: event.event_name.clone(),
+                    schema_version: event.schema_version,
+                    payload: event.event.clone(),
+                }
+            })
             .collect())
     }
 

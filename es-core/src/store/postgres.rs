@@ -118,14 +118,14 @@ const COLUMNS: &str = "position, stream_id, version, aggregate_type, event_name,
 
 /// A `json` column read as the text it holds. PostgreSQL sends `json` as its text in binary
 /// mode too, so no server-side cast and no parsing are needed here.
-struct JsonText(String);
+struct JsonText(std::sync::Arc<str>);
 
 impl<'a> tokio_postgres::types::FromSql<'a> for JsonText {
     fn from_sql(
         _: &tokio_postgres::types::Type,
         raw: &'a [u8],
     ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(JsonText(std::str::from_utf8(raw)?.to_owned()))
+        Ok(JsonText(std::sync::Arc::from(std::str::from_utf8(raw)?)))
     }
 
     fn accepts(ty: &tokio_postgres::types::Type) -> bool {
@@ -286,6 +286,15 @@ impl PostgresStore {
             StoreError::backend(format!("invalid PostgreSQL URL `{}`", config.url), error)
         })?;
         pg_config.connect_timeout(config.connect_timeout);
+        // Every statement here is prepared once per connection and its best plan does not
+        // depend on the parameters (index lookups by stream id or position). Without this,
+        // PostgreSQL re-plans the first executions, and planning the append costs more
+        // than executing it.
+        let options = pg_config
+            .get_options()
+            .map(str::to_owned)
+            .unwrap_or_default();
+        pg_config.options(format!("{options} -c plan_cache_mode=force_generic_plan").trim());
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("es-core");
         }
