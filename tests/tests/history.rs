@@ -2,17 +2,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "support/counting.rs"]
+mod counting;
 #[path = "support/stores.rs"]
 mod stores;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use counting::CountingStore;
 use es_core::{
-    aggregate, Change, Event, EventStore, EventStoreExt, ExpectedVersion, NewEvent, Payload,
-    RecordedEvent, Repository, RolledBack, Snapshot, StoreError,
+    aggregate, Change, Event, EventStore, EventStoreExt, Payload, RecordedEvent, Repository,
+    RolledBack, Snapshot,
 };
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -370,62 +372,12 @@ async fn a_rejection_from_a_stale_cached_copy_is_decided_again(store: Store) {
     assert_eq!(second.load(&id("d")).await.unwrap().state.balance, 50);
 }
 
-/// Counts stream reads, to see the cache spare them.
-#[derive(Debug)]
-struct CountingStore {
-    inner: Store,
-    stream_reads: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl EventStore for CountingStore {
-    async fn append(
-        &self,
-        s: &str,
-        a: &str,
-        e: ExpectedVersion,
-        v: Vec<NewEvent>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.append(s, a, e, v).await
-    }
-    async fn read_stream(
-        &self,
-        s: &str,
-        f: u64,
-        l: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.stream_reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.read_stream(s, f, l).await
-    }
-    async fn read_all(&self, f: u64, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(f, l).await
-    }
-    async fn stream_version(&self, s: &str) -> Result<u64, StoreError> {
-        self.inner.stream_version(s).await
-    }
-    async fn load_snapshot(&self, s: &str) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(s).await
-    }
-    async fn save_snapshot(&self, s: Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(s).await
-    }
-    async fn load_checkpoint(&self, p: &str) -> Result<Option<u64>, StoreError> {
-        self.inner.load_checkpoint(p).await
-    }
-    async fn save_checkpoint(&self, p: &str, n: u64) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(p, n).await
-    }
-}
-
 #[tokio::test]
 async fn a_cached_aggregate_runs_commands_without_reading_its_stream() {
-    let store = Arc::new(CountingStore {
-        inner: Arc::new(es_core::MemoryStore::new()),
-        stream_reads: AtomicUsize::new(0),
-    });
+    let store = Arc::new(CountingStore::new(Arc::new(es_core::MemoryStore::new())));
     let accounts = Repository::<Account>::new(Arc::clone(&store) as Store);
     open_account(&accounts, "hot").await;
-    let reads_after_first = store.stream_reads.load(Ordering::SeqCst);
+    let reads_after_first = store.stream_reads();
     for _ in 0..20 {
         accounts
             .execute(&id("hot"), Deposit { amount: 1 })
@@ -433,7 +385,7 @@ async fn a_cached_aggregate_runs_commands_without_reading_its_stream() {
             .unwrap();
     }
     assert_eq!(
-        store.stream_reads.load(Ordering::SeqCst),
+        store.stream_reads(),
         reads_after_first,
         "no stream read after the first command"
     );
@@ -443,7 +395,7 @@ async fn a_cached_aggregate_runs_commands_without_reading_its_stream() {
         .await
         .unwrap();
     assert!(
-        store.stream_reads.load(Ordering::SeqCst) > reads_after_first,
+        store.stream_reads() > reads_after_first,
         "without the cache, commands replay"
     );
 }

@@ -546,6 +546,25 @@ impl PostgresStore {
             .map(AppendOutcome::Appended)
     }
 
+    /// Runs one cached statement on a pooled connection: the shape of every call below.
+    async fn run<'a, T, F, Fut>(
+        &'a self,
+        sql: &'a str,
+        context: &'static str,
+        call: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnOnce(deadpool_postgres::Object, tokio_postgres::Statement) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(backend("preparing a PostgreSQL statement"))?;
+        call(client, statement).await.map_err(backend(context))
+    }
+
     /// Drops this store's schema and everything in it. For tests and for removing a tenant.
     pub async fn drop_schema(&self) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
@@ -559,15 +578,9 @@ impl PostgresStore {
     }
 
     async fn current_version(&self, stream_id: &str) -> Result<u64, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(&self.sql.stream_version)
-            .await
-            .map_err(backend("preparing a PostgreSQL read"))?;
-        let version: i64 = client
-            .query_one(&statement, &[&stream_id])
-            .await
-            .map_err(backend("reading a PostgreSQL stream version"))?
+        let version: i64 = self
+            .run(&self.sql.stream_version, "reading a PostgreSQL stream version", |client, statement| async move { client.query_one(&statement, &[&stream_id]).await })
+            .await?
             .get(0);
         Ok(version.max(0) as u64)
     }
@@ -765,17 +778,17 @@ impl EventStore for PostgresStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(&self.sql.read_stream)
-            .await
-            .map_err(backend("preparing a PostgreSQL read"))?;
         let from = to_i64(from_version, "version")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(&statement, &[&stream_id, &from, &limit])
-            .await
-            .map_err(backend("reading a PostgreSQL stream"))?;
+        let rows = self
+            .run(
+                &self.sql.read_stream,
+                "reading a PostgreSQL stream",
+                |client, statement| async move {
+                    client.query(&statement, &[&stream_id, &from, &limit]).await
+                },
+            )
+            .await?;
         rows.iter().map(recorded_event).collect()
     }
 
@@ -785,17 +798,17 @@ impl EventStore for PostgresStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<StoredPayload>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(&self.sql.read_stream_payloads)
-            .await
-            .map_err(backend("preparing a PostgreSQL read"))?;
         let from = to_i64(from_version, "version")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(&statement, &[&stream_id, &from, &limit])
-            .await
-            .map_err(backend("reading a PostgreSQL stream"))?;
+        let rows = self
+            .run(
+                &self.sql.read_stream_payloads,
+                "reading a PostgreSQL stream",
+                |client, statement| async move {
+                    client.query(&statement, &[&stream_id, &from, &limit]).await
+                },
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 let version: i64 = row
@@ -824,17 +837,15 @@ impl EventStore for PostgresStore {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(&self.sql.read_all)
-            .await
-            .map_err(backend("preparing a PostgreSQL read"))?;
         let from = to_i64(from_position, "position")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(&statement, &[&from, &limit])
-            .await
-            .map_err(backend("reading all PostgreSQL events"))?;
+        let rows = self
+            .run(
+                &self.sql.read_all,
+                "reading all PostgreSQL events",
+                |client, statement| async move { client.query(&statement, &[&from, &limit]).await },
+            )
+            .await?;
         rows.iter().map(recorded_event).collect()
     }
 
@@ -843,15 +854,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(&self.sql.load_snapshot)
-            .await
-            .map_err(backend("preparing a PostgreSQL read"))?;
-        let Some(row) = client
-            .query_opt(&statement, &[&stream_id])
-            .await
-            .map_err(backend("reading a PostgreSQL snapshot"))?
+        let Some(row) = self
+            .run(&self.sql.load_snapshot, "reading a PostgreSQL snapshot", |client, statement| async move { client.query_opt(&statement, &[&stream_id]).await })
+            .await?
         else {
             return Ok(None);
         };
@@ -898,15 +903,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn load_checkpoint(&self, projection: &str) -> Result<Option<u64>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(&self.sql.load_checkpoint)
-            .await
-            .map_err(backend("preparing a PostgreSQL read"))?;
-        let row = client
-            .query_opt(&statement, &[&projection])
-            .await
-            .map_err(backend("reading a PostgreSQL checkpoint"))?;
+        let row = self
+            .run(&self.sql.load_checkpoint, "reading a PostgreSQL checkpoint", |client, statement| async move { client.query_opt(&statement, &[&projection]).await })
+            .await?;
         row.map(|row| row.try_get::<_, i64>(0).map(|p| p.max(0) as u64))
             .transpose()
             .map_err(backend("reading a PostgreSQL checkpoint"))
@@ -917,16 +916,10 @@ impl EventStore for PostgresStore {
         projection: &str,
         next_position: u64,
     ) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let statement = client
-            .prepare_cached(&self.sql.save_checkpoint)
-            .await
-            .map_err(backend("preparing a PostgreSQL write"))?;
         let next = to_i64(next_position, "position")?;
-        client
-            .execute(&statement, &[&projection, &next])
-            .await
-            .map_err(backend("saving a PostgreSQL checkpoint"))?;
+        self
+            .run(&self.sql.save_checkpoint, "saving a PostgreSQL checkpoint", |client, statement| async move { client.execute(&statement, &[&projection, &next]).await })
+            .await?;
         Ok(())
     }
 }

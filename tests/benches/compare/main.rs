@@ -8,6 +8,7 @@
 //! the server does not answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../tests/support/counting.rs"]
 mod counting;
 mod footprint;
 mod limits;

@@ -1,14 +1,19 @@
-//! A store wrapper that counts calls: one call is one round trip on PostgreSQL.
+//! A store wrapper that counts calls: one call is one round trip on PostgreSQL. Shared by the
+//! tests and the benchmark.
+#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use es_core::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError};
+use es_core::{
+    EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot, StoreError, StoredPayload,
+};
 
 #[derive(Debug)]
 pub struct CountingStore {
     inner: Arc<dyn EventStore>,
     calls: AtomicU64,
+    stream_reads: AtomicU64,
 }
 
 impl CountingStore {
@@ -16,11 +21,17 @@ impl CountingStore {
         CountingStore {
             inner,
             calls: AtomicU64::new(0),
+            stream_reads: AtomicU64::new(0),
         }
     }
 
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Calls that read a stream's events (full envelopes or replay payloads).
+    pub fn stream_reads(&self) -> u64 {
+        self.stream_reads.load(Ordering::SeqCst)
     }
 
     fn count(&self) {
@@ -47,7 +58,18 @@ impl EventStore for CountingStore {
         l: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.count();
+        self.stream_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_stream(s, f, l).await
+    }
+    async fn read_stream_payloads(
+        &self,
+        s: &str,
+        f: u64,
+        l: usize,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        self.count();
+        self.stream_reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.read_stream_payloads(s, f, l).await
     }
     async fn read_all(&self, f: u64, l: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.count();
