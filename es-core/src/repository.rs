@@ -429,12 +429,16 @@ fn encode<A: Aggregate>(
                     A::NAME
                 ))
             })?;
-            let mut metadata = Metadata::new(correlation_id);
-            if index == 0 {
-                metadata.event_id = first_event_id;
-            }
-            metadata.causation_id = context.causation_id;
-            metadata.extra = context.extra.clone();
+            let metadata = Metadata {
+                event_id: if index == 0 {
+                    first_event_id
+                } else {
+                    Uuid::now_v7()
+                },
+                correlation_id,
+                causation_id: context.causation_id,
+                extra: context.extra.clone(),
+            };
             Ok(NewEvent {
                 event_name: event.event_name().to_owned(),
                 schema_version: event.schema_version(),
