@@ -152,7 +152,6 @@ where
             {
                 Ok(mut recorded) => {
                     self.forget_cached(&stream_id);
-                    self.publish().await?;
                     let Some(record) = recorded.pop() else {
                         return Err(StoreError::backend(
                             "rolling back",
@@ -160,6 +159,7 @@ where
                         )
                         .into());
                     };
+                    self.publish(record.position).await?;
                     tracing::info!(
                         stream_id,
                         to_version,

@@ -167,6 +167,35 @@ impl Projections {
         }
     }
 
+    /// Catches up until every projection has seen `position`, so a caller that just committed
+    /// reads its own writes. A store may hold back events behind transactions still running
+    /// (PostgreSQL does, so that read-all never skips one); this waits for them, for at most
+    /// `patience`. Returns whether `position` was reached.
+    pub async fn catch_up_through(
+        &self,
+        store: &dyn EventStore,
+        position: u64,
+        patience: std::time::Duration,
+    ) -> Result<bool, ProjectionError> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut pause = std::time::Duration::from_micros(200);
+        loop {
+            self.catch_up(store).await?;
+            let reached = self
+                .entries
+                .iter()
+                .all(|entry| self.slot_next(entry) > position);
+            if reached {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Feeds one event to every projection that has not seen its position yet.
     pub fn apply(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
         for entry in self.entries.iter() {

@@ -140,6 +140,9 @@ pub struct Repository<A: Aggregate> {
     aggregate: PhantomData<fn() -> A>,
 }
 
+/// How long a command waits, after committing, for its read models to show it.
+pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(5);
+
 /// How many aggregates a repository caches unless told otherwise.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 
@@ -210,13 +213,22 @@ where
         }
     }
 
-    /// Feeds the projections whatever they have not seen yet.
-    pub(crate) async fn publish(&self) -> Result<(), RepositoryError<A::Error>> {
+    /// Feeds the projections up to and including `position` (the last event just committed),
+    /// so that when a command returns, its read models show it. If the store holds that
+    /// position back for longer than [`PUBLISH_PATIENCE`] (a long transaction elsewhere), the
+    /// events stay committed and the projections catch up on a later call.
+    pub(crate) async fn publish(&self, position: u64) -> Result<(), RepositoryError<A::Error>> {
         if let Some(projections) = &self.projections {
-            projections
-                .catch_up(&*self.store)
+            let reached = projections
+                .catch_up_through(&*self.store, position, PUBLISH_PATIENCE)
                 .await
                 .map_err(RepositoryError::Projection)?;
+            if !reached {
+                tracing::warn!(
+                    position,
+                    "read models have not caught up with this commit yet"
+                );
+            }
         }
         Ok(())
     }
@@ -373,12 +385,13 @@ where
                         let after = recorded.last().map_or(before, |record| record.version);
                         self.snapshot_if_due(&stream_id, &state, before, after).await;
                         self.keep(&stream_id, Loaded { state, version: after });
+                        let last_position = recorded.last().map_or(0, |record| record.position);
                         let committed = recorded
                             .into_iter()
                             .zip(events)
                             .map(|(record, event)| record.map(|_| event))
                             .collect();
-                        self.publish().await?;
+                        self.publish(last_position).await?;
                         return Ok(committed);
                     }
                     // The copy we decided on is stale; it is already out of the cache.

@@ -268,3 +268,94 @@ async fn an_unreachable_server_or_bad_url_is_a_clear_error() {
     .to_string();
     assert!(error.contains("schema name"), "{error}");
 }
+
+/// Counts events named `test.*` it has seen.
+#[derive(Debug, Default)]
+struct SeenCount(u64);
+
+impl es_core::Projection for SeenCount {
+    fn name(&self) -> &'static str {
+        "seen_count"
+    }
+    fn apply(&mut self, _: &RecordedEvent) -> Result<(), es_core::ProjectionError> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+/// A command returns once its read models show it, even when an earlier transaction holds
+/// read-all back for a while.
+#[tokio::test]
+async fn a_command_waits_for_its_read_models_behind_a_slow_transaction() {
+    let Some(store) = postgres::new_store().await else {
+        return;
+    };
+    let projections = es_core::Projections::new().with(SeenCount::default());
+    let repository =
+        es_core::Repository::<Counter>::new(store.clone()).with_projections(projections.clone());
+    let mut client = raw_client(&postgres::url().unwrap()).await;
+    let transaction = client.transaction().await.unwrap();
+    store
+        .append_in(
+            &transaction,
+            "slow",
+            "test",
+            ExpectedVersion::NoStream,
+            vec![event("test.slow", 1)],
+        )
+        .await
+        .unwrap();
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        transaction.commit().await.unwrap();
+    };
+    let command = async {
+        let started = Instant::now();
+        repository
+            .execute(&"c".to_owned(), Increment)
+            .await
+            .unwrap();
+        started.elapsed()
+    };
+    let (took, ()) = tokio::join!(command, release);
+    assert!(
+        took >= Duration::from_millis(150),
+        "it waited for the earlier transaction ({took:?})"
+    );
+    assert_eq!(
+        projections.query(|seen: &SeenCount| seen.0).unwrap(),
+        2,
+        "both events, in order, when the command returns"
+    );
+    store.drop_schema().await.unwrap();
+}
+
+#[derive(es_core::Event, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[event(name = "test.incremented")]
+pub struct Incremented;
+
+#[derive(es_core::Command, Clone, Debug)]
+pub struct Increment;
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+pub struct Never;
+
+#[es_core::aggregate(name = "counter", id = String, error = Never)]
+#[derive(Debug, Default)]
+pub struct Counter {
+    count: u32,
+}
+
+#[es_core::aggregate]
+impl Counter {
+    #[handle]
+    fn increment(&self, _: Increment) -> Result<Incremented, Never> {
+        Ok(Incremented)
+    }
+
+    #[apply]
+    fn incremented(&mut self, _: &Incremented) {
+        self.count += 1;
+    }
+}
