@@ -196,6 +196,21 @@ impl Projections {
         }
     }
 
+    /// Catches up with everything committed so far, waiting at most `patience` for events a
+    /// store holds back behind running transactions. Use it when rebuilding read models at
+    /// startup. Returns whether the head was reached.
+    pub async fn catch_up_to_head(
+        &self,
+        store: &dyn EventStore,
+        patience: std::time::Duration,
+    ) -> Result<bool, ProjectionError> {
+        let head = store.head_position().await?;
+        if head == 0 {
+            return Ok(true);
+        }
+        self.catch_up_through(store, head, patience).await
+    }
+
     /// Feeds one event to every projection that has not seen its position yet.
     pub fn apply(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
         for entry in self.entries.iter() {

@@ -135,6 +135,20 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
             .collect())
     }
 
+    /// The highest position committed so far (0 when the store is empty). Read-all may not
+    /// return it yet (see the read-all rule above); it tells a reader how far to wait for.
+    /// The default pages through read-all; stores override it with one cheap query.
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let mut head = 0;
+        loop {
+            let page = self.read_all(head + 1, PAGE_SIZE).await?;
+            match page.last() {
+                Some(last) => head = last.position,
+                None => return Ok(head),
+            }
+        }
+    }
+
     /// The current version of a stream (0 when it has no events).
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError>;
 

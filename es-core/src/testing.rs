@@ -49,6 +49,7 @@ macro_rules! store_conformance_tests {
             keeps_the_latest_snapshot,
             saves_and_loads_checkpoints,
             unknown_streams_are_empty,
+            reports_the_head_position,
         );
     };
 }
@@ -761,4 +762,23 @@ pub async fn unknown_streams_are_empty(store: Store) {
             .await,
         Err(StoreError::InvalidRequest(_))
     ));
+}
+
+/// The head position is the last committed position, and read-all reaches it.
+pub async fn reports_the_head_position(store: Store) {
+    let stream = unique_stream("head");
+    let recorded = store
+        .append(&stream, "test", ExpectedVersion::NoStream, batch(3))
+        .await
+        .unwrap();
+    let last = recorded[2].position;
+    let head = store.head_position().await.unwrap();
+    assert!(
+        head >= last,
+        "head {head} is at least the last append's position {last}"
+    );
+    read_all_until(&store, "the head", |events| {
+        events.iter().any(|e| e.position == last)
+    })
+    .await;
 }

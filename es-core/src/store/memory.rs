@@ -172,6 +172,10 @@ impl EventStore for MemoryStore {
         Ok(inner.all.iter().skip(skip).take(limit).cloned().collect())
     }
 
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(self.read().all.len() as u64)
+    }
+
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
         Ok(self
             .read()

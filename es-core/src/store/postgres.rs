@@ -105,6 +105,7 @@ struct Statements {
     /// The same for exactly one event, with scalar parameters: no arrays to encode and unnest.
     append_one: String,
     stream_version: String,
+    head_position: String,
     read_stream: String,
     read_stream_payloads: String,
     read_all: String,
@@ -171,6 +172,7 @@ impl Statements {
                  SELECT current.version, inserted.position, inserted.version, inserted.recorded_at
                  FROM current LEFT JOIN inserted ON true"
             ),
+            head_position: format!("SELECT coalesce(max(position), 0) FROM {events}"),
             stream_version: format!("SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = $1"),
             read_stream: format!(
                 "SELECT {COLUMNS} FROM {events} WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
@@ -847,6 +849,19 @@ impl EventStore for PostgresStore {
             )
             .await?;
         rows.iter().map(recorded_event).collect()
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        // Every committed position, including ones read-all still holds back.
+        let head: i64 = self
+            .run(
+                &self.sql.head_position,
+                "reading the PostgreSQL head position",
+                |client, statement| async move { client.query_one(&statement, &[]).await },
+            )
+            .await?
+            .get(0);
+        Ok(head.max(0) as u64)
     }
 
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {

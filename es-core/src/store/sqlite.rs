@@ -506,6 +506,20 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        self.read(|connection| {
+            let head: i64 = connection
+                .query_row(
+                    "SELECT coalesce(max(position), 0) FROM es_events",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(backend("reading the SQLite head position"))?;
+            Ok(head.max(0) as u64)
+        })
+        .await
+    }
+
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
         let stream_id = stream_id.to_owned();
         self.read(move |connection| stream_version(connection, &stream_id))

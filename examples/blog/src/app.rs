@@ -21,7 +21,11 @@ impl Blog {
     pub async fn open(store: Arc<dyn EventStore>) -> Result<Self, ProjectionError> {
         // Every `#[projection]` linked into this binary, found through `inventory`.
         let projections = Projections::discover();
-        projections.catch_up(&*store).await?;
+        // Up to everything committed so far, even events a store still holds back behind
+        // another process's running transaction.
+        projections
+            .catch_up_to_head(&*store, std::time::Duration::from_secs(5))
+            .await?;
         Ok(Blog {
             posts: Repository::new(Arc::clone(&store)).with_projections(projections.clone()),
             authors: Repository::new(Arc::clone(&store)).with_projections(projections.clone()),
