@@ -29,16 +29,25 @@ pub struct Pg {
 impl Pg {
     pub async fn connect(url: &str) -> Result<Pg, Box<dyn std::error::Error>> {
         let run = std::process::id();
+        let sqlx = PgPoolOptions::new()
+            .max_connections(POOL_SIZE as u32)
+            .connect(url)
+            .await?;
+        // A run that was interrupted leaves its schemas behind; only one benchmark runs at a time.
+        let stale: Vec<(String,)> = sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^bench_(ours|theirs|raw)_[0-9]+$'")
+            .fetch_all(&sqlx)
+            .await?;
+        for (schema,) in stale {
+            sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&sqlx)
+                .await?;
+        }
         let ours = PostgresStore::connect_with(
             PostgresConfig::new(url)
                 .schema(format!("bench_ours_{run}"))
                 .pool_size(POOL_SIZE),
         )
         .await?;
-        let sqlx = PgPoolOptions::new()
-            .max_connections(POOL_SIZE as u32)
-            .connect(url)
-            .await?;
         let their_schema = format!("bench_theirs_{run}");
         sqlx::raw_sql(&format!(
             "DROP SCHEMA IF EXISTS {their_schema} CASCADE; CREATE SCHEMA {their_schema};
