@@ -73,6 +73,36 @@ pub struct DecodeError {
     pub failure: DecodeFailure,
 }
 
+impl DecodeFailure {
+    /// Names where the event that failed to decode is stored: every decode error a user sees
+    /// says stream, version, event name and stored schema version.
+    pub fn at(
+        self,
+        stream_id: &str,
+        version: u64,
+        event_name: &str,
+        schema_version: u32,
+    ) -> DecodeError {
+        DecodeError {
+            stream_id: stream_id.to_owned(),
+            version,
+            event_name: event_name.to_owned(),
+            schema_version,
+            failure: self,
+        }
+    }
+
+    /// [`at`](Self::at) the place of a recorded event.
+    pub fn at_record(self, record: &crate::RecordedEvent) -> DecodeError {
+        self.at(
+            &record.stream_id,
+            record.version,
+            &record.event_name,
+            record.schema_version,
+        )
+    }
+}
+
 /// Why a projection could not process an event.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -10,7 +10,7 @@ use crate::aggregate::Aggregate;
 use crate::envelope::{Envelope, Metadata, NewEvent, Payload};
 use crate::error::{RepositoryError, StoreError};
 use crate::event::Event;
-use crate::replay::{decode_marker, rebuild};
+use crate::replay::rebuild;
 use crate::repository::{decode_event, Loaded, Repository};
 use crate::store::{EventStoreExt, ExpectedVersion};
 
@@ -92,7 +92,10 @@ where
         let mut events = self.store().stream_events(&stream_id, 1);
         while let Some(record) = events.try_next().await? {
             let change = if record.event_name == RolledBack::NAME {
-                Change::RolledBack(decode_marker(&record)?)
+                Change::RolledBack(
+                    RolledBack::decode(record.schema_version, &record.event)
+                        .map_err(|failure| failure.at_record(&record))?,
+                )
             } else {
                 Change::Event(decode_event::<A::Event>(&record)?)
             };
@@ -175,14 +178,8 @@ where
                     expected,
                     actual,
                 }) => {
-                    if attempt >= self.retry_policy().max_attempts {
-                        return Err(RepositoryError::Conflict {
-                            stream_id,
-                            expected,
-                            actual,
-                            attempts: attempt,
-                        });
-                    }
+                    self.after_conflict(attempt, stream_id, expected, actual)
+                        .await?;
                 }
                 Err(other) => return Err(other.into()),
             }

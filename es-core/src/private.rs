@@ -77,13 +77,7 @@ pub fn decode_for_projection<E: crate::Event>(
     E::decode(recorded.schema_version, &recorded.event).map_err(|failure| {
         crate::ProjectionError::Decode {
             projection,
-            source: crate::DecodeError {
-                stream_id: recorded.stream_id.clone(),
-                version: recorded.version,
-                event_name: recorded.event_name.clone(),
-                schema_version: recorded.schema_version,
-                failure,
-            },
+            source: failure.at_record(recorded),
         }
     })
 }

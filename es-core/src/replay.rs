@@ -9,7 +9,6 @@ use crate::event::{Event, EventSet};
 use crate::history::RolledBack;
 use crate::repository::Loaded;
 use crate::store::{EventStore, EventStoreExt, StoredPayload};
-use crate::RecordedEvent;
 
 /// The state after every event up to and including `to_version` (`u64::MAX`: the latest).
 /// With `use_snapshot`, starts from the newest snapshot at or below `to_version` whose shape
@@ -38,7 +37,15 @@ pub(crate) async fn rebuild<A: Aggregate>(
             break;
         }
         if record.event_name == RolledBack::NAME {
-            let marker = decode_stored::<RolledBackSet>(stream_id, &record)?.0;
+            let marker =
+                RolledBack::decode(record.schema_version, &record.payload).map_err(|failure| {
+                    failure.at(
+                        stream_id,
+                        record.version,
+                        &record.event_name,
+                        record.schema_version,
+                    )
+                })?;
             if marker.to_version >= record.version {
                 return Err(StoreError::Corrupt {
                     stream_id: stream_id.to_owned(),
@@ -93,51 +100,11 @@ async fn usable_snapshot<A: Aggregate>(
 /// Decodes a stored payload into an event set, naming where it is stored on failure.
 fn decode_stored<E: EventSet>(stream_id: &str, record: &StoredPayload) -> Result<E, DecodeError> {
     E::decode(&record.event_name, record.schema_version, &record.payload).map_err(|failure| {
-        DecodeError {
-            stream_id: stream_id.to_owned(),
-            version: record.version,
-            event_name: record.event_name.clone(),
-            schema_version: record.schema_version,
-            failure,
-        }
-    })
-}
-
-/// The rollback marker seen as a one-event set, to decode it like any other.
-#[derive(Clone, Debug)]
-struct RolledBackSet(RolledBack);
-
-impl EventSet for RolledBackSet {
-    const EVENT_NAMES: &'static [&'static str] = &[RolledBack::NAME];
-
-    fn event_name(&self) -> &'static str {
-        RolledBack::NAME
-    }
-
-    fn schema_version(&self) -> u32 {
-        RolledBack::VERSION
-    }
-
-    fn encode(&self) -> Result<crate::Payload, serde_json::Error> {
-        crate::Payload::encode(&self.0)
-    }
-
-    fn decode(
-        _: &str,
-        schema_version: u32,
-        payload: &crate::Payload,
-    ) -> Result<Self, crate::DecodeFailure> {
-        RolledBack::decode(schema_version, payload).map(RolledBackSet)
-    }
-}
-
-/// Decodes a rollback marker, naming where it is stored on failure.
-pub(crate) fn decode_marker(record: &RecordedEvent) -> Result<RolledBack, DecodeError> {
-    RolledBack::decode(record.schema_version, &record.event).map_err(|failure| DecodeError {
-        stream_id: record.stream_id.clone(),
-        version: record.version,
-        event_name: record.event_name.clone(),
-        schema_version: record.schema_version,
-        failure,
+        failure.at(
+            stream_id,
+            record.version,
+            &record.event_name,
+            record.schema_version,
+        )
     })
 }

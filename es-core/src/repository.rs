@@ -207,6 +207,28 @@ where
         &self.retry
     }
 
+    /// After attempt number `attempt` lost a race: gives up with the conflict once the policy's
+    /// attempts are spent, else waits the policy's backoff so the caller can try again.
+    pub(crate) async fn after_conflict(
+        &self,
+        attempt: u32,
+        stream_id: String,
+        expected: ExpectedVersion,
+        actual: u64,
+    ) -> Result<(), RepositoryError<A::Error>> {
+        if attempt >= self.retry.max_attempts {
+            return Err(RepositoryError::Conflict {
+                stream_id,
+                expected,
+                actual,
+                attempts: attempt,
+            });
+        }
+        tracing::debug!(expected = %expected, actual, attempt, "conflict, retrying");
+        tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
+        Ok(())
+    }
+
     pub(crate) fn forget_cached(&self, stream_id: &str) {
         if let Some(cache) = &self.cache {
             cache.remove(stream_id);
@@ -362,7 +384,9 @@ where
                     Err(rejection) => {
                         // A rejection from a cached copy is only trusted if no one else has
                         // written since: otherwise decide again on the fresh state.
-                        if from_cache && self.store.stream_version(&stream_id).await? != loaded.version {
+                        if from_cache
+                            && self.store.stream_version(&stream_id).await? != loaded.version
+                        {
                             continue;
                         }
                         self.keep(&stream_id, loaded);
@@ -376,15 +400,26 @@ where
                 }
                 let new_events = encode::<A>(&events, first_event_id, correlation_id, &metadata)?;
                 let expected = ExpectedVersion::Exact(loaded.version);
-                match append_instrumented::<A>(&*self.store, &stream_id, expected, new_events).await {
+                match append_instrumented::<A>(&*self.store, &stream_id, expected, new_events).await
+                {
                     Ok(recorded) => {
-                        let Loaded { mut state, version: before } = loaded;
+                        let Loaded {
+                            mut state,
+                            version: before,
+                        } = loaded;
                         for event in &events {
                             state.apply(event);
                         }
                         let after = recorded.last().map_or(before, |record| record.version);
-                        self.snapshot_if_due(&stream_id, &state, before, after).await;
-                        self.keep(&stream_id, Loaded { state, version: after });
+                        self.snapshot_if_due(&stream_id, &state, before, after)
+                            .await;
+                        self.keep(
+                            &stream_id,
+                            Loaded {
+                                state,
+                                version: after,
+                            },
+                        );
                         let last_position = recorded.last().map_or(0, |record| record.position);
                         let committed = recorded
                             .into_iter()
@@ -395,12 +430,13 @@ where
                         return Ok(committed);
                     }
                     // The copy we decided on is stale; it is already out of the cache.
-                    Err(StoreError::Conflict { stream_id, expected, actual }) => {
-                        if attempt >= self.retry.max_attempts {
-                            return Err(RepositoryError::Conflict { stream_id, expected, actual, attempts: attempt });
-                        }
-                        tracing::debug!(expected = %expected, actual, attempt, "conflict, retrying");
-                        tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
+                    Err(StoreError::Conflict {
+                        stream_id,
+                        expected,
+                        actual,
+                    }) => {
+                        self.after_conflict(attempt, stream_id, expected, actual)
+                            .await?;
                     }
                     Err(other) => return Err(other.into()),
                 }
@@ -464,15 +500,8 @@ fn encode<A: Aggregate>(
 
 /// Decodes one stored event into an aggregate's event enum, naming where it is stored on failure.
 pub fn decode_event<E: EventSet>(record: &crate::RecordedEvent) -> Result<E, DecodeError> {
-    E::decode(&record.event_name, record.schema_version, &record.event).map_err(|failure| {
-        DecodeError {
-            stream_id: record.stream_id.clone(),
-            version: record.version,
-            event_name: record.event_name.clone(),
-            schema_version: record.schema_version,
-            failure,
-        }
-    })
+    E::decode(&record.event_name, record.schema_version, &record.event)
+        .map_err(|failure| failure.at_record(record))
 }
 
 /// Anything a repository can share as its store: a store value, or an `Arc` of one.

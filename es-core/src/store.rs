@@ -60,6 +60,16 @@ impl From<RecordedEvent> for StoredPayload {
     }
 }
 
+/// Refuses an append to an empty stream id, the same way in every store (yours too).
+pub fn require_stream_id(stream_id: &str) -> Result<(), StoreError> {
+    if stream_id.is_empty() {
+        return Err(StoreError::InvalidRequest(
+            "stream id is empty: an append must name the stream it writes to".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A saved aggregate state, so a load reads only the events after `version`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {

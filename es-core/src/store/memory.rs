@@ -40,6 +40,24 @@ struct Inner {
     checkpoints: HashMap<String, u64, RandomState>,
 }
 
+impl Inner {
+    /// Up to `limit` events of one stream from `from_version`, in order.
+    fn stream_slice<'a>(
+        &'a self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> impl Iterator<Item = &'a RecordedEvent> + 'a {
+        let indexes = self.streams.get(stream_id).map_or(&[][..], Vec::as_slice);
+        let skip = from_version.saturating_sub(1) as usize;
+        indexes
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(|&index| &self.all[index])
+    }
+}
+
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -70,9 +88,7 @@ impl EventStore for MemoryStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if stream_id.is_empty() {
-            return Err(StoreError::InvalidRequest("stream id is empty".into()));
-        }
+        crate::store::require_stream_id(stream_id)?;
         let mut inner = self.write();
         let inner = &mut *inner;
         let actual = inner.streams.get(stream_id).map_or(0, |v| v.len() as u64);
@@ -122,15 +138,9 @@ impl EventStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.read();
-        let Some(indexes) = inner.streams.get(stream_id) else {
-            return Ok(Vec::new());
-        };
-        let skip = from_version.saturating_sub(1) as usize;
-        Ok(indexes
-            .iter()
-            .skip(skip)
-            .take(limit)
-            .map(|&index| inner.all[index].clone())
+        Ok(inner
+            .stream_slice(stream_id, from_version, limit)
+            .cloned()
             .collect())
     }
 
@@ -142,22 +152,13 @@ impl EventStore for MemoryStore {
     ) -> Result<Vec<StoredPayload>, StoreError> {
         // Clones only what replay needs; the payload is shared, not copied.
         let inner = self.read();
-        let Some(indexes) = inner.streams.get(stream_id) else {
-            return Ok(Vec::new());
-        };
-        let skip = from_version.saturating_sub(1) as usize;
-        Ok(indexes
-            .iter()
-            .skip(skip)
-            .take(limit)
-            .map(|&index| {
-                let event = &inner.all[index];
-                StoredPayload {
-                    version: event.version,
-                    event_name: event.event_name.clone(),
-                    schema_version: event.schema_version,
-                    payload: event.event.clone(),
-                }
+        Ok(inner
+            .stream_slice(stream_id, from_version, limit)
+            .map(|event| StoredPayload {
+                version: event.version,
+                event_name: event.event_name.clone(),
+                schema_version: event.schema_version,
+                payload: event.event.clone(),
             })
             .collect())
     }

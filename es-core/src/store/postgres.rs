@@ -249,16 +249,67 @@ fn migrations(schema: &str) -> [String; 1] {
 }
 
 fn backend(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
-    move |error| StoreError::backend(context, error)
+    move |error| StoreError::backend(context, DriverError::from(error))
 }
 
 fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
     match error {
         // The driver's own error says why (refused, auth failed...); deadpool's wrapper adds nothing.
         deadpool_postgres::PoolError::Backend(error) => {
-            StoreError::backend("cannot connect to PostgreSQL", error)
+            StoreError::backend("cannot connect to PostgreSQL", DriverError::from(error))
         }
         other => StoreError::backend("cannot get a PostgreSQL connection", other),
+    }
+}
+
+/// A driver error that says why. tokio-postgres displays a server error as just "db error"
+/// and a failed connection as "error connecting to server", keeping the reason (the server's
+/// message, "connection refused") in its source; users print the top line, so it goes there.
+#[derive(Debug)]
+struct DriverError {
+    description: String,
+    source: tokio_postgres::Error,
+}
+
+impl From<tokio_postgres::Error> for DriverError {
+    fn from(source: tokio_postgres::Error) -> Self {
+        let description = match source.as_db_error() {
+            Some(db) => {
+                let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+                if let Some(detail) = db.detail() {
+                    text.push_str(&format!(" ({detail})"));
+                }
+                if let Some(hint) = db.hint() {
+                    text.push_str(&format!("; hint: {hint}"));
+                }
+                text
+            }
+            None => {
+                let mut text = source.to_string();
+                let mut cause = std::error::Error::source(&source);
+                while let Some(inner) = cause {
+                    text.push_str(&format!(": {inner}"));
+                    cause = inner.source();
+                }
+                text
+            }
+        };
+        DriverError {
+            description,
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl std::error::Error for DriverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 
@@ -285,7 +336,10 @@ impl PostgresStore {
             )));
         }
         let mut pg_config: tokio_postgres::Config = config.url.parse().map_err(|error| {
-            StoreError::backend(format!("invalid PostgreSQL URL `{}`", config.url), error)
+            StoreError::backend(
+                format!("invalid PostgreSQL URL `{}`", config.url),
+                DriverError::from(error),
+            )
         })?;
         pg_config.connect_timeout(config.connect_timeout);
         // Every statement here is prepared once per connection and its best plan does not
@@ -454,9 +508,7 @@ impl PostgresStore {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<AppendOutcome, StoreError> {
-        if stream_id.is_empty() {
-            return Err(StoreError::InvalidRequest("stream id is empty".into()));
-        }
+        crate::store::require_stream_id(stream_id)?;
         if events.len() > MAX_BATCH {
             return Err(StoreError::InvalidRequest(format!(
                 "one append holds at most {MAX_BATCH} events, not {}",
@@ -515,11 +567,10 @@ impl PostgresStore {
             Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 return Ok(AppendOutcome::LostRace)
             }
-            Err(error) => return Err(StoreError::backend("appending to PostgreSQL", error)),
+            Err(error) => return Err(backend("appending to PostgreSQL")(error)),
         };
-        let read = |error: tokio_postgres::Error| {
-            StoreError::backend("reading a PostgreSQL append result", error)
-        };
+        let read =
+            |error: tokio_postgres::Error| backend("reading a PostgreSQL append result")(error);
         let Some(first) = rows.first() else {
             return Err(StoreError::backend(
                 "appending to PostgreSQL",
@@ -640,7 +691,9 @@ fn recorded_event(row: &Row) -> Result<RecordedEvent, StoreError> {
         version: version.max(0) as u64,
         reason,
     };
-    let column = |error: tokio_postgres::Error| corrupt(format!("unreadable column: {error}"));
+    let column = |error: tokio_postgres::Error| {
+        corrupt(format!("unreadable column: {}", DriverError::from(error)))
+    };
     let position: i64 = row.try_get(0).map_err(column)?;
     let schema_version: i32 = row.try_get(5).map_err(column)?;
     let extra: Option<JsonText> = row.try_get(10).map_err(column)?;
@@ -819,7 +872,7 @@ impl EventStore for PostgresStore {
                 let corrupt = |error: tokio_postgres::Error| StoreError::Corrupt {
                     stream_id: stream_id.to_owned(),
                     version: version.max(0) as u64,
-                    reason: format!("unreadable column: {error}"),
+                    reason: format!("unreadable column: {}", DriverError::from(error)),
                 };
                 let schema_version: i32 = row.try_get(2).map_err(corrupt)?;
                 Ok(StoredPayload {
@@ -881,7 +934,7 @@ impl EventStore for PostgresStore {
         let corrupt = |error: tokio_postgres::Error| StoreError::Corrupt {
             stream_id: stream_id.to_owned(),
             version: version.max(0) as u64,
-            reason: format!("unreadable snapshot column: {error}"),
+            reason: format!("unreadable snapshot column: {}", DriverError::from(error)),
         };
         Ok(Some(Snapshot {
             stream_id: stream_id.to_owned(),

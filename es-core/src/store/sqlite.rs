@@ -360,9 +360,7 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if stream_id.is_empty() {
-            return Err(StoreError::InvalidRequest("stream id is empty".into()));
-        }
+        crate::store::require_stream_id(stream_id)?;
         let stream_id = stream_id.to_owned();
         let aggregate_type = aggregate_type.to_owned();
         self.write(move |connection| {

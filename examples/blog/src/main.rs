@@ -126,7 +126,7 @@ fn main() -> ExitCode {
         Ok(output) => write_stdout(&output),
         Err(error) => {
             // stderr is unbuffered and `eprintln!` would panic if it were closed; ignore that case.
-            let _ = writeln!(std::io::stderr(), "error: {}", error_chain(&*error));
+            let _ = writeln!(std::io::stderr(), "error: {}", error);
             ExitCode::FAILURE
         }
     }
@@ -150,21 +150,6 @@ async fn open_store(spec: &str) -> Result<Arc<dyn EventStore>, Failure> {
         return Ok(Arc::new(PostgresStore::connect(url).await?));
     }
     Err(format!("unknown store `{spec}`; use `sqlite:PATH`, `postgres:URL` or `memory`").into())
-}
-
-/// The error and its causes on one line, skipping causes the message already contains.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line
 }
 
 /// Writes the output; a reader that went away (`| head`) is not an error worth a panic.
