@@ -10,7 +10,7 @@ use crate::aggregate::Aggregate;
 use crate::envelope::{Envelope, Metadata, NewEvent, Payload};
 use crate::error::{RepositoryError, StoreError};
 use crate::event::Event;
-use crate::replay::rebuild;
+use crate::replay::{rebuild, Until};
 use crate::repository::{decode_event, Loaded, Repository};
 use crate::store::{EventStoreExt, ExpectedVersion};
 
@@ -53,7 +53,13 @@ where
         id: &A::Id,
         version: u64,
     ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        rebuild::<A>(&**self.store(), &A::stream_id(id), version, true).await
+        rebuild::<A>(
+            &**self.store(),
+            &A::stream_id(id),
+            Until::Version(version),
+            true,
+        )
+        .await
     }
 
     /// The aggregate as it was at `at`: every event recorded at or before that time.
@@ -62,23 +68,7 @@ where
         id: &A::Id,
         at: DateTime<Utc>,
     ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        let stream_id = A::stream_id(id);
-        let mut last_version = 0;
-        let mut events = self.store().stream_events(&stream_id, 1);
-        while let Some(record) = events.try_next().await? {
-            if record.recorded_at > at {
-                break;
-            }
-            last_version = record.version;
-        }
-        drop(events);
-        if last_version == 0 {
-            return Ok(Loaded {
-                state: A::default(),
-                version: 0,
-            });
-        }
-        rebuild::<A>(&**self.store(), &stream_id, last_version, true).await
+        rebuild::<A>(&**self.store(), &A::stream_id(id), Until::Time(at), true).await
     }
 
     /// Every entry of the aggregate's stream, rolled-back events and markers included, with

@@ -1,6 +1,7 @@
 //! Rebuilding an aggregate's state from its stream: from the latest usable snapshot, through
 //! the events after it, honouring rollback markers.
 
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
 use crate::aggregate::Aggregate;
@@ -10,17 +11,35 @@ use crate::history::RolledBack;
 use crate::repository::Loaded;
 use crate::store::{EventStore, EventStoreExt, StoredPayload};
 
-/// The state after every event up to and including `to_version` (`u64::MAX`: the latest).
-/// With `use_snapshot`, starts from the newest snapshot at or below `to_version` whose shape
-/// matches the current state type; a snapshot of another shape is ignored, never misread.
+/// How far a rebuild goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Until {
+    /// Up to and including this stream version (`u64::MAX`: the latest).
+    Version(u64),
+    /// Every event recorded at or before this time.
+    Time(DateTime<Utc>),
+}
+
+impl Until {
+    fn includes(self, record: &StoredPayload) -> bool {
+        match self {
+            Until::Version(version) => record.version <= version,
+            Until::Time(at) => record.recorded_at <= at,
+        }
+    }
+}
+
+/// The state after every event up to `until`. With `use_snapshot`, starts from the newest
+/// snapshot within `until` whose shape matches the current state type; a snapshot of another
+/// shape is ignored, never misread.
 pub(crate) async fn rebuild<A: Aggregate>(
     store: &dyn EventStore,
     stream_id: &str,
-    to_version: u64,
+    until: Until,
     use_snapshot: bool,
 ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
     let start = if use_snapshot {
-        usable_snapshot::<A>(store, stream_id, to_version).await?
+        usable_snapshot::<A>(store, stream_id, until).await?
     } else {
         None
     };
@@ -33,7 +52,7 @@ pub(crate) async fn rebuild<A: Aggregate>(
     });
     let mut events = store.stream_payloads(stream_id, version + 1);
     while let Some(record) = events.try_next().await? {
-        if record.version > to_version {
+        if !until.includes(&record) {
             break;
         }
         if record.event_name == RolledBack::NAME {
@@ -59,9 +78,14 @@ pub(crate) async fn rebuild<A: Aggregate>(
             }
             // The state the marker returns to, rebuilt from the start so that earlier markers
             // are honoured too. Boxed: an async fn cannot recurse into itself unboxed.
-            state = Box::pin(rebuild::<A>(store, stream_id, marker.to_version, false))
-                .await?
-                .state;
+            state = Box::pin(rebuild::<A>(
+                store,
+                stream_id,
+                Until::Version(marker.to_version),
+                false,
+            ))
+            .await?
+            .state;
         } else {
             state.apply(&decode_stored::<A::Event>(stream_id, &record)?);
         }
@@ -73,7 +97,7 @@ pub(crate) async fn rebuild<A: Aggregate>(
 async fn usable_snapshot<A: Aggregate>(
     store: &dyn EventStore,
     stream_id: &str,
-    to_version: u64,
+    until: Until,
 ) -> Result<Option<Loaded<A>>, RepositoryError<A::Error>> {
     if A::SNAPSHOT_EVERY.is_none() {
         return Ok(None);
@@ -81,7 +105,13 @@ async fn usable_snapshot<A: Aggregate>(
     let Some(snapshot) = store.load_snapshot(stream_id).await? else {
         return Ok(None);
     };
-    if snapshot.version > to_version || snapshot.state_fingerprint != A::STATE_FINGERPRINT {
+    // Only by version: a snapshot's time comes from the application's clock and events' times
+    // from the store's, so comparing them across a skew could include a later event.
+    let within = match until {
+        Until::Version(version) => snapshot.version <= version,
+        Until::Time(_) => false,
+    };
+    if !within || snapshot.state_fingerprint != A::STATE_FINGERPRINT {
         return Ok(None);
     }
     match A::restore_state(&snapshot.state) {

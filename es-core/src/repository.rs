@@ -15,7 +15,7 @@ use crate::envelope::{Envelope, Metadata, NewEvent};
 use crate::error::{DecodeError, RepositoryError, StoreError};
 use crate::event::EventSet;
 use crate::projection::Projections;
-use crate::replay::rebuild;
+use crate::replay::{rebuild, Until};
 use crate::store::{EventStore, ExpectedVersion, Snapshot};
 
 /// How often to retry a command whose append lost a race with another writer.
@@ -266,7 +266,7 @@ where
             return Ok((Loaded { state, version }, true));
         }
         Ok((
-            rebuild::<A>(&*self.store, stream_id, u64::MAX, true).await?,
+            rebuild::<A>(&*self.store, stream_id, Until::Version(u64::MAX), true).await?,
             false,
         ))
     }
@@ -333,7 +333,8 @@ where
         let stream_id = A::stream_id(id);
         let span = tracing::debug_span!("es.load", aggregate = A::NAME, stream_id = %stream_id, version = tracing::field::Empty);
         async {
-            let loaded = rebuild::<A>(&*self.store, &stream_id, u64::MAX, true).await?;
+            let loaded =
+                rebuild::<A>(&*self.store, &stream_id, Until::Version(u64::MAX), true).await?;
             tracing::Span::current().record("version", loaded.version);
             Ok(loaded)
         }

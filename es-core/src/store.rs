@@ -45,6 +45,8 @@ pub struct StoredPayload {
     pub event_name: String,
     /// The schema version the payload was written with.
     pub schema_version: u32,
+    /// When it was recorded, so replay can stop at a point in time.
+    pub recorded_at: DateTime<Utc>,
     /// The serialized event.
     pub payload: Payload,
 }
@@ -55,6 +57,7 @@ impl From<RecordedEvent> for StoredPayload {
             version: event.version,
             event_name: event.event_name,
             schema_version: event.schema_version,
+            recorded_at: event.recorded_at,
             payload: event.event,
         }
     }

@@ -158,6 +158,7 @@ impl EventStore for MemoryStore {
                 version: event.version,
                 event_name: event.event_name.clone(),
                 schema_version: event.schema_version,
+                recorded_at: event.recorded_at,
                 payload: event.event.clone(),
             })
             .collect())

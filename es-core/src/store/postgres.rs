@@ -178,7 +178,7 @@ impl Statements {
                 "SELECT {COLUMNS} FROM {events} WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
             ),
             read_stream_payloads: format!(
-                "SELECT version, event_name, schema_version, payload FROM {events}
+                "SELECT version, event_name, schema_version, payload, recorded_at FROM {events}
                  WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
             ),
             read_all: format!(
@@ -878,6 +878,7 @@ impl EventStore for PostgresStore {
                 Ok(StoredPayload {
                     version: version.max(0) as u64,
                     event_name: row.try_get(1).map_err(corrupt)?,
+                    recorded_at: row.try_get(4).map_err(corrupt)?,
                     schema_version: schema_version.max(0) as u32,
                     payload: Payload::from_json_text(
                         row.try_get::<_, JsonText>(3).map_err(corrupt)?.0,

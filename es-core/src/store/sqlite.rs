@@ -450,7 +450,7 @@ impl EventStore for SqliteStore {
         self.read(move |connection| {
             let mut statement = connection
                 .prepare_cached(
-                    "SELECT version, event_name, schema_version, payload FROM es_events
+                    "SELECT version, event_name, schema_version, payload, recorded_at_us FROM es_events
                      WHERE stream_id = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
                 )
                 .map_err(backend("preparing a SQLite read"))?;
@@ -461,11 +461,12 @@ impl EventStore for SqliteStore {
                         row.get::<_, String>(1)?,
                         row.get::<_, i64>(2)?,
                         row.get::<_, String>(3)?,
+                        row.get::<_, i64>(4)?,
                     ))
                 })
                 .map_err(backend("reading SQLite events"))?;
             rows.map(|row| {
-                let (version, event_name, schema_version, payload) =
+                let (version, event_name, schema_version, payload, recorded_at_us) =
                     row.map_err(backend("reading a SQLite event row"))?;
                 Ok(StoredPayload {
                     version: version.max(0) as u64,
@@ -476,6 +477,11 @@ impl EventStore for SqliteStore {
                             version: version.max(0) as u64,
                             reason: format!("schema version {schema_version} is out of range"),
                         }
+                    })?,
+                    recorded_at: from_micros(recorded_at_us).ok_or_else(|| StoreError::Corrupt {
+                        stream_id: stream_id.clone(),
+                        version: version.max(0) as u64,
+                        reason: format!("recorded_at {recorded_at_us} is not a time"),
                     })?,
                     payload: Payload::from_json_text(payload),
                 })
