@@ -3,7 +3,9 @@
 use std::fmt::Display;
 
 use crate::envelope::Payload;
+use crate::error::Refusal;
 use crate::event::EventSet;
+use crate::stream::StreamId;
 
 /// An event-sourced aggregate: state that handles commands into events and applies events to itself.
 ///
@@ -15,7 +17,7 @@ use crate::event::EventSet;
 /// `handle` must be pure: decide from `&self` and the command, change nothing. `apply` must be
 /// deterministic and infallible: it runs on every load, for events written years ago.
 pub trait Aggregate: Default + Send + Sync + 'static {
-    /// The stored aggregate type, e.g. `"post"`; also the prefix of every stream id.
+    /// The stored aggregate type, e.g. `"post"`: the first half of every stream's identity.
     const NAME: &'static str;
     /// Take a snapshot every this many events (`None`: never).
     const SNAPSHOT_EVERY: Option<u64>;
@@ -48,9 +50,10 @@ pub trait Aggregate: Default + Send + Sync + 'static {
         None
     }
 
-    /// The stream that holds the events of the aggregate `id`: `"{NAME}-{id}"`.
-    fn stream_id(id: &Self::Id) -> String {
-        format!("{}-{}", Self::NAME, id)
+    /// The stream that holds the events of the aggregate `id`: type `NAME`, id `id.to_string()`.
+    /// Refused when the rendered id is empty, longer than 1,024 bytes or holds a NUL.
+    fn stream(id: &Self::Id) -> Result<StreamId, Refusal> {
+        StreamId::new(Self::NAME, &id.to_string())
     }
 }
 

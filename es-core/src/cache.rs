@@ -12,9 +12,11 @@
 //! on average even under churn.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use foldhash::fast::RandomState;
+
+use crate::stream::StreamId;
 
 struct Entry<A> {
     /// `None` while a command has it out.
@@ -24,7 +26,7 @@ struct Entry<A> {
 }
 
 struct Lru<A> {
-    entries: HashMap<Arc<str>, Entry<A>, RandomState>,
+    entries: HashMap<StreamId, Entry<A>, RandomState>,
     tick: u64,
 }
 
@@ -45,7 +47,7 @@ impl<A> std::fmt::Debug for AggregateCache<A> {
 
 impl<A> AggregateCache<A> {
     /// A cache holding at most `capacity` aggregates.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         AggregateCache {
             capacity,
             inner: Mutex::new(Lru {
@@ -62,22 +64,22 @@ impl<A> AggregateCache<A> {
     }
 
     /// Takes the cached state of a stream and its version out of the cache.
-    pub fn take(&self, stream_id: &str) -> Option<(A, u64)> {
+    pub(crate) fn take(&self, stream: &StreamId) -> Option<(A, u64)> {
         let mut lru = self.lock();
-        let entry = lru.entries.get_mut(stream_id)?;
+        let entry = lru.entries.get_mut(stream)?;
         let state = entry.state.take()?;
         Some((state, entry.version))
     }
 
     /// Caches the state of a stream at `version`, evicting the least recently used beyond capacity.
-    pub fn put(&self, stream_id: &str, state: A, version: u64) {
+    pub(crate) fn put(&self, stream: &StreamId, state: A, version: u64) {
         if self.capacity == 0 {
             return;
         }
         let mut lru = self.lock();
         lru.tick += 1;
         let tick = lru.tick;
-        if let Some(entry) = lru.entries.get_mut(stream_id) {
+        if let Some(entry) = lru.entries.get_mut(stream) {
             *entry = Entry {
                 state: Some(state),
                 version,
@@ -86,7 +88,7 @@ impl<A> AggregateCache<A> {
             return;
         }
         lru.entries.insert(
-            Arc::from(stream_id),
+            stream.clone(),
             Entry {
                 state: Some(state),
                 version,
@@ -100,8 +102,8 @@ impl<A> AggregateCache<A> {
     }
 
     /// Forgets a stream.
-    pub fn remove(&self, stream_id: &str) {
-        self.lock().entries.remove(stream_id);
+    pub(crate) fn remove(&self, stream: &StreamId) {
+        self.lock().entries.remove(stream);
     }
 
     /// How many aggregates are cached (including any a command has out).
@@ -121,7 +123,7 @@ impl<A> AggregateCache<A> {
 }
 
 /// Removes the least recently used entries until `keep` remain.
-fn evict_down_to<A>(entries: &mut HashMap<Arc<str>, Entry<A>, RandomState>, keep: usize) {
+fn evict_down_to<A>(entries: &mut HashMap<StreamId, Entry<A>, RandomState>, keep: usize) {
     let mut ticks: Vec<u64> = entries.values().map(|entry| entry.last_used).collect();
     let excess = ticks.len().saturating_sub(keep);
     if excess == 0 {

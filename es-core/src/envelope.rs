@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::stream::StreamId;
+
 /// A stored event's serialized payload: JSON text, cheap to clone.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Payload(Arc<str>);
@@ -73,18 +75,16 @@ impl Metadata {
 /// record with the payload decoded, as the repository returns and projections receive.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Envelope<E = Payload> {
-    /// The stream the event belongs to, e.g. `"post-42"`.
-    pub stream_id: String,
-    /// The aggregate type that wrote it, e.g. `"post"`.
-    pub aggregate_type: String,
+    /// The stream the event belongs to: aggregate type and id, e.g. `post/42`.
+    pub stream: StreamId,
     /// Position in its stream: gapless, starting at 1.
     pub version: u64,
     /// Position in the whole store: strictly increasing in commit order, not necessarily dense.
     pub position: u64,
     /// When the store recorded it (UTC).
     pub recorded_at: DateTime<Utc>,
-    /// The event's stored name, e.g. `"post.published"`.
-    pub event_name: String,
+    /// The event's stored name, e.g. `"post.published"` (shared, not copied per event).
+    pub event_name: Arc<str>,
     /// The schema version the payload was written with.
     pub schema_version: u32,
     /// Ids and free-form context.
@@ -97,11 +97,20 @@ pub struct Envelope<E = Payload> {
 pub type RecordedEvent = Envelope<Payload>;
 
 impl<E> Envelope<E> {
+    /// The id of the aggregate that wrote the event, e.g. `"42"`.
+    pub fn aggregate_id(&self) -> &str {
+        self.stream.aggregate_id()
+    }
+
+    /// The type of the aggregate that wrote the event, e.g. `"post"`.
+    pub fn aggregate_type(&self) -> &str {
+        self.stream.aggregate_type()
+    }
+
     /// The same envelope with its event replaced, e.g. after decoding.
     pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Envelope<F> {
         Envelope {
-            stream_id: self.stream_id,
-            aggregate_type: self.aggregate_type,
+            stream: self.stream,
             version: self.version,
             position: self.position,
             recorded_at: self.recorded_at,
@@ -112,11 +121,25 @@ impl<E> Envelope<E> {
         }
     }
 
+    /// The same envelope with its event replaced, or `None` when `f` keeps nothing.
+    pub(crate) fn filter_map<F>(self, f: impl FnOnce(E) -> Option<F>) -> Option<Envelope<F>> {
+        let event = f(self.event)?;
+        Some(Envelope {
+            stream: self.stream,
+            version: self.version,
+            position: self.position,
+            recorded_at: self.recorded_at,
+            event_name: self.event_name,
+            schema_version: self.schema_version,
+            metadata: self.metadata,
+            event,
+        })
+    }
+
     /// The same envelope header around a borrowed event.
     pub fn with_event<F>(&self, event: F) -> Envelope<F> {
         Envelope {
-            stream_id: self.stream_id.clone(),
-            aggregate_type: self.aggregate_type.clone(),
+            stream: self.stream.clone(),
             version: self.version,
             position: self.position,
             recorded_at: self.recorded_at,
@@ -132,7 +155,7 @@ impl<E> Envelope<E> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
     /// The stored name.
-    pub event_name: String,
+    pub event_name: Arc<str>,
     /// The schema version of the payload.
     pub schema_version: u32,
     /// Ids and free-form context.

@@ -1,9 +1,11 @@
 //! The error enums of each layer: the store, decoding, projections and the repository.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::event::DecodeFailure;
 use crate::store::ExpectedVersion;
+use crate::stream::StreamId;
 
 /// Boxed error of a backend driver.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -13,33 +15,45 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum StoreError {
     /// The stream was not at the expected version; nothing was appended.
-    #[error("version conflict on stream `{stream_id}`: expected {expected}, but the stream is at version {actual}")]
-    Conflict {
-        /// The stream written to.
-        stream_id: String,
-        /// What the writer expected.
-        expected: ExpectedVersion,
-        /// The stream's version when the append was refused (0: no stream).
-        actual: u64,
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// The request breaks a documented limit; it was refused before reaching the database,
+    /// the same way on every store, and nothing was written.
+    #[error("refused an append to stream `{stream}`: {refusal}")]
+    Refused {
+        /// The stream the append was for.
+        stream: StreamId,
+        /// Which limit it broke.
+        refusal: Refusal,
     },
-    /// A stored row could not be read back (bad column value, corrupt metadata).
-    #[error("corrupt record in stream `{stream_id}` at version {version}: {reason}")]
-    Corrupt {
-        /// The stream of the bad row.
-        stream_id: String,
-        /// Its version.
-        version: u64,
-        /// What was wrong.
-        reason: String,
+    /// A stored row could not be read back; names where it is stored.
+    #[error(transparent)]
+    Corrupt(#[from] Box<CorruptRecord>),
+    /// The store could not tell whether a write committed: the connection was lost after the
+    /// commit was sent. Retrying blindly may write twice; retry with the same command id (the
+    /// repository does) or read the stream first.
+    #[error("{context}: the outcome is unknown, the connection was lost after the commit was sent: {source}")]
+    OutcomeUnknown {
+        /// What the store was doing.
+        context: &'static str,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
     },
-    /// The request itself is invalid (e.g. an empty stream id); nothing was written.
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    /// The backend could not be reached or failed (I/O, network, driver error).
+    /// A bounded wait expired.
+    #[error("{what} timed out after {after:?}")]
+    Timeout {
+        /// What was waited for, e.g. "connecting to PostgreSQL" or "a pooled connection".
+        what: &'static str,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The backend could not be reached or failed (I/O, network, driver error); nothing is
+    /// known to have been written.
     #[error("{context}: {source}")]
     Backend {
         /// What the store was doing.
-        context: String,
+        context: &'static str,
         /// The driver's error.
         #[source]
         source: BoxError,
@@ -48,20 +62,193 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps a driver error with what the store was doing.
-    pub fn backend(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    pub fn backend(context: &'static str, source: impl Into<BoxError>) -> Self {
         StoreError::Backend {
-            context: context.into(),
+            context,
             source: source.into(),
+        }
+    }
+
+    /// The conflict, if this is one.
+    pub fn as_conflict(&self) -> Option<&Conflict> {
+        match self {
+            StoreError::Conflict(conflict) => Some(conflict),
+            _ => None,
         }
     }
 }
 
+/// An append found its stream at another version than expected; nothing was appended.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("version conflict on stream `{stream}`: expected {expected}, but the stream is at version {actual}")]
+pub struct Conflict {
+    /// The stream written to.
+    pub stream: StreamId,
+    /// What the writer expected.
+    pub expected: ExpectedVersion,
+    /// The stream's version when the append was refused (0: no stream).
+    pub actual: u64,
+}
+
+/// The part of a request a [`Refusal`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Field {
+    /// The aggregate type of a stream.
+    AggregateType,
+    /// The aggregate id of a stream.
+    AggregateId,
+    /// An event's stored name.
+    EventName,
+    /// An event's serialized payload.
+    Payload,
+    /// An event's free-form metadata.
+    Metadata,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::AggregateType => "aggregate type",
+            Field::AggregateId => "aggregate id",
+            Field::EventName => "event name",
+            Field::Payload => "payload",
+            Field::Metadata => "metadata",
+        })
+    }
+}
+
+/// Which documented limit a request broke (see `es_core::store` for the limits).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A part that must not be empty is.
+    #[error("the {field} is empty")]
+    Empty {
+        /// Which part.
+        field: Field,
+    },
+    /// A part is longer than its limit.
+    #[error("the {field} is {bytes} bytes long; at most {max} are allowed")]
+    TooLong {
+        /// Which part.
+        field: Field,
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A part holds a character it may not hold.
+    #[error("the {field} contains {character:?}, which it may not hold{}", allowed_in(*field))]
+    Character {
+        /// Which part.
+        field: Field,
+        /// The first offending character.
+        character: char,
+    },
+    /// A batch holds more events than one append may.
+    #[error("the batch holds {count} events; one append may hold at most {max}")]
+    TooManyEvents {
+        /// Events in the batch.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+fn allowed_in(field: Field) -> &'static str {
+    match field {
+        Field::AggregateType => " (only ASCII letters, digits, `_`, `-` and `.`)",
+        _ => "",
+    }
+}
+
+/// A stored row that cannot be read back, and where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt record in stream `{stream}`{} ({}): {problem}", at_version(*version), event_name.as_deref().unwrap_or("event name unknown"))]
+pub struct CorruptRecord {
+    /// The stream key as stored (it may itself be what is corrupt).
+    pub stream: String,
+    /// Its version, when that column could be read.
+    pub version: Option<u64>,
+    /// Its stored event name, when that column could be read.
+    pub event_name: Option<String>,
+    /// What is wrong with it.
+    pub problem: Corruption,
+}
+
+fn at_version(version: Option<u64>) -> String {
+    version.map_or_else(String::new, |version| format!(" at version {version}"))
+}
+
+impl CorruptRecord {
+    /// A corrupt record error.
+    pub fn new(
+        stream: impl Into<String>,
+        version: Option<u64>,
+        event_name: Option<&str>,
+        problem: Corruption,
+    ) -> StoreError {
+        StoreError::Corrupt(Box::new(CorruptRecord {
+            stream: stream.into(),
+            version,
+            event_name: event_name.map(str::to_owned),
+            problem,
+        }))
+    }
+}
+
+/// What is wrong with a corrupt record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// A column that must hold a value is NULL.
+    #[error("column `{column}` is NULL")]
+    Null {
+        /// The column.
+        column: &'static str,
+    },
+    /// A number is negative or too large for its meaning.
+    #[error("column `{column}` holds {value}, which is out of range")]
+    OutOfRange {
+        /// The column.
+        column: &'static str,
+        /// The stored value.
+        value: i64,
+    },
+    /// A column holds a value of another type or shape.
+    #[error("column `{column}` cannot be read: {detail}")]
+    Unreadable {
+        /// The column.
+        column: &'static str,
+        /// What the driver said.
+        detail: String,
+    },
+    /// The stream key is not `"{type}/{id}"` with a valid type and id.
+    #[error("the stream key is not a valid stream id: {0}")]
+    StreamKey(#[source] Refusal),
+    /// The versions of a stream are not 1, 2, 3, ... without gaps or repeats.
+    #[error("expected version {expected}, found version {found}")]
+    VersionGap {
+        /// The version that should have come next.
+        expected: u64,
+        /// The version that came.
+        found: u64,
+    },
+    /// A rollback marker points at or beyond itself.
+    #[error("rollback marker points forward, to version {to_version}")]
+    RollbackForward {
+        /// Where it points.
+        to_version: u64,
+    },
+}
+
 /// A stored event that cannot be decoded, with where it is stored.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot decode event `{event_name}` (schema version {schema_version}) at version {version} of stream `{stream_id}`: {failure}")]
+#[error("cannot decode event `{event_name}` (schema version {schema_version}) at version {version} of stream `{stream}`: {failure}")]
 pub struct DecodeError {
     /// The stream holding the event.
-    pub stream_id: String,
+    pub stream: StreamId,
     /// Its version in that stream.
     pub version: u64,
     /// Its stored name.
@@ -78,13 +265,13 @@ impl DecodeFailure {
     /// says stream, version, event name and stored schema version.
     pub fn at(
         self,
-        stream_id: &str,
+        stream: &StreamId,
         version: u64,
         event_name: &str,
         schema_version: u32,
     ) -> DecodeError {
         DecodeError {
-            stream_id: stream_id.to_owned(),
+            stream: stream.clone(),
             version,
             event_name: event_name.to_owned(),
             schema_version,
@@ -95,7 +282,7 @@ impl DecodeFailure {
     /// [`at`](Self::at) the place of a recorded event.
     pub fn at_record(self, record: &crate::RecordedEvent) -> DecodeError {
         self.at(
-            &record.stream_id,
+            &record.stream,
             record.version,
             &record.event_name,
             record.schema_version,
@@ -117,11 +304,17 @@ pub enum ProjectionError {
         source: DecodeError,
     },
     /// The handler reported a failure of its own.
-    #[error("projection `{projection}` failed at position {position}: {reason}")]
+    #[error("projection `{projection}` failed on event `{event_name}` at position {position} (stream `{stream}`, version {version}): {reason}")]
     Handler {
         /// The projection's name.
         projection: &'static str,
-        /// The position of the event it failed on.
+        /// The stream of the event it failed on.
+        stream: StreamId,
+        /// Its version.
+        version: u64,
+        /// Its stored name.
+        event_name: String,
+        /// Its position.
         position: u64,
         /// The handler's message.
         reason: String,
@@ -142,20 +335,47 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
     #[error("command rejected: {0}")]
     Rejected(#[source] E),
     /// Other writers kept winning; the retry policy gave up.
-    #[error("gave up after {attempts} attempts: version conflict on stream `{stream_id}`: expected {expected}, but the stream is at version {actual}")]
+    #[error("gave up after {attempts} attempts: {conflict}")]
     Conflict {
-        /// The stream written to.
-        stream_id: String,
-        /// The version the last attempt expected.
-        expected: ExpectedVersion,
-        /// The version the stream was at.
-        actual: u64,
+        /// The last attempt's conflict.
+        #[source]
+        conflict: Conflict,
         /// How many attempts were made.
         attempts: u32,
+    },
+    /// The aggregate id cannot name a stream (empty, too long, or holding a NUL); nothing
+    /// was read or written.
+    #[error("invalid id for aggregate `{aggregate_type}`: {refusal}")]
+    InvalidId {
+        /// The aggregate type.
+        aggregate_type: &'static str,
+        /// What is wrong with the id.
+        refusal: Refusal,
     },
     /// A stored event of the aggregate could not be decoded.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// An event the aggregate produced does not serialize; nothing was appended.
+    #[error("event `{event_name}` of aggregate `{aggregate_type}` does not serialize: {source}")]
+    Encode {
+        /// The aggregate type.
+        aggregate_type: &'static str,
+        /// The event's stored name.
+        event_name: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A rollback asked for a version the stream has not passed; nothing was appended.
+    #[error("cannot roll `{stream}` back to version {to_version}: it is at version {current}; pick an earlier version")]
+    RollbackBeyondCurrent {
+        /// The stream.
+        stream: StreamId,
+        /// The version asked for.
+        to_version: u64,
+        /// The stream's version.
+        current: u64,
+    },
     /// The events were committed, but a projection failed to process them.
     #[error("events committed, but {0}")]
     Projection(#[source] ProjectionError),

@@ -4,15 +4,16 @@
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
-use crate::envelope::{Envelope, Metadata, NewEvent, Payload};
+use tracing::Instrument;
+
+use crate::envelope::Envelope;
 use crate::error::{RepositoryError, StoreError};
 use crate::event::Event;
 use crate::replay::{rebuild, Until};
-use crate::repository::{decode_event, Loaded, Repository};
-use crate::store::{EventStoreExt, ExpectedVersion};
+use crate::repository::{decode_event, CommandMetadata, Loaded, Repository};
+use crate::store::EventLogExt;
 
 /// The marker a rollback appends: from here on, the aggregate's state is its state at
 /// `to_version`. Nothing is deleted; the rolled-back events stay in the history.
@@ -42,10 +43,7 @@ pub enum Change<E> {
     RolledBack(RolledBack),
 }
 
-impl<A: Aggregate> Repository<A>
-where
-    A::Command: Clone,
-{
+impl<A: Aggregate> Repository<A> {
     /// The aggregate as it was right after `version` (or its latest state, if `version` is
     /// beyond it). Rollback markers up to `version` are honoured.
     pub async fn load_at_version(
@@ -53,13 +51,8 @@ where
         id: &A::Id,
         version: u64,
     ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        rebuild::<A>(
-            &**self.store(),
-            &A::stream_id(id),
-            Until::Version(version),
-            true,
-        )
-        .await
+        let stream = Self::stream_of(id)?;
+        rebuild::<A>(&**self.store(), &stream, Until::Version(version), true).await
     }
 
     /// The aggregate as it was at `at`: every event recorded at or before that time.
@@ -68,7 +61,8 @@ where
         id: &A::Id,
         at: DateTime<Utc>,
     ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        rebuild::<A>(&**self.store(), &A::stream_id(id), Until::Time(at), true).await
+        let stream = Self::stream_of(id)?;
+        rebuild::<A>(&**self.store(), &stream, Until::Time(at), true).await
     }
 
     /// Every entry of the aggregate's stream, rolled-back events and markers included, with
@@ -77,11 +71,11 @@ where
         &self,
         id: &A::Id,
     ) -> Result<Vec<Envelope<Change<A::Event>>>, RepositoryError<A::Error>> {
-        let stream_id = A::stream_id(id);
+        let stream = Self::stream_of(id)?;
         let mut history = Vec::new();
-        let mut events = self.store().stream_events(&stream_id, 1);
+        let mut events = self.store().stream_events(&stream, 1);
         while let Some(record) = events.try_next().await? {
-            let change = if record.event_name == RolledBack::NAME {
+            let change = if &*record.event_name == RolledBack::NAME {
                 Change::RolledBack(
                     RolledBack::decode(record.schema_version, &record.event)
                         .map_err(|failure| failure.at_record(&record))?,
@@ -95,7 +89,8 @@ where
     }
 
     /// Returns the aggregate to its state at `to_version` by appending a [`RolledBack`]
-    /// marker; `by` and `reason` are kept in the marker and in its metadata.
+    /// marker; `by` and `reason` are kept in the marker and in its metadata. Retried on a
+    /// conflict like a command.
     pub async fn rollback(
         &self,
         id: &A::Id,
@@ -103,76 +98,49 @@ where
         by: &str,
         reason: &str,
     ) -> Result<Envelope<RolledBack>, RepositoryError<A::Error>> {
-        let stream_id = A::stream_id(id);
+        let stream = Self::stream_of(id)?;
         let marker = RolledBack {
             to_version,
             by: by.to_owned(),
             reason: reason.to_owned(),
         };
-        let payload = Payload::encode(&marker).map_err(|error| {
-            StoreError::InvalidRequest(format!("rollback marker does not serialize: {error}"))
-        })?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let current = self.store().stream_version(&stream_id).await?;
-            if to_version >= current {
-                return Err(StoreError::InvalidRequest(format!(
-                    "cannot roll `{stream_id}` back to version {to_version}: it is at version {current}; pick an earlier version"
-                ))
-                .into());
-            }
-            let mut metadata = Metadata::new(Uuid::now_v7());
-            metadata.extra.insert("rollback.by".into(), by.to_owned());
-            metadata
-                .extra
-                .insert("rollback.reason".into(), reason.to_owned());
-            let event = NewEvent {
-                event_name: RolledBack::NAME.to_owned(),
-                schema_version: RolledBack::VERSION,
-                metadata,
-                payload: payload.clone(),
-            };
-            match self
-                .store()
-                .append(
-                    &stream_id,
-                    A::NAME,
-                    ExpectedVersion::Exact(current),
-                    vec![event],
-                )
-                .await
-            {
-                Ok(mut recorded) => {
-                    self.forget_cached(&stream_id);
-                    let Some(record) = recorded.pop() else {
-                        return Err(StoreError::backend(
-                            "rolling back",
-                            "the store returned no event",
-                        )
-                        .into());
-                    };
-                    self.publish(record.position).await?;
-                    tracing::info!(
-                        stream_id,
+        let metadata = CommandMetadata::new()
+            .with("rollback.by", by)
+            .with("rollback.reason", reason);
+        let span = tracing::info_span!(
+            "es.rollback",
+            aggregate = A::NAME,
+            aggregate_id = stream.aggregate_id(),
+            to_version,
+            by,
+            reason,
+            outcome = tracing::field::Empty,
+            events = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        let committed = self
+            .commit(&stream, &metadata, |loaded| {
+                if to_version >= loaded.version {
+                    return Err(RepositoryError::RollbackBeyondCurrent {
+                        stream: stream.clone(),
                         to_version,
-                        by,
-                        reason,
-                        version = record.version,
-                        "rolled back"
-                    );
-                    return Ok(record.map(|_| marker));
+                        current: loaded.version,
+                    });
                 }
-                Err(StoreError::Conflict {
-                    stream_id,
-                    expected,
-                    actual,
-                }) => {
-                    self.after_conflict(attempt, stream_id, expected, actual)
-                        .await?;
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
+                Ok(vec![Change::RolledBack(marker.clone())])
+            })
+            .instrument(span)
+            .await?;
+        committed
+            .into_iter()
+            .find_map(|envelope| {
+                envelope.filter_map(|change| match change {
+                    Change::RolledBack(marker) => Some(marker),
+                    Change::Event(_) => None,
+                })
+            })
+            .ok_or_else(|| {
+                StoreError::backend("rolling back", "the store recorded no marker").into()
+            })
     }
 }

@@ -3,7 +3,8 @@
 //! Write your domain as plain structs and methods; `#[aggregate]`, `#[derive(Event)]`,
 //! `#[derive(Command)]` and `#[projection]` generate the event and command enums, the
 //! dispatch, projection wiring and a given/when/then fixture. A [`Repository`] runs commands
-//! against any [`EventStore`]: [`MemoryStore`] always, SQLite and PostgreSQL behind features.
+//! against any [`EventStore`] (an [`EventLog`] with a [`SnapshotStore`]): [`MemoryStore`]
+//! always, SQLite and PostgreSQL behind features.
 //!
 //! ```
 //! use es_core::{aggregate, Command, Event, MemoryStore, Repository};
@@ -56,45 +57,67 @@
 //!
 //! # Features
 //!
-//! - `sqlite`: `store::sqlite::SqliteStore`, a single-file store.
-//! - `postgres`: `store::postgres::PostgresStore`, shared by many processes.
+//! - `sqlite`: [`sqlite::SqliteStore`], a single-file store.
+//! - `postgres`: [`postgres::PostgresStore`], shared by many processes.
 //! - `testing`: the store conformance suite in `testing`.
+//!
+//! Every item has one public path: the vocabulary at the crate root, each backend in its own
+//! module, the limits every store enforces in [`limits`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate self as es_core;
 
-pub mod aggregate;
-pub mod cache;
-pub mod command;
-pub mod envelope;
-pub mod error;
-pub mod event;
-pub mod fixture;
-pub mod history;
-pub mod projection;
+mod aggregate;
+mod cache;
+mod command;
+mod envelope;
+mod error;
+mod event;
+mod fixture;
+mod history;
+pub mod limits;
+mod projection;
 mod replay;
-pub mod repository;
+mod repository;
 #[cfg(feature = "testing")]
 mod schema_guard;
-pub mod store;
+mod store;
+mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// The PostgreSQL store (feature `postgres`).
+#[cfg(feature = "postgres")]
+#[path = "store/postgres/mod.rs"]
+pub mod postgres;
+/// The SQLite store (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+#[path = "store/sqlite/mod.rs"]
+pub mod sqlite;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use aggregate::Aggregate;
+pub use aggregate::{Aggregate, AggregateId, DomainError, IntoEvents};
+pub use cache::AggregateCache;
 pub use command::Command;
 pub use envelope::{Envelope, Metadata, NewEvent, Payload, RecordedEvent};
-pub use error::{DecodeError, ProjectionError, RepositoryError, StoreError};
-pub use event::{DecodeFailure, Event, EventSet, UpcastError};
+pub use error::{
+    BoxError, Conflict, CorruptRecord, Corruption, DecodeError, Field, ProjectionError, Refusal,
+    RepositoryError, StoreError,
+};
+pub use event::{DecodeFailure, Event, EventSet, StorableEvent, UpcastError};
 pub use fixture::{Given, Outcome};
 pub use history::{Change, RolledBack};
-pub use projection::{Projection, Projections};
-pub use repository::{CommandMetadata, Loaded, Repository, RetryPolicy};
+pub use projection::{registered_projections, Projection, ProjectionRegistration, Projections};
+pub use repository::{decode_event, CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;
-pub use store::{EventStore, EventStoreExt, ExpectedVersion, Snapshot, StoredPayload};
+pub use store::{
+    EventLog, EventLogExt, EventStore, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload,
+    PAGE_SIZE, REPLAY_PAGE_SIZE,
+};
+pub use stream::StreamId;
 
 pub use es_macros::{aggregate, projection, Command, Event};

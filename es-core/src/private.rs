@@ -90,6 +90,9 @@ pub fn projection_handler_error(
 ) -> crate::ProjectionError {
     crate::ProjectionError::Handler {
         projection,
+        stream: recorded.stream.clone(),
+        version: recorded.version,
+        event_name: recorded.event_name.to_string(),
         position: recorded.position,
         reason: error.to_string(),
     }

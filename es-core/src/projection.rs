@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::envelope::RecordedEvent;
 use crate::error::ProjectionError;
-use crate::store::{EventStore, PAGE_SIZE};
+use crate::store::{EventLog, PAGE_SIZE};
 
 /// A read model fed with stored events in position order.
 ///
@@ -148,7 +148,7 @@ impl Projections {
 
     /// Feeds every projection the events it has not seen yet, reading the store from the
     /// lowest position any of them needs. Returns how many events were read.
-    pub async fn catch_up(&self, store: &dyn EventStore) -> Result<u64, ProjectionError> {
+    pub async fn catch_up(&self, store: &dyn EventLog) -> Result<u64, ProjectionError> {
         let _exclusive = self.catch_up_lock.lock().await;
         let Some(mut next) = self.entries.iter().map(|entry| self.slot_next(entry)).min() else {
             return Ok(0);
@@ -173,7 +173,7 @@ impl Projections {
     /// `patience`. Returns whether `position` was reached.
     pub async fn catch_up_through(
         &self,
-        store: &dyn EventStore,
+        store: &dyn EventLog,
         position: u64,
         patience: std::time::Duration,
     ) -> Result<bool, ProjectionError> {
@@ -201,7 +201,7 @@ impl Projections {
     /// startup. Returns whether the head was reached.
     pub async fn catch_up_to_head(
         &self,
-        store: &dyn EventStore,
+        store: &dyn EventLog,
         patience: std::time::Duration,
     ) -> Result<bool, ProjectionError> {
         let head = store.head_position().await?;

@@ -1,15 +1,22 @@
 //! Rebuilding an aggregate's state from its stream: from the latest usable snapshot, through
 //! the events after it, honouring rollback markers.
+//!
+//! A load stays linear in the stream's length however many rollback markers it holds. Most
+//! streams have none, so events are applied as they stream in. At the first marker the
+//! replay starts over once, buffering the stream, and resolves every marker at once: each
+//! version points at the state it ends in (a marker at the state it returns to), so the
+//! events that make up the final state are found by one walk back from the end.
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
 use crate::aggregate::Aggregate;
-use crate::error::{DecodeError, RepositoryError, StoreError};
+use crate::error::{CorruptRecord, Corruption, DecodeError, RepositoryError};
 use crate::event::{Event, EventSet};
 use crate::history::RolledBack;
 use crate::repository::Loaded;
-use crate::store::{EventStore, EventStoreExt, StoredPayload};
+use crate::store::{EventLogExt, EventStore, StoredPayload};
+use crate::stream::StreamId;
 
 /// How far a rebuild goes.
 #[derive(Clone, Copy, Debug)]
@@ -34,76 +41,144 @@ impl Until {
 /// shape is ignored, never misread.
 pub(crate) async fn rebuild<A: Aggregate>(
     store: &dyn EventStore,
-    stream_id: &str,
+    stream: &StreamId,
     until: Until,
     use_snapshot: bool,
 ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-    let start = if use_snapshot {
-        usable_snapshot::<A>(store, stream_id, until).await?
+    let start = starting_point::<A>(store, stream, until, use_snapshot).await?;
+    let Some(start) = apply_unless_rolled_back(store, stream, until, start).await? else {
+        return resolve_rollbacks(store, stream, until, use_snapshot).await;
+    };
+    Ok(start)
+}
+
+async fn starting_point<A: Aggregate>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    until: Until,
+    use_snapshot: bool,
+) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+    let snapshot = if use_snapshot {
+        usable_snapshot::<A>(store, stream, until).await?
     } else {
         None
     };
+    Ok(snapshot.unwrap_or_else(|| Loaded {
+        state: A::default(),
+        version: 0,
+    }))
+}
+
+/// Applies events as they stream in; `None` at the first rollback marker.
+async fn apply_unless_rolled_back<A: Aggregate>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    until: Until,
+    start: Loaded<A>,
+) -> Result<Option<Loaded<A>>, RepositoryError<A::Error>> {
     let Loaded {
         mut state,
         mut version,
-    } = start.unwrap_or_else(|| Loaded {
-        state: A::default(),
-        version: 0,
-    });
-    let mut events = store.stream_payloads(stream_id, version + 1);
+    } = start;
+    let mut events = store.stream_payloads(stream, version + 1);
     while let Some(record) = events.try_next().await? {
         if !until.includes(&record) {
             break;
         }
-        if record.event_name == RolledBack::NAME {
-            let marker =
-                RolledBack::decode(record.schema_version, &record.payload).map_err(|failure| {
+        if &*record.event_name == RolledBack::NAME {
+            return Ok(None);
+        }
+        state.apply(&decode_stored::<A::Event>(stream, &record)?);
+        version = record.version;
+    }
+    Ok(Some(Loaded { state, version }))
+}
+
+/// Replays a stream that holds rollback markers in one pass over its records (two when a
+/// marker returns to a version before the snapshot it started from).
+async fn resolve_rollbacks<A: Aggregate>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    until: Until,
+    use_snapshot: bool,
+) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+    let start = starting_point::<A>(store, stream, until, use_snapshot).await?;
+    let base = start.version;
+    let records: Vec<StoredPayload> = store
+        .stream_payloads(stream, base + 1)
+        .try_take_while(|record| std::future::ready(Ok(until.includes(record))))
+        .try_collect()
+        .await?;
+    // `ends_in[v - base]`: the last event of the chain that makes up the state at version v
+    // (an index into `records`), or `None` for the starting state itself.
+    let mut ends_in: Vec<Option<usize>> = Vec::with_capacity(records.len() + 1);
+    // `previous[i]`: the event applied before `records[i]` in its chain.
+    let mut previous: Vec<Option<usize>> = vec![None; records.len()];
+    ends_in.push(None);
+    for (index, record) in records.iter().enumerate() {
+        let end = if &*record.event_name == RolledBack::NAME {
+            let marker = RolledBack::decode(record.schema_version, &record.payload).map_err(
+                |failure| {
                     failure.at(
-                        stream_id,
+                        stream,
                         record.version,
                         &record.event_name,
                         record.schema_version,
                     )
-                })?;
+                },
+            )?;
             if marker.to_version >= record.version {
-                return Err(StoreError::Corrupt {
-                    stream_id: stream_id.to_owned(),
-                    version: record.version,
-                    reason: format!(
-                        "rollback marker points forward, to version {}",
-                        marker.to_version
-                    ),
-                }
+                return Err(CorruptRecord::new(
+                    stream.as_str(),
+                    Some(record.version),
+                    Some(&record.event_name),
+                    Corruption::RollbackForward {
+                        to_version: marker.to_version,
+                    },
+                )
                 .into());
             }
-            // The state the marker returns to, rebuilt from the start so that earlier markers
-            // are honoured too. Boxed: an async fn cannot recurse into itself unboxed.
-            state = Box::pin(rebuild::<A>(
-                store,
-                stream_id,
-                Until::Version(marker.to_version),
-                false,
-            ))
-            .await?
-            .state;
+            if marker.to_version < base {
+                // The marker returns behind the snapshot: start from the beginning instead.
+                return Box::pin(resolve_rollbacks(store, stream, until, false)).await;
+            }
+            ends_in[(marker.to_version - base) as usize]
         } else {
-            state.apply(&decode_stored::<A::Event>(stream_id, &record)?);
-        }
-        version = record.version;
+            previous[index] = ends_in[index];
+            Some(index)
+        };
+        ends_in.push(end);
     }
+    let mut chain = Vec::new();
+    let mut cursor = ends_in.last().copied().flatten();
+    while let Some(index) = cursor {
+        chain.push(index);
+        cursor = previous[index];
+    }
+    let mut state = start.state;
+    for &index in chain.iter().rev() {
+        state.apply(&decode_stored::<A::Event>(stream, &records[index])?);
+    }
+    let version = records.last().map_or(base, |record| record.version);
     Ok(Loaded { state, version })
 }
 
 async fn usable_snapshot<A: Aggregate>(
     store: &dyn EventStore,
-    stream_id: &str,
+    stream: &StreamId,
     until: Until,
 ) -> Result<Option<Loaded<A>>, RepositoryError<A::Error>> {
     if A::SNAPSHOT_EVERY.is_none() {
         return Ok(None);
     }
-    let Some(snapshot) = store.load_snapshot(stream_id).await? else {
-        return Ok(None);
+    let snapshot = match store.load_snapshot(stream).await {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => return Ok(None),
+        // A snapshot is only a shortcut: one that cannot be read is replayed around.
+        Err(error) => {
+            tracing::warn!(%stream, %error, "ignoring a snapshot that cannot be read");
+            return Ok(None);
+        }
     };
     // Only by version: a snapshot's time comes from the application's clock and events' times
     // from the store's, so comparing them across a skew could include a later event.
@@ -120,7 +195,7 @@ async fn usable_snapshot<A: Aggregate>(
             version: snapshot.version,
         })),
         Some(Err(error)) => {
-            tracing::warn!(stream_id, version = snapshot.version, %error, "ignoring a snapshot that does not deserialize");
+            tracing::warn!(%stream, version = snapshot.version, %error, "ignoring a snapshot that does not deserialize");
             Ok(None)
         }
         None => Ok(None),
@@ -128,10 +203,10 @@ async fn usable_snapshot<A: Aggregate>(
 }
 
 /// Decodes a stored payload into an event set, naming where it is stored on failure.
-fn decode_stored<E: EventSet>(stream_id: &str, record: &StoredPayload) -> Result<E, DecodeError> {
+fn decode_stored<E: EventSet>(stream: &StreamId, record: &StoredPayload) -> Result<E, DecodeError> {
     E::decode(&record.event_name, record.schema_version, &record.payload).map_err(|failure| {
         failure.at(
-            stream_id,
+            stream,
             record.version,
             &record.event_name,
             record.schema_version,

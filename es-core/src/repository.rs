@@ -11,12 +11,14 @@ use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
 use crate::cache::AggregateCache;
-use crate::envelope::{Envelope, Metadata, NewEvent};
+use crate::envelope::{Envelope, Metadata, NewEvent, Payload};
 use crate::error::{DecodeError, RepositoryError, StoreError};
-use crate::event::EventSet;
+use crate::event::{Event, EventSet};
+use crate::history::{Change, RolledBack};
 use crate::projection::Projections;
 use crate::replay::{rebuild, Until};
 use crate::store::{EventStore, ExpectedVersion, Snapshot};
+use crate::stream::StreamId;
 
 /// How often to retry a command whose append lost a race with another writer.
 ///
@@ -168,15 +170,16 @@ impl<A: Aggregate> fmt::Debug for Repository<A> {
     }
 }
 
-impl<A: Aggregate> Repository<A>
-where
-    A::Command: Clone,
-{
+/// What one attempt of a commit appends: the aggregate's events, or a rollback marker.
+pub(crate) type Pending<A> = Change<<A as Aggregate>::Event>;
+
+impl<A: Aggregate> Repository<A> {
     /// A repository over `store` with the default retry policy, a cache of
-    /// [`DEFAULT_CACHE_CAPACITY`] aggregates, and no projections.
-    pub fn new(store: impl IntoSharedStore) -> Self {
+    /// [`DEFAULT_CACHE_CAPACITY`] aggregates, and no projections. Any store works, also
+    /// behind an `Arc` (`Arc<SqliteStore>`, `Arc<dyn EventStore>`).
+    pub fn new(store: impl EventStore + 'static) -> Self {
         Repository {
-            store: store.into_shared_store(),
+            store: Arc::new(store),
             retry: RetryPolicy::default(),
             projections: None,
             cache: Some(Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY))),
@@ -207,31 +210,215 @@ where
         &self.retry
     }
 
-    /// After attempt number `attempt` lost a race: gives up with the conflict once the policy's
-    /// attempts are spent, else waits the policy's backoff so the caller can try again.
-    pub(crate) async fn after_conflict(
-        &self,
-        attempt: u32,
-        stream_id: String,
-        expected: ExpectedVersion,
-        actual: u64,
-    ) -> Result<(), RepositoryError<A::Error>> {
-        if attempt >= self.retry.max_attempts {
-            return Err(RepositoryError::Conflict {
-                stream_id,
-                expected,
-                actual,
-                attempts: attempt,
-            });
-        }
-        tracing::debug!(expected = %expected, actual, attempt, "conflict, retrying");
-        tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
-        Ok(())
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
-    pub(crate) fn forget_cached(&self, stream_id: &str) {
+    /// Feeds these projections after every commit.
+    pub fn with_projections(mut self, projections: Projections) -> Self {
+        self.projections = Some(projections);
+        self
+    }
+
+    /// The store this repository writes to.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// The stream of the aggregate `id`, or a typed error when the id cannot name one.
+    pub(crate) fn stream_of(id: &A::Id) -> Result<StreamId, RepositoryError<A::Error>> {
+        A::stream(id).map_err(|refusal| RepositoryError::InvalidId {
+            aggregate_type: A::NAME,
+            refusal,
+        })
+    }
+
+    /// Loads the aggregate `id` by replaying its stream (from its latest snapshot).
+    pub async fn load(&self, id: &A::Id) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+        let stream = Self::stream_of(id)?;
+        let span = tracing::debug_span!("es.load", aggregate = A::NAME, aggregate_id = stream.aggregate_id(), version = tracing::field::Empty);
+        async {
+            let loaded = rebuild::<A>(&*self.store, &stream, Until::Version(u64::MAX), true).await?;
+            tracing::Span::current().record("version", loaded.version);
+            Ok(loaded)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs `command` against the aggregate `id` and returns the committed events.
+    pub async fn execute<C: Into<A::Command>>(
+        &self,
+        id: &A::Id,
+        command: C,
+    ) -> Result<Vec<Envelope<A::Event>>, RepositoryError<A::Error>>
+    where
+        A::Command: Clone,
+    {
+        self.execute_with(id, command, CommandMetadata::new()).await
+    }
+
+    /// Runs `command` with caller context that every resulting event carries.
+    pub async fn execute_with<C: Into<A::Command>>(
+        &self,
+        id: &A::Id,
+        command: C,
+        metadata: CommandMetadata,
+    ) -> Result<Vec<Envelope<A::Event>>, RepositoryError<A::Error>>
+    where
+        A::Command: Clone,
+    {
+        let command = command.into();
+        let stream = Self::stream_of(id)?;
+        let span = tracing::info_span!(
+            "es.command",
+            aggregate = A::NAME,
+            aggregate_id = stream.aggregate_id(),
+            command = short_type_name::<C>(),
+            outcome = tracing::field::Empty,
+            events = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        let committed = self
+            .commit(&stream, &metadata, |loaded| {
+                loaded
+                    .state
+                    .handle(command.clone())
+                    .map(|events| events.into_iter().map(Change::Event).collect())
+                    .map_err(RepositoryError::Rejected)
+            })
+            .instrument(span)
+            .await?;
+        Ok(committed
+            .into_iter()
+            .filter_map(|envelope| {
+                envelope.filter_map(|change| match change {
+                    Change::Event(event) => Some(event),
+                    Change::RolledBack(_) => None,
+                })
+            })
+            .collect())
+    }
+
+    /// The one retry loop of every write: load (from the cache when current), `decide` what to
+    /// append, append it expecting the loaded version, and on a conflict back off and decide
+    /// again on a fresh state, up to the retry policy's attempts.
+    pub(crate) async fn commit(
+        &self,
+        stream: &StreamId,
+        metadata: &CommandMetadata,
+        decide: impl Fn(&Loaded<A>) -> Result<Vec<Pending<A>>, RepositoryError<A::Error>>,
+    ) -> Result<Vec<Envelope<Pending<A>>>, RepositoryError<A::Error>> {
+        // A command that starts a correlation names it after its first event's id.
+        let first_event_id = Uuid::now_v7();
+        let correlation_id = metadata.correlation_id.unwrap_or(first_event_id);
+        let span = tracing::Span::current();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            span.record("attempts", attempt);
+            let (loaded, from_cache) = self.current(stream).await?;
+            let changes = match decide(&loaded) {
+                Ok(changes) => changes,
+                Err(error) => {
+                    // A refusal decided on a cached copy is only trusted if no one else has
+                    // written since: otherwise decide again on the fresh state.
+                    if from_cache && self.store.stream_version(stream).await? != loaded.version {
+                        continue;
+                    }
+                    self.keep(stream, loaded);
+                    span.record("outcome", "rejected");
+                    return Err(error);
+                }
+            };
+            span.record("events", changes.len());
+            if changes.is_empty() {
+                self.keep(stream, loaded);
+                span.record("outcome", "nothing to append");
+                return Ok(Vec::new());
+            }
+            let new_events = encode::<A>(&changes, first_event_id, correlation_id, metadata)?;
+            let expected = ExpectedVersion::Exact(loaded.version);
+            let appended = self
+                .store
+                .append(stream, expected, new_events)
+                .instrument(tracing::debug_span!("es.append", expected_version = %expected))
+                .await;
+            match appended {
+                Ok(recorded) => {
+                    span.record(
+                        "outcome",
+                        if attempt == 1 { "applied" } else { "applied after conflicts" },
+                    );
+                    self.remember(stream, loaded, &changes, &recorded).await;
+                    let last_position = recorded.last().map_or(0, |record| record.position);
+                    let committed = recorded
+                        .into_iter()
+                        .zip(changes)
+                        .map(|(record, change)| record.map(|_| change))
+                        .collect();
+                    self.publish(last_position).await?;
+                    return Ok(committed);
+                }
+                // The copy we decided on is stale; it is already out of the cache.
+                Err(StoreError::Conflict(conflict)) => {
+                    if attempt >= self.retry.max_attempts {
+                        span.record("outcome", "conflict, gave up");
+                        return Err(RepositoryError::Conflict {
+                            conflict,
+                            attempts: attempt,
+                        });
+                    }
+                    tracing::debug!(%conflict, attempt, "conflict, retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
+                }
+                Err(other) => {
+                    span.record("outcome", "store error");
+                    return Err(other.into());
+                }
+            }
+        }
+    }
+
+    /// After a commit: the new state goes back into the cache (and into a snapshot when one
+    /// is due). After a rollback marker the state is not derived here: it is forgotten, and
+    /// the next load rebuilds it.
+    async fn remember(
+        &self,
+        stream: &StreamId,
+        loaded: Loaded<A>,
+        changes: &[Pending<A>],
+        recorded: &[crate::RecordedEvent],
+    ) {
+        let Loaded {
+            mut state,
+            version: before,
+        } = loaded;
+        for change in changes {
+            match change {
+                Change::Event(event) => state.apply(event),
+                Change::RolledBack(_) => {
+                    self.forget_cached(stream);
+                    return;
+                }
+            }
+        }
+        let after = recorded.last().map_or(before, |record| record.version);
+        self.snapshot_if_due(stream, &state, before, after).await;
+        self.keep(
+            stream,
+            Loaded {
+                state,
+                version: after,
+            },
+        );
+    }
+
+    pub(crate) fn forget_cached(&self, stream: &StreamId) {
         if let Some(cache) = &self.cache {
-            cache.remove(stream_id);
+            cache.remove(stream);
         }
     }
 
@@ -259,28 +446,27 @@ where
     /// from the latest snapshot and the events after it.
     async fn current(
         &self,
-        stream_id: &str,
+        stream: &StreamId,
     ) -> Result<(Loaded<A>, bool), RepositoryError<A::Error>> {
-        if let Some((state, version)) = self.cache.as_ref().and_then(|cache| cache.take(stream_id))
-        {
+        if let Some((state, version)) = self.cache.as_ref().and_then(|cache| cache.take(stream)) {
             return Ok((Loaded { state, version }, true));
         }
         Ok((
-            rebuild::<A>(&*self.store, stream_id, Until::Version(u64::MAX), true).await?,
+            rebuild::<A>(&*self.store, stream, Until::Version(u64::MAX), true).await?,
             false,
         ))
     }
 
-    fn keep(&self, stream_id: &str, loaded: Loaded<A>) {
+    fn keep(&self, stream: &StreamId, loaded: Loaded<A>) {
         if let Some(cache) = &self.cache {
-            cache.put(stream_id, loaded.state, loaded.version);
+            cache.put(stream, loaded.state, loaded.version);
         }
     }
 
     /// Saves a snapshot when the aggregate asks for one every `n` events and this commit
     /// crossed a multiple of `n`. A failure only costs a slower load later, so it is logged,
     /// not returned: the command itself has committed.
-    async fn snapshot_if_due(&self, stream_id: &str, state: &A, before: u64, after: u64) {
+    async fn snapshot_if_due(&self, stream: &StreamId, state: &A, before: u64, after: u64) {
         let Some(every) = A::SNAPSHOT_EVERY else {
             return;
         };
@@ -290,194 +476,61 @@ where
         let Some(encoded) = state.snapshot_state() else {
             return;
         };
-        let result = match encoded {
-            Ok(state) => {
-                let snapshot = Snapshot {
-                    stream_id: stream_id.to_owned(),
-                    aggregate_type: A::NAME.to_owned(),
-                    version: after,
-                    state_fingerprint: A::STATE_FINGERPRINT.to_owned(),
-                    state,
-                    taken_at: chrono::Utc::now(),
-                };
-                self.store.save_snapshot(snapshot).await
+        let state = match encoded {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(%stream, version = after, %error, "state does not serialize; no snapshot taken");
+                return;
             }
-            Err(error) => Err(StoreError::InvalidRequest(format!(
-                "state does not serialize: {error}"
-            ))),
         };
-        if let Err(error) = result {
-            tracing::warn!(stream_id, version = after, %error, "could not save a snapshot");
+        let snapshot = Snapshot {
+            stream: stream.clone(),
+            version: after,
+            state_fingerprint: A::STATE_FINGERPRINT.to_owned(),
+            state,
+            taken_at: chrono::Utc::now(),
+        };
+        if let Err(error) = self.store.save_snapshot(snapshot).await {
+            tracing::warn!(%stream, version = after, %error, "could not save a snapshot");
         }
-    }
-
-    /// Replaces the retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Feeds these projections after every commit.
-    pub fn with_projections(mut self, projections: Projections) -> Self {
-        self.projections = Some(projections);
-        self
-    }
-
-    /// The store this repository writes to.
-    pub fn store(&self) -> &Arc<dyn EventStore> {
-        &self.store
-    }
-
-    /// Loads the aggregate `id` by replaying its stream.
-    pub async fn load(&self, id: &A::Id) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        let stream_id = A::stream_id(id);
-        let span = tracing::debug_span!("es.load", aggregate = A::NAME, stream_id = %stream_id, version = tracing::field::Empty);
-        async {
-            let loaded =
-                rebuild::<A>(&*self.store, &stream_id, Until::Version(u64::MAX), true).await?;
-            tracing::Span::current().record("version", loaded.version);
-            Ok(loaded)
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Runs `command` against the aggregate `id` and returns the committed events.
-    pub async fn execute(
-        &self,
-        id: &A::Id,
-        command: impl Into<A::Command>,
-    ) -> Result<Vec<Envelope<A::Event>>, RepositoryError<A::Error>> {
-        self.execute_with(id, command, CommandMetadata::new()).await
-    }
-
-    /// Runs `command` with caller context that every resulting event carries.
-    pub async fn execute_with(
-        &self,
-        id: &A::Id,
-        command: impl Into<A::Command>,
-        metadata: CommandMetadata,
-    ) -> Result<Vec<Envelope<A::Event>>, RepositoryError<A::Error>> {
-        let command = command.into();
-        let stream_id = A::stream_id(id);
-        // A command that starts a correlation names it after its first event's id.
-        let first_event_id = Uuid::now_v7();
-        let correlation_id = metadata.correlation_id.unwrap_or(first_event_id);
-        let span = tracing::info_span!(
-            "es.execute",
-            aggregate = A::NAME,
-            stream_id = %stream_id,
-            %correlation_id,
-            expected_version = tracing::field::Empty,
-            events = tracing::field::Empty,
-            attempts = tracing::field::Empty,
-        );
-        async move {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let (loaded, from_cache) = self.current(&stream_id).await?;
-                let span = tracing::Span::current();
-                span.record("expected_version", loaded.version);
-                span.record("attempts", attempt);
-                let events = match loaded.state.handle(command.clone()) {
-                    Ok(events) => events,
-                    Err(rejection) => {
-                        // A rejection from a cached copy is only trusted if no one else has
-                        // written since: otherwise decide again on the fresh state.
-                        if from_cache
-                            && self.store.stream_version(&stream_id).await? != loaded.version
-                        {
-                            continue;
-                        }
-                        self.keep(&stream_id, loaded);
-                        return Err(RepositoryError::Rejected(rejection));
-                    }
-                };
-                span.record("events", events.len());
-                if events.is_empty() {
-                    self.keep(&stream_id, loaded);
-                    return Ok(Vec::new());
-                }
-                let new_events = encode::<A>(&events, first_event_id, correlation_id, &metadata)?;
-                let expected = ExpectedVersion::Exact(loaded.version);
-                match append_instrumented::<A>(&*self.store, &stream_id, expected, new_events).await
-                {
-                    Ok(recorded) => {
-                        let Loaded {
-                            mut state,
-                            version: before,
-                        } = loaded;
-                        for event in &events {
-                            state.apply(event);
-                        }
-                        let after = recorded.last().map_or(before, |record| record.version);
-                        self.snapshot_if_due(&stream_id, &state, before, after)
-                            .await;
-                        self.keep(
-                            &stream_id,
-                            Loaded {
-                                state,
-                                version: after,
-                            },
-                        );
-                        let last_position = recorded.last().map_or(0, |record| record.position);
-                        let committed = recorded
-                            .into_iter()
-                            .zip(events)
-                            .map(|(record, event)| record.map(|_| event))
-                            .collect();
-                        self.publish(last_position).await?;
-                        return Ok(committed);
-                    }
-                    // The copy we decided on is stale; it is already out of the cache.
-                    Err(StoreError::Conflict {
-                        stream_id,
-                        expected,
-                        actual,
-                    }) => {
-                        self.after_conflict(attempt, stream_id, expected, actual)
-                            .await?;
-                    }
-                    Err(other) => return Err(other.into()),
-                }
-            }
-        }
-        .instrument(span)
-        .await
     }
 }
 
-async fn append_instrumented<A: Aggregate>(
-    store: &dyn EventStore,
-    stream_id: &str,
-    expected: ExpectedVersion,
-    events: Vec<NewEvent>,
-) -> Result<Vec<crate::RecordedEvent>, StoreError> {
-    let span = tracing::debug_span!("es.append", aggregate = A::NAME, stream_id, expected_version = %expected, events = events.len());
-    store
-        .append(stream_id, A::NAME, expected, events)
-        .instrument(span)
-        .await
+/// `Deposit` for `bank::commands::Deposit`: what traces call a command.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let path = full.split('<').next().unwrap_or(full);
+    path.rsplit("::").next().unwrap_or(path)
 }
 
-/// Serializes a command's events, each with a fresh id and the command's context.
+/// Serializes a commit's events (or rollback marker), each with a fresh id and the command's
+/// context.
 fn encode<A: Aggregate>(
-    events: &[A::Event],
+    changes: &[Pending<A>],
     first_event_id: Uuid,
     correlation_id: Uuid,
     context: &CommandMetadata,
-) -> Result<Vec<NewEvent>, StoreError> {
-    events
+) -> Result<Vec<NewEvent>, RepositoryError<A::Error>> {
+    changes
         .iter()
         .enumerate()
-        .map(|(index, event)| {
-            let payload = event.encode().map_err(|error| {
-                StoreError::InvalidRequest(format!(
-                    "event `{}` of aggregate `{}` does not serialize: {error}",
+        .map(|(index, change)| {
+            let (event_name, schema_version, payload) = match change {
+                Change::Event(event) => (
                     event.event_name(),
-                    A::NAME
-                ))
+                    event.schema_version(),
+                    event.encode(),
+                ),
+                Change::RolledBack(marker) => (
+                    RolledBack::NAME,
+                    RolledBack::VERSION,
+                    Payload::encode(marker),
+                ),
+            };
+            let payload = payload.map_err(|source| RepositoryError::Encode {
+                aggregate_type: A::NAME,
+                event_name,
+                source,
             })?;
             let metadata = Metadata {
                 event_id: if index == 0 {
@@ -490,8 +543,8 @@ fn encode<A: Aggregate>(
                 extra: context.extra.clone(),
             };
             Ok(NewEvent {
-                event_name: event.event_name().to_owned(),
-                schema_version: event.schema_version(),
+                event_name: event_name.into(),
+                schema_version,
                 metadata,
                 payload,
             })
@@ -503,22 +556,4 @@ fn encode<A: Aggregate>(
 pub fn decode_event<E: EventSet>(record: &crate::RecordedEvent) -> Result<E, DecodeError> {
     E::decode(&record.event_name, record.schema_version, &record.event)
         .map_err(|failure| failure.at_record(record))
-}
-
-/// Anything a repository can share as its store: a store value, or an `Arc` of one.
-pub trait IntoSharedStore {
-    /// Wraps the store for sharing.
-    fn into_shared_store(self) -> Arc<dyn EventStore>;
-}
-
-impl<S: EventStore> IntoSharedStore for S {
-    fn into_shared_store(self) -> Arc<dyn EventStore> {
-        Arc::new(self)
-    }
-}
-
-impl IntoSharedStore for Arc<dyn EventStore> {
-    fn into_shared_store(self) -> Arc<dyn EventStore> {
-        self
-    }
 }

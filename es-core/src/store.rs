@@ -1,17 +1,19 @@
-//! The pluggable event store: the one trait every backend implements.
+//! The pluggable part: the event log every backend implements, and its snapshot store.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::envelope::{NewEvent, Payload, RecordedEvent};
+use crate::envelope::{Payload, RecordedEvent};
 use crate::error::StoreError;
+use crate::stream::StreamId;
 
-pub mod memory;
-#[cfg(feature = "postgres")]
-pub mod postgres;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
+mod forward;
+pub(crate) mod memory;
+mod paging;
+mod snapshot;
+
+pub use paging::EventLogExt;
+pub use snapshot::{Snapshot, SnapshotStore};
 
 /// What the writer believes the stream's version is; the append fails with
 /// [`StoreError::Conflict`] when it is wrong.
@@ -42,7 +44,7 @@ pub struct StoredPayload {
     /// Position in its stream.
     pub version: u64,
     /// The stored name.
-    pub event_name: String,
+    pub event_name: std::sync::Arc<str>,
     /// The schema version the payload was written with.
     pub schema_version: u32,
     /// When it was recorded, so replay can stop at a point in time.
@@ -63,63 +65,43 @@ impl From<RecordedEvent> for StoredPayload {
     }
 }
 
-/// Refuses an append to an empty stream id, the same way in every store (yours too).
-pub fn require_stream_id(stream_id: &str) -> Result<(), StoreError> {
-    if stream_id.is_empty() {
-        return Err(StoreError::InvalidRequest(
-            "stream id is empty: an append must name the stream it writes to".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// A saved aggregate state, so a load reads only the events after `version`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Snapshot {
-    /// The stream it summarizes.
-    pub stream_id: String,
-    /// The aggregate type.
-    pub aggregate_type: String,
-    /// The stream version the state includes.
-    pub version: u64,
-    /// Identifies the shape of the serialized state; a load ignores snapshots of another shape.
-    pub state_fingerprint: String,
-    /// The serialized state.
-    pub state: Payload,
-    /// When it was taken.
-    pub taken_at: DateTime<Utc>,
-}
-
-/// Where events live. Every backend (memory, SQLite, PostgreSQL, yours) implements this trait
-/// and nothing more; conveniences are in [`EventStoreExt`].
+/// The event log: where events live, in streams, in one global order. Every backend (memory,
+/// SQLite, PostgreSQL, yours) implements it; conveniences are in [`EventLogExt`].
+///
+/// `Arc<L>`, `&L` and `Box<L>` are logs too, forwarding every method (the optional fast
+/// paths included), so `Arc<dyn EventStore>` works wherever a log does.
 ///
 /// # For implementors
 ///
+/// - Call [`check_append`](crate::limits::check_append) first: every store refuses the same
+///   requests, at the same documented limits, before the database sees them.
 /// - `append` is atomic: all events of the batch are stored, or none. Versions continue the
 ///   stream gaplessly from its current version + 1. Positions are unique and strictly
-///   increase in commit order across the whole store.
+///   increase in commit order across the whole store. A wrong expectation is a
+///   [`StoreError::Conflict`] saying expected and actual versions. When a connection is lost
+///   after the commit was sent, say [`StoreError::OutcomeUnknown`], never a plain failure.
 /// - `read_all` must never let a reader skip an event: it may only return an event once every
 ///   event with a lower position is either visible or will never exist (a rolled-back append).
-/// - Snapshots keep only the latest per stream; checkpoints are plain upserts.
+/// - A row that cannot be read back is a [`StoreError::Corrupt`] naming its stream, version
+///   and event name; never clamp a number, never panic.
 /// - Never build SQL from strings: every value is a bound parameter.
 ///
 /// Prove an implementation with the conformance suite in `es_core::testing` (feature `testing`).
 #[async_trait]
-pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Appends `events` to `stream_id` if the stream is at `expected`, atomically.
+pub trait EventLog: Send + Sync + std::fmt::Debug {
+    /// Appends `events` to `stream` if the stream is at `expected`, atomically.
     /// Returns the recorded events with their versions, positions and times.
     async fn append(
         &self,
-        stream_id: &str,
-        aggregate_type: &str,
+        stream: &StreamId,
         expected: ExpectedVersion,
-        events: Vec<NewEvent>,
+        events: Vec<crate::NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Up to `limit` events of one stream with versions from `from_version` (inclusive), in order.
     async fn read_stream(
         &self,
-        stream_id: &str,
+        stream: &StreamId,
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
@@ -132,20 +114,51 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Like [`read_stream`](EventStore::read_stream), but only what replaying an aggregate
+    /// The current version of a stream (0 when it has no events).
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError>;
+
+    /// Like [`read_stream`](EventLog::read_stream), but only what replaying an aggregate
     /// needs. A store may override it to read and decode less; the default maps `read_stream`.
     async fn read_stream_payloads(
         &self,
-        stream_id: &str,
+        stream: &StreamId,
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<StoredPayload>, StoreError> {
         Ok(self
-            .read_stream(stream_id, from_version, limit)
+            .read_stream(stream, from_version, limit)
             .await?
             .into_iter()
             .map(StoredPayload::from)
             .collect())
+    }
+
+    /// Like [`read_all`](EventLog::read_all), but only events of one aggregate type. The
+    /// default filters read-all (a scan of the whole log); stores override it with an index.
+    async fn read_aggregate_type(
+        &self,
+        aggregate_type: &str,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut found = Vec::new();
+        let mut from = from_position;
+        loop {
+            let page = self.read_all(from, PAGE_SIZE).await?;
+            let full = page.len() == PAGE_SIZE;
+            for event in page {
+                from = event.position + 1;
+                if event.aggregate_type() == aggregate_type {
+                    found.push(event);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            if !full {
+                return Ok(found);
+            }
+        }
     }
 
     /// The highest position committed so far (0 when the store is empty). Read-all may not
@@ -161,23 +174,13 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
             }
         }
     }
-
-    /// The current version of a stream (0 when it has no events).
-    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError>;
-
-    /// The latest snapshot of a stream, if any.
-    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError>;
-
-    /// Stores a snapshot, replacing an older one of the same stream.
-    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
-
-    /// The saved position of a named projection (the next position it will read).
-    async fn load_checkpoint(&self, projection: &str) -> Result<Option<u64>, StoreError>;
-
-    /// Saves the position of a named projection.
-    async fn save_checkpoint(&self, projection: &str, next_position: u64)
-        -> Result<(), StoreError>;
 }
+
+/// An event log with a snapshot store: what a [`Repository`](crate::Repository) needs.
+/// Implemented for every type that is both.
+pub trait EventStore: EventLog + SnapshotStore {}
+
+impl<S: EventLog + SnapshotStore + ?Sized> EventStore for S {}
 
 /// How many events one page of a streamed read fetches.
 pub const PAGE_SIZE: usize = 512;
@@ -185,84 +188,3 @@ pub const PAGE_SIZE: usize = 512;
 /// How many events one page of a replay read fetches: its rows are small (no metadata), and
 /// on a server each page costs a round trip.
 pub const REPLAY_PAGE_SIZE: usize = 16_384;
-
-/// Conveniences for every [`EventStore`].
-pub trait EventStoreExt: EventStore {
-    /// Streams one stream's events from `from_version`, a page at a time, so a long stream is
-    /// read in bounded memory.
-    fn stream_events<'a>(
-        &'a self,
-        stream_id: &'a str,
-        from_version: u64,
-    ) -> BoxStream<'a, Result<RecordedEvent, StoreError>> {
-        paged(
-            move |from| self.read_stream(stream_id, from, PAGE_SIZE),
-            from_version,
-            |e| e.version + 1,
-        )
-    }
-
-    /// Streams what replay needs of one stream's events from `from_version`, a page at a time.
-    fn stream_payloads<'a>(
-        &'a self,
-        stream_id: &'a str,
-        from_version: u64,
-    ) -> BoxStream<'a, Result<StoredPayload, StoreError>> {
-        stream::try_unfold(Some(from_version), move |from| async move {
-            let Some(from) = from else {
-                return Ok(None);
-            };
-            let page = self
-                .read_stream_payloads(stream_id, from, REPLAY_PAGE_SIZE)
-                .await?;
-            let next = match page.last() {
-                Some(last) if page.len() == REPLAY_PAGE_SIZE => Some(last.version + 1),
-                _ => None,
-            };
-            Ok(Some((stream::iter(page.into_iter().map(Ok)), next)))
-        })
-        .try_flatten()
-        .boxed()
-    }
-
-    /// Streams every event from `from_position`, a page at a time, until the end of the store.
-    fn stream_all(&self, from_position: u64) -> BoxStream<'_, Result<RecordedEvent, StoreError>> {
-        paged(
-            move |from| self.read_all(from, PAGE_SIZE),
-            from_position,
-            |e| e.position + 1,
-        )
-    }
-}
-
-impl<S: EventStore + ?Sized> EventStoreExt for S {}
-
-fn paged<'a, F, Fut>(
-    fetch: F,
-    start: u64,
-    next_after: fn(&RecordedEvent) -> u64,
-) -> BoxStream<'a, Result<RecordedEvent, StoreError>>
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'a,
-    Fut: std::future::Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send + 'a,
-{
-    // State: the next position to fetch from, or None once a short page said "end".
-    stream::try_unfold((Some(start), fetch), move |(from, fetch)| async move {
-        let Some(from) = from else {
-            return Ok(None);
-        };
-        let page = fetch(from).await?;
-        let next = match page.last() {
-            Some(last) if page.len() == PAGE_SIZE => Some(next_after(last)),
-            _ => None,
-        };
-        Ok(Some((
-            stream::iter(page.into_iter().map(Ok)),
-            (next, fetch),
-        )))
-    })
-    .try_flatten()
-    .boxed()
-}
-
-use futures::TryStreamExt as _;

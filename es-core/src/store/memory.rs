@@ -1,29 +1,28 @@
 //! The in-memory store: always built, for tests and for applications that keep nothing.
 
 use std::collections::HashMap;
-
-use foldhash::fast::RandomState;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use foldhash::fast::RandomState;
 
 use crate::envelope::{NewEvent, RecordedEvent};
-use crate::error::StoreError;
-use crate::store::{EventStore, ExpectedVersion, Snapshot, StoredPayload};
+use crate::error::{Conflict, StoreError};
+use crate::store::{EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload};
+use crate::stream::StreamId;
 
 /// An event store in process memory, safe to share between tasks (clone it: clones share data).
 ///
 /// ```
-/// # tokio_test_runtime(async {
-/// use es_core::{EventStore, ExpectedVersion, MemoryStore};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use es_core::{EventLog, MemoryStore, StreamId};
 ///
 /// let store = MemoryStore::new();
-/// assert_eq!(store.stream_version("post-1").await.unwrap(), 0);
-/// # });
-/// # fn tokio_test_runtime(f: impl std::future::Future<Output = ()>) {
-/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-/// # }
+/// let stream = StreamId::new("post", "1")?;
+/// assert_eq!(store.stream_version(&stream).await?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
@@ -35,21 +34,20 @@ struct Inner {
     /// Every event in commit order; `all[i].position == i + 1`.
     all: Vec<RecordedEvent>,
     /// For each stream, the indexes into `all` of its events, in version order.
-    streams: HashMap<String, Vec<usize>, RandomState>,
-    snapshots: HashMap<String, Snapshot, RandomState>,
-    checkpoints: HashMap<String, u64, RandomState>,
+    streams: HashMap<StreamId, Vec<usize>, RandomState>,
+    snapshots: HashMap<StreamId, Snapshot, RandomState>,
 }
 
 impl Inner {
     /// Up to `limit` events of one stream from `from_version`, in order.
     fn stream_slice<'a>(
         &'a self,
-        stream_id: &str,
+        stream: &StreamId,
         from_version: u64,
         limit: usize,
     ) -> impl Iterator<Item = &'a RecordedEvent> + 'a {
-        let indexes = self.streams.get(stream_id).map_or(&[][..], Vec::as_slice);
-        let skip = from_version.saturating_sub(1) as usize;
+        let indexes = self.streams.get(stream).map_or(&[][..], Vec::as_slice);
+        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
         indexes
             .iter()
             .skip(skip)
@@ -80,42 +78,36 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl EventStore for MemoryStore {
+impl EventLog for MemoryStore {
     async fn append(
         &self,
-        stream_id: &str,
-        aggregate_type: &str,
+        stream: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        crate::store::require_stream_id(stream_id)?;
+        crate::limits::check_append(stream, &events)?;
         let mut inner = self.write();
         let inner = &mut *inner;
-        let actual = inner.streams.get(stream_id).map_or(0, |v| v.len() as u64);
+        let actual = inner.streams.get(stream).map_or(0, |v| v.len() as u64);
         if !expected.accepts(actual) {
-            return Err(StoreError::Conflict {
-                stream_id: stream_id.to_owned(),
+            return Err(Conflict {
+                stream: stream.clone(),
                 expected,
                 actual,
-            });
+            }
+            .into());
+        }
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
         let recorded_at = Utc::now();
-        // Look up before inserting: appending to an existing stream allocates no key.
-        if !inner.streams.contains_key(stream_id) {
-            inner.streams.insert(stream_id.to_owned(), Vec::new());
-        }
-        let Some(indexes) = inner.streams.get_mut(stream_id) else {
-            return Err(StoreError::backend(
-                "memory store",
-                "a stream vanished under the lock",
-            ));
-        };
+        // The key shares its text with every envelope of the stream: nothing is copied.
+        let indexes = inner.streams.entry(stream.clone()).or_default();
         let mut recorded = Vec::with_capacity(events.len());
         for (offset, event) in events.into_iter().enumerate() {
             let index = inner.all.len();
             let record = RecordedEvent {
-                stream_id: stream_id.to_owned(),
-                aggregate_type: aggregate_type.to_owned(),
+                stream: stream.clone(),
                 version: actual + offset as u64 + 1,
                 position: index as u64 + 1,
                 recorded_at,
@@ -133,27 +125,27 @@ impl EventStore for MemoryStore {
 
     async fn read_stream(
         &self,
-        stream_id: &str,
+        stream: &StreamId,
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.read();
         Ok(inner
-            .stream_slice(stream_id, from_version, limit)
+            .stream_slice(stream, from_version, limit)
             .cloned()
             .collect())
     }
 
     async fn read_stream_payloads(
         &self,
-        stream_id: &str,
+        stream: &StreamId,
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<StoredPayload>, StoreError> {
-        // Clones only what replay needs; the payload is shared, not copied.
+        // Clones only what replay needs; the payload and name are shared, not copied.
         let inner = self.read();
         Ok(inner
-            .stream_slice(stream_id, from_version, limit)
+            .stream_slice(stream, from_version, limit)
             .map(|event| StoredPayload {
                 version: event.version,
                 event_name: event.event_name.clone(),
@@ -170,7 +162,7 @@ impl EventStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.read();
-        let skip = from_position.saturating_sub(1) as usize;
+        let skip = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
         Ok(inner.all.iter().skip(skip).take(limit).cloned().collect())
     }
 
@@ -178,42 +170,26 @@ impl EventStore for MemoryStore {
         Ok(self.read().all.len() as u64)
     }
 
-    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
-        Ok(self
-            .read()
-            .streams
-            .get(stream_id)
-            .map_or(0, |v| v.len() as u64))
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        Ok(self.read().streams.get(stream).map_or(0, |v| v.len() as u64))
     }
+}
 
-    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
-        Ok(self.read().snapshots.get(stream_id).cloned())
+#[async_trait]
+impl SnapshotStore for MemoryStore {
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.read().snapshots.get(stream).cloned())
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let mut inner = self.write();
         let newer_exists = inner
             .snapshots
-            .get(&snapshot.stream_id)
+            .get(&snapshot.stream)
             .is_some_and(|existing| existing.version > snapshot.version);
         if !newer_exists {
-            inner.snapshots.insert(snapshot.stream_id.clone(), snapshot);
+            inner.snapshots.insert(snapshot.stream.clone(), snapshot);
         }
-        Ok(())
-    }
-
-    async fn load_checkpoint(&self, projection: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self.read().checkpoints.get(projection).copied())
-    }
-
-    async fn save_checkpoint(
-        &self,
-        projection: &str,
-        next_position: u64,
-    ) -> Result<(), StoreError> {
-        self.write()
-            .checkpoints
-            .insert(projection.to_owned(), next_position);
         Ok(())
     }
 }
