@@ -137,45 +137,50 @@ fn evict_down_to<A>(entries: &mut HashMap<StreamId, Entry<A>, RandomState>, keep
 #[cfg(test)]
 mod tests {
     use super::AggregateCache;
+    use crate::stream::StreamId;
+
+    fn s(id: &str) -> StreamId {
+        StreamId::new("test", id).unwrap()
+    }
 
     #[test]
     fn evicts_the_least_recently_used_beyond_capacity() {
         let cache = AggregateCache::new(2);
-        cache.put("a", 1, 1);
-        cache.put("b", 2, 1);
-        let (state, _) = cache.take("a").unwrap_or_default();
-        cache.put("a", state, 2); // "a" is now the most recent
-        cache.put("c", 3, 1);
+        cache.put(&s("a"), 1, 1);
+        cache.put(&s("b"), 2, 1);
+        let (state, _) = cache.take(&s("a")).unwrap_or_default();
+        cache.put(&s("a"), state, 2); // "a" is now the most recent
+        cache.put(&s("c"), 3, 1);
         assert_eq!(cache.len(), 2);
-        assert_eq!(cache.take("b"), None);
-        assert_eq!(cache.take("a"), Some((1, 2)));
-        assert_eq!(cache.take("c"), Some((3, 1)));
+        assert_eq!(cache.take(&s("b")), None);
+        assert_eq!(cache.take(&s("a")), Some((1, 2)));
+        assert_eq!(cache.take(&s("c")), Some((3, 1)));
     }
 
     #[test]
     fn a_taken_state_is_not_handed_out_twice() {
         let cache = AggregateCache::new(4);
-        cache.put("a", 1, 1);
-        assert_eq!(cache.take("a"), Some((1, 1)));
-        assert_eq!(cache.take("a"), None);
-        cache.put("a", 2, 2);
-        assert_eq!(cache.take("a"), Some((2, 2)));
+        cache.put(&s("a"), 1, 1);
+        assert_eq!(cache.take(&s("a")), Some((1, 1)));
+        assert_eq!(cache.take(&s("a")), None);
+        cache.put(&s("a"), 2, 2);
+        assert_eq!(cache.take(&s("a")), Some((2, 2)));
     }
 
     #[test]
     fn stays_within_capacity_under_churn() {
         let cache = AggregateCache::new(100);
         for n in 0..10_000 {
-            cache.put(&format!("s{n}"), n, 1);
+            cache.put(&s(&format!("s{n}")), n, 1);
             assert!(cache.len() <= 100);
         }
-        assert_eq!(cache.take("s9999"), Some((9999, 1)));
+        assert_eq!(cache.take(&s("s9999")), Some((9999, 1)));
     }
 
     #[test]
     fn a_zero_capacity_cache_keeps_nothing() {
         let cache = AggregateCache::new(0);
-        cache.put("a", 1, 1);
+        cache.put(&s("a"), 1, 1);
         assert!(cache.is_empty());
     }
 }

@@ -40,6 +40,39 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
+    /// A projection's checkpoint was not where a batch expected it: another worker committed
+    /// first. The batch was rolled back; nothing of it was applied.
+    #[error("the checkpoint of projection `{projection}` (generation {generation}) moved: expected position {expected}, found {actual:?}")]
+    CheckpointMoved {
+        /// The projection.
+        projection: String,
+        /// Its generation.
+        generation: u32,
+        /// Where the batch expected it.
+        expected: u64,
+        /// Where it was (`None`: the generation is gone, e.g. replaced by a rebuild).
+        actual: Option<u64>,
+    },
+    /// A stored read-model document does not match its projection's document type (or a
+    /// document does not serialize).
+    #[error("document `{key}` of projection `{projection}` cannot be read or written: {source}")]
+    CorruptDocument {
+        /// The projection.
+        projection: &'static str,
+        /// The document's key.
+        key: String,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A dead letter was retried by someone else first (or never existed).
+    #[error("projection `{projection}` has no dead letter at position {position} (already retried?)")]
+    NoDeadLetter {
+        /// The projection.
+        projection: String,
+        /// The position asked for.
+        position: u64,
+    },
     /// A bounded wait expired.
     #[error("{what} timed out after {after:?}")]
     Timeout {
@@ -183,6 +216,7 @@ fn at_version(version: Option<u64>) -> String {
 
 impl CorruptRecord {
     /// A corrupt record error.
+    #[allow(clippy::new_ret_no_self)] // callers always want the error, never the bare record
     pub fn new(
         stream: impl Into<String>,
         version: Option<u64>,
@@ -290,7 +324,7 @@ impl DecodeFailure {
     }
 }
 
-/// Why a projection could not process an event.
+/// Why a projection could not process an event, or a read-model query failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProjectionError {
@@ -319,10 +353,30 @@ pub enum ProjectionError {
         /// The handler's message.
         reason: String,
     },
-    /// No projection of the requested type is registered.
-    #[error("no projection of type `{0}` is registered")]
-    NotRegistered(&'static str),
-    /// Reading events for the projection failed.
+    /// No projection of that name is in the set.
+    #[error("no projection named `{0}` is registered")]
+    NotRegistered(String),
+    /// A query filtered on a field the projection does not index.
+    #[error("projection `{projection}` has no index on `{field}`; indexed fields: {indexes} (add it with `#[projection(index({field}))]`)")]
+    UnknownIndex {
+        /// The projection.
+        projection: &'static str,
+        /// The field asked for.
+        field: String,
+        /// The fields it indexes.
+        indexes: String,
+    },
+    /// The projection stopped at an event under the stop policy.
+    #[error("projection `{projection}` stopped at position {position}: {error}")]
+    Stopped {
+        /// The projection.
+        projection: String,
+        /// The event's position.
+        position: u64,
+        /// Why.
+        error: String,
+    },
+    /// Reading events or writing documents failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -376,9 +430,6 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
         /// The stream's version.
         current: u64,
     },
-    /// The events were committed, but a projection failed to process them.
-    #[error("events committed, but {0}")]
-    Projection(#[source] ProjectionError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -77,7 +77,7 @@ mod event;
 mod fixture;
 mod history;
 pub mod limits;
-mod projection;
+mod read;
 mod replay;
 mod repository;
 #[cfg(feature = "testing")]
@@ -111,7 +111,12 @@ pub use error::{
 pub use event::{DecodeFailure, Event, EventSet, StorableEvent, UpcastError};
 pub use fixture::{Given, Outcome};
 pub use history::{Change, RolledBack};
-pub use projection::{registered_projections, Projection, ProjectionRegistration, Projections};
+pub use read::{
+    health, rebuild, registered_projections, Daemon, DaemonConfig, DeadLetter, Docs, Document,
+    DocumentRow, DocumentTable, DocumentWrite, Documents, GenerationState, GenerationStatus,
+    HealthState, ListQuery, OnFailure, Page, Projection, ProjectionHealth, ProjectionRegistration,
+    Projections, ReadStore, ReadStoreExt, ReadTx, RebuildProgress, Stopped,
+};
 pub use repository::{decode_event, CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;
 pub use store::{

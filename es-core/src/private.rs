@@ -1,7 +1,7 @@
 //! What generated code needs from es-core; not a public API and may change in any release.
 
 pub use crate::aggregate::{AggregateDecl, IntoEvents};
-pub use crate::projection::{ProjectionDecl, ProjectionRegistration};
+pub use crate::read::{ErasedProjection, ProjectionDecl, ProjectionRegistration};
 pub use inventory;
 pub use serde;
 pub use serde_json;
@@ -30,9 +30,11 @@ pub fn decode_state<T: SnapshotState>(state: &crate::Payload) -> Result<T, serde
 
 pub const fn assert_command<T: crate::Command + ?Sized>() {}
 
-/// Box a projection for the registry.
-pub fn boxed_projection<P: crate::Projection + Default>() -> Box<dyn crate::Projection> {
-    Box::new(P::default())
+/// A projection for the registry, made without arguments.
+pub fn registered<P: crate::Projection>(
+    create: fn() -> P,
+) -> std::sync::Arc<dyn crate::read::ErasedProjection> {
+    std::sync::Arc::new(create())
 }
 
 /// Asserts at the user's span that a command can be handled again after a lost race.

@@ -1,4 +1,4 @@
-//! The repository: load an aggregate, run a command, append its events, publish them.
+//! The repository: load an aggregate, run a command, append its events.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +15,6 @@ use crate::envelope::{Envelope, Metadata, NewEvent, Payload};
 use crate::error::{DecodeError, RepositoryError, StoreError};
 use crate::event::{Event, EventSet};
 use crate::history::{Change, RolledBack};
-use crate::projection::Projections;
 use crate::replay::{rebuild, Until};
 use crate::store::{EventStore, ExpectedVersion, Snapshot};
 use crate::stream::StreamId;
@@ -137,13 +136,9 @@ pub struct Loaded<A> {
 pub struct Repository<A: Aggregate> {
     store: Arc<dyn EventStore>,
     retry: RetryPolicy,
-    projections: Option<Projections>,
     cache: Option<Arc<AggregateCache<A>>>,
     aggregate: PhantomData<fn() -> A>,
 }
-
-/// How long a command waits, after committing, for its read models to show it.
-pub const PUBLISH_PATIENCE: Duration = Duration::from_secs(5);
 
 /// How many aggregates a repository caches unless told otherwise.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
@@ -153,7 +148,6 @@ impl<A: Aggregate> Clone for Repository<A> {
         Repository {
             store: Arc::clone(&self.store),
             retry: self.retry.clone(),
-            projections: self.projections.clone(),
             cache: self.cache.clone(),
             aggregate: PhantomData,
         }
@@ -174,14 +168,13 @@ impl<A: Aggregate> fmt::Debug for Repository<A> {
 pub(crate) type Pending<A> = Change<<A as Aggregate>::Event>;
 
 impl<A: Aggregate> Repository<A> {
-    /// A repository over `store` with the default retry policy, a cache of
-    /// [`DEFAULT_CACHE_CAPACITY`] aggregates, and no projections. Any store works, also
+    /// A repository over `store` with the default retry policy and a cache of
+    /// [`DEFAULT_CACHE_CAPACITY`] aggregates. Any store works, also
     /// behind an `Arc` (`Arc<SqliteStore>`, `Arc<dyn EventStore>`).
     pub fn new(store: impl EventStore + 'static) -> Self {
         Repository {
             store: Arc::new(store),
             retry: RetryPolicy::default(),
-            projections: None,
             cache: Some(Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY))),
             aggregate: PhantomData,
         }
@@ -213,12 +206,6 @@ impl<A: Aggregate> Repository<A> {
     /// Replaces the retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
-        self
-    }
-
-    /// Feeds these projections after every commit.
-    pub fn with_projections(mut self, projections: Projections) -> Self {
-        self.projections = Some(projections);
         self
     }
 
@@ -353,14 +340,12 @@ impl<A: Aggregate> Repository<A> {
                         if attempt == 1 { "applied" } else { "applied after conflicts" },
                     );
                     self.remember(stream, loaded, &changes, &recorded).await;
-                    let last_position = recorded.last().map_or(0, |record| record.position);
-                    let committed = recorded
+                    // Read models catch up on their own: a command never waits for them.
+                    return Ok(recorded
                         .into_iter()
                         .zip(changes)
                         .map(|(record, change)| record.map(|_| change))
-                        .collect();
-                    self.publish(last_position).await?;
-                    return Ok(committed);
+                        .collect());
                 }
                 // The copy we decided on is stale; it is already out of the cache.
                 Err(StoreError::Conflict(conflict)) => {
@@ -420,26 +405,6 @@ impl<A: Aggregate> Repository<A> {
         if let Some(cache) = &self.cache {
             cache.remove(stream);
         }
-    }
-
-    /// Feeds the projections up to and including `position` (the last event just committed),
-    /// so that when a command returns, its read models show it. If the store holds that
-    /// position back for longer than [`PUBLISH_PATIENCE`] (a long transaction elsewhere), the
-    /// events stay committed and the projections catch up on a later call.
-    pub(crate) async fn publish(&self, position: u64) -> Result<(), RepositoryError<A::Error>> {
-        if let Some(projections) = &self.projections {
-            let reached = projections
-                .catch_up_through(&*self.store, position, PUBLISH_PATIENCE)
-                .await
-                .map_err(RepositoryError::Projection)?;
-            if !reached {
-                tracing::warn!(
-                    position,
-                    "read models have not caught up with this commit yet"
-                );
-            }
-        }
-        Ok(())
     }
 
     /// The latest state: from the cache when present (taken out while the command runs), else

@@ -22,9 +22,10 @@ use uuid::Uuid;
 pub use crate::schema_guard::SchemaGuard;
 
 use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
-use crate::error::StoreError;
+use crate::error::{Conflict, StoreError};
 use crate::repository::{Repository, RetryPolicy};
-use crate::store::{EventStore, EventStoreExt, ExpectedVersion, Snapshot};
+use crate::store::{EventLogExt, EventStore, ExpectedVersion, Snapshot};
+use crate::stream::StreamId;
 
 /// Generates one `#[test]` per conformance case for the store made by `$new_store`.
 #[macro_export]
@@ -47,8 +48,11 @@ macro_rules! store_conformance_tests {
             streams_100000_events_in_pages,
             odd_strings_round_trip_unchanged,
             keeps_the_latest_snapshot,
-            saves_and_loads_checkpoints,
             unknown_streams_are_empty,
+            stream_identities_never_meet,
+            refuses_what_breaks_a_limit,
+            reads_all_events_of_one_aggregate_type,
+            a_wrapped_store_answers_the_same,
             reports_the_head_position,
         );
     };
@@ -63,7 +67,8 @@ macro_rules! __conformance_cases {
             fn $case() {
                 $crate::testing::run(async {
                     if let Some(store) = $new_store.await {
-                        let shared = $crate::repository::IntoSharedStore::into_shared_store(::core::clone::Clone::clone(&store));
+                        let shared: ::std::sync::Arc<dyn $crate::EventStore> =
+                            ::std::sync::Arc::new(::core::clone::Clone::clone(&store));
                         $crate::testing::$case(shared).await;
                         ($after)(store).await;
                     }
@@ -88,7 +93,7 @@ type Store = Arc<dyn EventStore>;
 /// A new event named `name` whose payload is `{"n": n}`.
 pub fn event(name: &str, n: u64) -> NewEvent {
     NewEvent {
-        event_name: name.to_owned(),
+        event_name: name.into(),
         schema_version: 1,
         metadata: Metadata::new(Uuid::now_v7()),
         payload: Payload::encode(&serde_json::json!({ "n": n })).expect("json"),
@@ -99,9 +104,10 @@ fn batch(count: u64) -> Vec<NewEvent> {
     (0..count).map(|n| event("test.happened", n)).collect()
 }
 
-/// A stream id no other case uses, so cases can share a database.
-pub fn unique_stream(label: &str) -> String {
-    format!("{label}-{}", Uuid::new_v4().simple())
+/// A stream of aggregate type `test` that no other case uses, so cases can share a database.
+pub fn unique_stream(label: &str) -> StreamId {
+    StreamId::new("test", &format!("{label}-{}", Uuid::new_v4().simple()))
+        .expect("a valid stream id")
 }
 
 async fn read_all_events(store: &Store) -> Vec<RecordedEvent> {
@@ -129,11 +135,11 @@ async fn read_all_until(
     }
 }
 
-fn count_in(events: &[RecordedEvent], stream: &str) -> usize {
-    events.iter().filter(|e| e.stream_id == stream).count()
+fn count_in(events: &[RecordedEvent], stream: &StreamId) -> usize {
+    events.iter().filter(|e| e.stream == *stream).count()
 }
 
-async fn read_whole_stream(store: &Store, stream: &str) -> Vec<RecordedEvent> {
+async fn read_whole_stream(store: &Store, stream: &StreamId) -> Vec<RecordedEvent> {
     store
         .stream_events(stream, 1)
         .try_collect()
@@ -147,15 +153,12 @@ fn expect_conflict(
     actual: u64,
 ) {
     match result {
-        Err(error @ StoreError::Conflict { .. }) => {
-            let StoreError::Conflict {
+        Err(StoreError::Conflict(error)) => {
+            let Conflict {
                 expected: e,
                 actual: a,
                 ..
-            } = &error
-            else {
-                unreachable!()
-            };
+            } = &error;
             assert_eq!(
                 (*e, *a),
                 (expected, actual),
@@ -175,45 +178,45 @@ fn expect_conflict(
 pub async fn appends_with_each_expected_version(store: Store) {
     let stream = unique_stream("modes");
     let first = store
-        .append(&stream, "test", ExpectedVersion::NoStream, batch(1))
+        .append(&stream, ExpectedVersion::NoStream, batch(1))
         .await
         .unwrap();
     assert_eq!(first[0].version, 1);
     expect_conflict(
         store
-            .append(&stream, "test", ExpectedVersion::NoStream, batch(1))
+            .append(&stream, ExpectedVersion::NoStream, batch(1))
             .await,
         ExpectedVersion::NoStream,
         1,
     );
     let second = store
-        .append(&stream, "test", ExpectedVersion::Exact(1), batch(2))
+        .append(&stream, ExpectedVersion::Exact(1), batch(2))
         .await
         .unwrap();
     assert_eq!(second.iter().map(|e| e.version).collect::<Vec<_>>(), [2, 3]);
     expect_conflict(
         store
-            .append(&stream, "test", ExpectedVersion::Exact(1), batch(1))
+            .append(&stream, ExpectedVersion::Exact(1), batch(1))
             .await,
         ExpectedVersion::Exact(1),
         3,
     );
     expect_conflict(
         store
-            .append(&stream, "test", ExpectedVersion::Exact(7), batch(1))
+            .append(&stream, ExpectedVersion::Exact(7), batch(1))
             .await,
         ExpectedVersion::Exact(7),
         3,
     );
     let any = store
-        .append(&stream, "test", ExpectedVersion::Any, batch(1))
+        .append(&stream, ExpectedVersion::Any, batch(1))
         .await
         .unwrap();
     assert_eq!(any[0].version, 4);
     let fresh = unique_stream("modes-fresh");
     assert_eq!(
         store
-            .append(&fresh, "test", ExpectedVersion::Exact(0), batch(1))
+            .append(&fresh, ExpectedVersion::Exact(0), batch(1))
             .await
             .unwrap()[0]
             .version,
@@ -223,7 +226,6 @@ pub async fn appends_with_each_expected_version(store: Store) {
         store
             .append(
                 &unique_stream("modes-any"),
-                "test",
                 ExpectedVersion::Any,
                 batch(1)
             )
@@ -239,12 +241,12 @@ pub async fn appends_with_each_expected_version(store: Store) {
 pub async fn a_conflict_appends_nothing(store: Store) {
     let stream = unique_stream("refused");
     store
-        .append(&stream, "test", ExpectedVersion::NoStream, batch(2))
+        .append(&stream, ExpectedVersion::NoStream, batch(2))
         .await
         .unwrap();
     expect_conflict(
         store
-            .append(&stream, "test", ExpectedVersion::Exact(1), batch(10))
+            .append(&stream, ExpectedVersion::Exact(1), batch(10))
             .await,
         ExpectedVersion::Exact(1),
         2,
@@ -254,7 +256,7 @@ pub async fn a_conflict_appends_nothing(store: Store) {
     // A later append shows read-all has passed the refused one, which left nothing behind.
     let marker = unique_stream("refused-marker");
     store
-        .append(&marker, "test", ExpectedVersion::NoStream, batch(1))
+        .append(&marker, ExpectedVersion::NoStream, batch(1))
         .await
         .unwrap();
     let events = read_all_until(&store, "the marker", |events| {
@@ -291,7 +293,6 @@ pub async fn a_batch_is_seen_whole_or_not_at_all(store: Store) {
         store
             .append(
                 &stream,
-                "test",
                 ExpectedVersion::Exact(round * 50),
                 batch(50),
             )
@@ -305,14 +306,14 @@ pub async fn a_batch_is_seen_whole_or_not_at_all(store: Store) {
 
 /// Versions count 1, 2, 3... per stream; positions only grow, in the order appends committed.
 pub async fn versions_are_gapless_and_positions_increase_in_commit_order(store: Store) {
-    let streams: Vec<String> = (0..3)
+    let streams: Vec<StreamId> = (0..3)
         .map(|i| unique_stream(&format!("order{i}")))
         .collect();
     let mut committed_positions = Vec::new();
     for round in 0..5 {
         for stream in &streams {
             let recorded = store
-                .append(stream, "test", ExpectedVersion::Any, batch(round % 3 + 1))
+                .append(stream, ExpectedVersion::Any, batch(round % 3 + 1))
                 .await
                 .unwrap();
             committed_positions.extend(recorded.iter().map(|e| e.position));
@@ -334,13 +335,13 @@ pub async fn versions_are_gapless_and_positions_increase_in_commit_order(store: 
     let mine: Vec<u64> = read_all_until(&store, "every append", |events| {
         events
             .iter()
-            .filter(|e| streams.contains(&e.stream_id))
+            .filter(|e| streams.contains(&e.stream))
             .count()
             == total
     })
     .await
     .into_iter()
-    .filter(|e| streams.contains(&e.stream_id))
+    .filter(|e| streams.contains(&e.stream))
     .map(|e| e.position)
     .collect();
     assert_eq!(
@@ -354,7 +355,7 @@ pub async fn reads_a_stream_from_a_version(store: Store) {
     let stream = unique_stream("from");
     for round in 0..10 {
         store
-            .append(&stream, "test", ExpectedVersion::Exact(round * 3), batch(3))
+            .append(&stream, ExpectedVersion::Exact(round * 3), batch(3))
             .await
             .unwrap();
     }
@@ -379,7 +380,7 @@ pub async fn reads_all_from_a_position_with_a_limit_across_batches(store: Store)
     let mut positions = Vec::new();
     for round in 0..6 {
         let recorded = store
-            .append(&stream, "test", ExpectedVersion::Exact(round * 5), batch(5))
+            .append(&stream, ExpectedVersion::Exact(round * 5), batch(5))
             .await
             .unwrap();
         positions.extend(recorded.iter().map(|e| e.position));
@@ -397,7 +398,7 @@ pub async fn reads_all_from_a_position_with_a_limit_across_batches(store: Store)
         next = last.position + 1;
         seen.extend(
             page.iter()
-                .filter(|e| e.stream_id == stream)
+                .filter(|e| e.stream == stream)
                 .map(|e| e.position),
         );
     }
@@ -416,7 +417,7 @@ pub async fn one_writer_wins_each_round_of_sixteen(store: Store) {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     store
-                        .append(&stream, "test", ExpectedVersion::Exact(round), batch(1))
+                        .append(&stream, ExpectedVersion::Exact(round), batch(1))
                         .await
                 })
             })
@@ -428,9 +429,9 @@ pub async fn one_writer_wins_each_round_of_sixteen(store: Store) {
                     wins += 1;
                     assert_eq!(recorded[0].version, round + 1);
                 }
-                Err(StoreError::Conflict {
+                Err(StoreError::Conflict(Conflict {
                     expected, actual, ..
-                }) => {
+                })) => {
                     assert_eq!(
                         (expected, actual),
                         (ExpectedVersion::Exact(round), round + 1)
@@ -546,7 +547,8 @@ pub async fn sixteen_tasks_of_fifty_commands_end_at_version_800(store: Store) {
     }
     let loaded = repository.load(&id).await.unwrap();
     assert_eq!((loaded.version, loaded.state.count), (800, 800));
-    let events = read_whole_stream(&store, &format!("conformance_counter-{id}")).await;
+    let stream = StreamId::new("conformance_counter", &id).unwrap();
+    let events = read_whole_stream(&store, &stream).await;
     assert_eq!(
         events.iter().map(|e| e.version).collect::<Vec<_>>(),
         (1..=800).collect::<Vec<_>>()
@@ -571,12 +573,12 @@ pub async fn read_all_never_skips_an_event_while_writers_commit(store: Store) {
         .await
         .last()
         .map_or(1, |e| e.position + 1);
-    let prefix = unique_stream("poll");
+    let prefix = unique_stream("poll").aggregate_id().to_owned();
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         let (store, done, prefix) = (Arc::clone(&store), Arc::clone(&done), prefix.clone());
         tokio::spawn(async move {
-            let mut seen: BTreeMap<(String, u64), u64> = BTreeMap::new();
+            let mut seen: BTreeMap<(StreamId, u64), u64> = BTreeMap::new();
             let mut next = start;
             let mut last_position = 0;
             let started = std::time::Instant::now();
@@ -592,13 +594,13 @@ pub async fn read_all_never_skips_an_event_while_writers_commit(store: Store) {
                     assert!(event.position > last_position, "positions increase");
                     last_position = event.position;
                     next = event.position + 1;
-                    if event.stream_id.starts_with(&prefix) {
+                    if event.aggregate_id().starts_with(&prefix) {
                         let previous =
-                            seen.insert((event.stream_id.clone(), event.version), event.position);
+                            seen.insert((event.stream.clone(), event.version), event.position);
                         assert!(
                             previous.is_none(),
                             "event seen twice: {} v{}",
-                            event.stream_id,
+                            event.stream,
                             event.version
                         );
                     }
@@ -614,11 +616,12 @@ pub async fn read_all_never_skips_an_event_while_writers_commit(store: Store) {
     };
     let writers: Vec<_> = (0..8)
         .map(|writer| {
-            let (store, stream) = (Arc::clone(&store), format!("{prefix}-{writer}"));
+            let stream = StreamId::new("test", &format!("{prefix}-{writer}")).unwrap();
+            let store = Arc::clone(&store);
             tokio::spawn(async move {
                 for round in 0..25 {
                     store
-                        .append(&stream, "test", ExpectedVersion::Exact(round * 2), batch(2))
+                        .append(&stream, ExpectedVersion::Exact(round * 2), batch(2))
                         .await
                         .unwrap();
                 }
@@ -637,7 +640,7 @@ pub async fn read_all_never_skips_an_event_while_writers_commit(store: Store) {
 pub async fn appends_8001_events_in_one_batch(store: Store) {
     let stream = unique_stream("large");
     let recorded = store
-        .append(&stream, "test", ExpectedVersion::NoStream, batch(8001))
+        .append(&stream, ExpectedVersion::NoStream, batch(8001))
         .await
         .unwrap();
     assert_eq!((recorded.len(), recorded[8000].version), (8001, 8001));
@@ -657,7 +660,6 @@ pub async fn streams_100000_events_in_pages(store: Store) {
         store
             .append(
                 &stream,
-                "test",
                 ExpectedVersion::Exact(round * 1000),
                 batch(1000),
             )
@@ -679,7 +681,7 @@ pub async fn odd_strings_round_trip_unchanged(store: Store) {
     let odd =
         "it's \"quoted\"; DROP TABLE es_events; -- \\ back\\slash \u{1F980} Ünïcødé 日本語 \t\n";
     let long = "x".repeat(1024);
-    let stream = format!("{odd}{}", Uuid::new_v4().simple());
+    let stream = StreamId::new("odd_type-1.x", &format!("{odd}{}", Uuid::new_v4().simple())).unwrap();
     let mut event = event("test.odd;'\"", 1);
     event.metadata.extra.insert("odd".into(), odd.into());
     event.metadata.extra.insert(odd.into(), long.clone());
@@ -687,19 +689,15 @@ pub async fn odd_strings_round_trip_unchanged(store: Store) {
     event.payload = Payload::encode(&serde_json::json!({ "text": odd, "long": long })).unwrap();
     let sent = event.clone();
     store
-        .append(
-            &stream,
-            "odd'type\"",
-            ExpectedVersion::NoStream,
-            vec![event],
-        )
+        .append(&stream, ExpectedVersion::NoStream, vec![event])
         .await
         .unwrap();
     let read = read_whole_stream(&store, &stream).await;
     assert_eq!(read.len(), 1);
     let read = &read[0];
-    assert_eq!(read.stream_id, stream);
-    assert_eq!(read.aggregate_type, "odd'type\"");
+    assert_eq!(read.stream, stream);
+    assert_eq!(read.aggregate_type(), "odd_type-1.x");
+    assert_eq!(read.aggregate_id(), stream.aggregate_id());
     assert_eq!(read.event_name, sent.event_name);
     assert_eq!(read.metadata, sent.metadata);
     assert_eq!(
@@ -710,7 +708,8 @@ pub async fn odd_strings_round_trip_unchanged(store: Store) {
         count_in(events, &stream) == 1
     })
     .await;
-    let from_all = events.iter().find(|e| e.stream_id == stream).unwrap();
+    let from_all = events.iter().find(|e| e.stream == stream).unwrap();
+    assert_eq!(from_all.aggregate_id(), stream.aggregate_id());
     assert_eq!(
         from_all.metadata, sent.metadata,
         "read-all returns it unchanged too"
@@ -722,8 +721,7 @@ pub async fn keeps_the_latest_snapshot(store: Store) {
     let stream = unique_stream("snap");
     assert!(store.load_snapshot(&stream).await.unwrap().is_none());
     let snapshot = |version: u64, state: &str| Snapshot {
-        stream_id: stream.clone(),
-        aggregate_type: "test".into(),
+        stream: stream.clone(),
         version,
         state_fingerprint: "v1".into(),
         state: Payload::encode(&serde_json::json!({ "state": state })).unwrap(),
@@ -742,33 +740,172 @@ pub async fn keeps_the_latest_snapshot(store: Store) {
     assert_eq!(loaded.state_fingerprint, "v1");
 }
 
-/// Checkpoints start absent and keep the last saved position.
-pub async fn saves_and_loads_checkpoints(store: Store) {
-    let name = unique_stream("projection");
-    assert_eq!(store.load_checkpoint(&name).await.unwrap(), None);
-    store.save_checkpoint(&name, 42).await.unwrap();
-    store.save_checkpoint(&name, 43).await.unwrap();
-    assert_eq!(store.load_checkpoint(&name).await.unwrap(), Some(43));
-}
-
-/// A stream nobody wrote is at version 0 and reads as empty.
+/// A stream nobody wrote is at version 0 and reads as empty; an empty append writes nothing.
 pub async fn unknown_streams_are_empty(store: Store) {
     let stream = unique_stream("nobody");
     assert_eq!(store.stream_version(&stream).await.unwrap(), 0);
     assert!(store.read_stream(&stream, 1, 10).await.unwrap().is_empty());
+    assert!(store
+        .append(&stream, ExpectedVersion::NoStream, Vec::new())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 0);
+}
+
+/// Aggregate `order` with id `line-7` and aggregate `order-line` with id `7` are two streams:
+/// neither sees the other's events, and each event says which aggregate wrote it.
+pub async fn stream_identities_never_meet(store: Store) {
+    let suffix = Uuid::new_v4().simple().to_string();
+    let order = StreamId::new(&format!("order{suffix}"), "line-7").unwrap();
+    let order_line = StreamId::new(&format!("order{suffix}-line"), "7").unwrap();
+    store
+        .append(&order, ExpectedVersion::NoStream, batch(2))
+        .await
+        .unwrap();
+    store
+        .append(&order_line, ExpectedVersion::NoStream, batch(1))
+        .await
+        .unwrap();
+    assert_eq!(store.stream_version(&order).await.unwrap(), 2);
+    assert_eq!(store.stream_version(&order_line).await.unwrap(), 1);
+    let read = read_whole_stream(&store, &order_line).await;
+    assert_eq!(read.len(), 1);
+    assert_eq!(
+        (read[0].aggregate_type(), read[0].aggregate_id()),
+        (order_line.aggregate_type(), "7")
+    );
+}
+
+/// Every store refuses the same requests at the same documented limits
+/// ([`crate::limits`]), before writing anything, with a typed refusal.
+pub async fn refuses_what_breaks_a_limit(store: Store) {
+    use crate::error::{Field, Refusal};
+    use crate::limits;
+    let stream = unique_stream("limits");
+    let refused = |result: Result<Vec<RecordedEvent>, StoreError>| match result {
+        Err(StoreError::Refused { refusal, .. }) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut long_name = event("x", 1);
+    long_name.event_name = "n".repeat(limits::MAX_EVENT_NAME_BYTES + 1).into();
     assert!(matches!(
-        store
-            .append("", "test", ExpectedVersion::Any, batch(1))
-            .await,
-        Err(StoreError::InvalidRequest(_))
+        refused(store.append(&stream, ExpectedVersion::Any, vec![long_name]).await),
+        Refusal::TooLong { field: Field::EventName, .. }
     ));
+    let mut nul_name = event("x", 1);
+    nul_name.event_name = "a\0b".into();
+    assert!(matches!(
+        refused(store.append(&stream, ExpectedVersion::Any, vec![nul_name]).await),
+        Refusal::Character { field: Field::EventName, character: '\0' }
+    ));
+    let mut empty_name = event("x", 1);
+    empty_name.event_name = "".into();
+    assert!(matches!(
+        refused(store.append(&stream, ExpectedVersion::Any, vec![empty_name]).await),
+        Refusal::Empty { field: Field::EventName }
+    ));
+    let mut nul_metadata = event("x", 1);
+    nul_metadata.metadata.extra.insert("who".into(), "a\0b".into());
+    assert!(matches!(
+        refused(store.append(&stream, ExpectedVersion::Any, vec![nul_metadata]).await),
+        Refusal::Character { field: Field::Metadata, .. }
+    ));
+    let mut big_metadata = event("x", 1);
+    big_metadata
+        .metadata
+        .extra
+        .insert("big".into(), "m".repeat(limits::MAX_METADATA_BYTES));
+    assert!(matches!(
+        refused(store.append(&stream, ExpectedVersion::Any, vec![big_metadata]).await),
+        Refusal::TooLong { field: Field::Metadata, .. }
+    ));
+    let mut big_payload = event("x", 1);
+    big_payload.payload =
+        Payload::encode(&"p".repeat(limits::MAX_PAYLOAD_BYTES)).unwrap();
+    assert!(matches!(
+        refused(store.append(&stream, ExpectedVersion::Any, vec![big_payload]).await),
+        Refusal::TooLong { field: Field::Payload, .. }
+    ));
+    assert!(matches!(
+        refused(
+            store
+                .append(&stream, ExpectedVersion::Any, batch(limits::MAX_EVENTS_PER_APPEND as u64 + 1))
+                .await
+        ),
+        Refusal::TooManyEvents { .. }
+    ));
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 0, "nothing was written");
+    // At the limit itself, everything is stored: the longest id, name and metadata.
+    let longest = StreamId::new(
+        &"t".repeat(limits::MAX_AGGREGATE_TYPE_BYTES),
+        &format!("{}{}", Uuid::new_v4().simple(), "i".repeat(limits::MAX_AGGREGATE_ID_BYTES - 32)),
+    )
+    .unwrap();
+    let mut at_limit = event(&"n".repeat(limits::MAX_EVENT_NAME_BYTES), 1);
+    at_limit
+        .metadata
+        .extra
+        .insert("m".into(), "m".repeat(limits::MAX_METADATA_BYTES - 1));
+    store
+        .append(&longest, ExpectedVersion::NoStream, vec![at_limit.clone()])
+        .await
+        .unwrap();
+    let read = read_whole_stream(&store, &longest).await;
+    assert_eq!(read[0].stream, longest);
+    assert_eq!(read[0].metadata, at_limit.metadata);
+}
+
+/// Reading one aggregate type returns its events in position order and no others.
+pub async fn reads_all_events_of_one_aggregate_type(store: Store) {
+    let kind = format!("kind{}", Uuid::new_v4().simple());
+    let other = format!("{kind}x");
+    let start = store.head_position().await.unwrap();
+    for n in 0..5 {
+        let mine = StreamId::new(&kind, &n.to_string()).unwrap();
+        let theirs = StreamId::new(&other, &n.to_string()).unwrap();
+        store.append(&mine, ExpectedVersion::NoStream, batch(2)).await.unwrap();
+        store.append(&theirs, ExpectedVersion::NoStream, batch(1)).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let events = loop {
+        let events = store.read_aggregate_type(&kind, start, 1000).await.unwrap();
+        if events.len() >= 10 || std::time::Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert_eq!(events.len(), 10);
+    assert!(events.iter().all(|e| e.aggregate_type() == kind));
+    assert!(events.windows(2).all(|w| w[0].position < w[1].position));
+    let first_three = store.read_aggregate_type(&kind, start, 3).await.unwrap();
+    assert_eq!(first_three.len(), 3, "the limit holds");
+    let rest = store
+        .read_aggregate_type(&kind, first_three[2].position + 1, 1000)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 7, "reading on from a position skips nothing");
+}
+
+/// A store behind `Arc`, `Box` or `&` answers exactly as the store itself, fast paths included.
+pub async fn a_wrapped_store_answers_the_same(store: Store) {
+    let stream = unique_stream("wrapped");
+    store.append(&stream, ExpectedVersion::NoStream, batch(4)).await.unwrap();
+    let boxed: Box<dyn EventStore> = Box::new(Arc::clone(&store));
+    let by_ref: &dyn EventStore = &*store;
+    let direct = store.read_stream_payloads(&stream, 2, 10).await.unwrap();
+    assert_eq!(boxed.read_stream_payloads(&stream, 2, 10).await.unwrap(), direct);
+    assert_eq!(by_ref.read_stream_payloads(&stream, 2, 10).await.unwrap(), direct);
+    let head = store.head_position().await.unwrap();
+    assert!(boxed.head_position().await.unwrap() >= head);
+    assert!(by_ref.head_position().await.unwrap() >= head);
 }
 
 /// The head position is the last committed position, and read-all reaches it.
 pub async fn reports_the_head_position(store: Store) {
     let stream = unique_stream("head");
     let recorded = store
-        .append(&stream, "test", ExpectedVersion::NoStream, batch(3))
+        .append(&stream, ExpectedVersion::NoStream, batch(3))
         .await
         .unwrap();
     let last = recorded[2].position;

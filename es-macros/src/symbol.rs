@@ -22,6 +22,10 @@ pub const WITH: Symbol = Symbol("with");
 pub const HANDLE: Symbol = Symbol("handle");
 pub const APPLY: Symbol = Symbol("apply");
 pub const ON: Symbol = Symbol("on");
+// #[projection(...)] on a struct
+pub const DOCUMENT: Symbol = Symbol("document");
+pub const INDEX: Symbol = Symbol("index");
+pub const ON_FAILURE: Symbol = Symbol("on_failure");
 
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {

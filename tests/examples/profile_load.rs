@@ -5,8 +5,8 @@
 #[path = "../benches/compare/ours.rs"]
 mod ours;
 
-use es_core::store::postgres::{PostgresConfig, PostgresStore};
-use es_core::EventStore;
+use es_core::postgres::{PostgresConfig, PostgresStore};
+use es_core::EventLog;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -21,7 +21,8 @@ fn main() {
             .unwrap();
         let repository = es_core::Repository::<ours::Account>::new(store.clone()).without_cache();
         let id = "long".to_owned();
-        if store.stream_version("account-long").await.unwrap() == 0 {
+        let stream = es_core::StreamId::new("account", &id).unwrap();
+        if store.stream_version(&stream).await.unwrap() == 0 {
             for _ in 0..10 {
                 repository
                     .execute(&id, ours::DepositMany { count: 1000 })
@@ -33,7 +34,7 @@ fn main() {
             let started = std::time::Instant::now();
             let mut from = 1;
             loop {
-                let events = store.read_stream("account-long", from, page).await.unwrap();
+                let events = store.read_stream(&stream, from, page).await.unwrap();
                 if events.len() < page {
                     break;
                 }

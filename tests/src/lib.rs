@@ -1,1 +1,7 @@
-//! Workspace-level tests live in `tests/`; this crate has no library code.
+//! What the workspace tests and the benchmark share: a small bank domain, store factories
+//! that know when a missing service is a failure, and a call-counting store wrapper.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
+
+pub mod bank;
+pub mod counting;
+pub mod stores;

@@ -1,20 +1,16 @@
 //! Time travel, history, rollback, snapshots and the aggregate cache, on every store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "support/counting.rs"]
-mod counting;
-#[path = "support/stores.rs"]
-mod stores;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use es_tests::bank::*;
+use es_tests::{counting, stores};
 use counting::CountingStore;
 use es_core::{
-    aggregate, Change, Event, EventStore, EventStoreExt, Payload, RecordedEvent, Repository,
-    RolledBack, Snapshot,
+    aggregate, Change, Event, EventStore, EventLogExt, Payload, RecordedEvent, Repository,
+    RolledBack, Snapshot, StreamId,
 };
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -230,7 +226,7 @@ async fn rollback_to_the_current_version_or_later_is_refused(store: Store) {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("cannot roll `account-f` back to version 1: it is at version 1"),
+        error.contains("cannot roll `account/f` back to version 1: it is at version 1"),
         "{error}"
     );
     assert_eq!(accounts.history(&id("f")).await.unwrap().len(), 1);
@@ -260,11 +256,12 @@ impl Snapshotted {
     }
 }
 
-async fn full_replay(store: &Store, stream: &str) -> Snapshotted {
+async fn full_replay(store: &Store, id: &str) -> Snapshotted {
+    let stream = &StreamId::new("snapshotted", id).unwrap();
     let events: Vec<RecordedEvent> = store.stream_events(stream, 1).try_collect().await.unwrap();
     let mut state = Snapshotted::default();
     for record in &events {
-        let event = es_core::repository::decode_event::<SnapshottedEvent>(record).unwrap();
+        let event = es_core::decode_event::<SnapshottedEvent>(record).unwrap();
         es_core::Aggregate::apply(&mut state, &event);
     }
     state
@@ -279,7 +276,7 @@ async fn snapshots_are_taken_every_n_events_and_load_equals_full_replay(store: S
             .unwrap();
     }
     let snapshot = store
-        .load_snapshot("snapshotted-s")
+        .load_snapshot(&StreamId::new("snapshotted", "s").unwrap())
         .await
         .unwrap()
         .expect("a snapshot");
@@ -290,7 +287,7 @@ async fn snapshots_are_taken_every_n_events_and_load_equals_full_replay(store: S
     );
     let loaded = repository.load(&id("s")).await.unwrap();
     assert_eq!(loaded.version, 12);
-    assert_eq!(loaded.state, full_replay(&store, "snapshotted-s").await);
+    assert_eq!(loaded.state, full_replay(&store, "s").await);
     assert_eq!(
         repository
             .load_at_version(&id("s"), 7)
@@ -311,8 +308,7 @@ async fn a_snapshot_of_another_shape_or_unreadable_is_ignored(store: Store) {
             .unwrap();
     }
     let lying = |fingerprint: &str, state: &str| Snapshot {
-        stream_id: "snapshotted-x".into(),
-        aggregate_type: "snapshotted".into(),
+        stream: StreamId::new("snapshotted", "x").unwrap(),
         version: 3,
         state_fingerprint: fingerprint.into(),
         state: Payload::from_json_text(state.to_owned()),

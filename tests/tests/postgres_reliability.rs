@@ -2,12 +2,10 @@
 //! the append-only table, corrupt rows, unreachable servers, concurrent migrations.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/postgres.rs"]
-mod postgres;
 
 use std::time::{Duration, Instant};
 
-use es_core::store::postgres::{PostgresConfig, PostgresStore};
+use es_core::postgres::{PostgresConfig, PostgresStore};
 use es_core::testing::{event, unique_stream};
 use es_core::{EventStore, ExpectedVersion, RecordedEvent, StoreError};
 

@@ -1,9 +1,9 @@
 //! Projections: discovery through inventory, feeding after commits, order and exactly-once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
-use common::*;
+use es_tests::bank::*;
+use es_tests::{counting, stores};
 use es_core::{projection, Envelope, MemoryStore, Projections, Repository};
 
 #[projection(name = "balances")]

@@ -1,14 +1,14 @@
 //! Repository behaviour on the memory store: commands, rejections, metadata, retries, errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
 use std::sync::Arc;
 
-use common::*;
+use es_tests::bank::*;
 use es_core::{
-    CommandMetadata, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Payload,
-    Repository, RepositoryError, RetryPolicy,
+    CommandMetadata, Conflict, EventLog, EventStore, ExpectedVersion, MemoryStore, Metadata,
+    NewEvent, Payload, RecordedEvent, Repository, RepositoryError, RetryPolicy, Snapshot,
+    SnapshotStore, StoreError, StreamId,
 };
 use uuid::Uuid;
 
@@ -34,8 +34,12 @@ async fn a_command_appends_its_events_and_the_state_is_rebuilt_from_them() {
         .unwrap();
     assert_eq!(committed.len(), 1);
     assert_eq!(
-        (committed[0].version, committed[0].stream_id.as_str()),
-        (2, "account-a")
+        (
+            committed[0].version,
+            committed[0].aggregate_type(),
+            committed[0].aggregate_id()
+        ),
+        (2, "account", "a")
     );
     assert_eq!(
         committed[0].event,
@@ -69,7 +73,7 @@ async fn a_rejected_command_returns_the_domain_error_and_appends_nothing() {
             requested: 5
         })
     );
-    assert_eq!(store.stream_version("account-a").await.unwrap(), 1);
+    assert_eq!(store.stream_version(&StreamId::new("account", "a").unwrap()).await.unwrap(), 1);
     assert!(store.read_all(1, 100).await.unwrap().len() == 1);
 }
 
@@ -98,7 +102,7 @@ async fn metadata_passed_with_a_command_reaches_every_event_with_one_correlation
         .unwrap();
     let history = accounts
         .store()
-        .read_stream("account-a", 1, 10)
+        .read_stream(&StreamId::new("account", "a").unwrap(), 1, 10)
         .await
         .unwrap();
     assert_eq!(history.len(), 2);
@@ -176,52 +180,43 @@ async fn concurrent_commands_on_one_stream_all_land_through_retries() {
 struct AlwaysConflicting(MemoryStore);
 
 #[async_trait::async_trait]
-impl EventStore for AlwaysConflicting {
+impl EventLog for AlwaysConflicting {
     async fn append(
         &self,
-        stream_id: &str,
-        _: &str,
+        stream: &StreamId,
         expected: ExpectedVersion,
         _: Vec<NewEvent>,
-    ) -> Result<Vec<es_core::RecordedEvent>, es_core::StoreError> {
-        Err(es_core::StoreError::Conflict {
-            stream_id: stream_id.into(),
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Err(Conflict {
+            stream: stream.clone(),
             expected,
             actual: 99,
-        })
+        }
+        .into())
     }
     async fn read_stream(
         &self,
-        s: &str,
-        f: u64,
-        l: usize,
-    ) -> Result<Vec<es_core::RecordedEvent>, es_core::StoreError> {
-        self.0.read_stream(s, f, l).await
+        stream: &StreamId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_stream(stream, from, limit).await
     }
-    async fn read_all(
-        &self,
-        f: u64,
-        l: usize,
-    ) -> Result<Vec<es_core::RecordedEvent>, es_core::StoreError> {
-        self.0.read_all(f, l).await
+    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_all(from, limit).await
     }
-    async fn stream_version(&self, s: &str) -> Result<u64, es_core::StoreError> {
-        self.0.stream_version(s).await
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        self.0.stream_version(stream).await
     }
-    async fn load_snapshot(
-        &self,
-        s: &str,
-    ) -> Result<Option<es_core::Snapshot>, es_core::StoreError> {
-        self.0.load_snapshot(s).await
+}
+
+#[async_trait::async_trait]
+impl SnapshotStore for AlwaysConflicting {
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+        self.0.load_snapshot(stream).await
     }
-    async fn save_snapshot(&self, s: es_core::Snapshot) -> Result<(), es_core::StoreError> {
-        self.0.save_snapshot(s).await
-    }
-    async fn load_checkpoint(&self, p: &str) -> Result<Option<u64>, es_core::StoreError> {
-        self.0.load_checkpoint(p).await
-    }
-    async fn save_checkpoint(&self, p: &str, n: u64) -> Result<(), es_core::StoreError> {
-        self.0.save_checkpoint(p, n).await
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.0.save_snapshot(snapshot).await
     }
 }
 
@@ -242,15 +237,15 @@ async fn the_retry_policy_is_bounded_and_the_conflict_says_expected_and_actual()
         .await
         .unwrap_err();
     match &error {
-        RepositoryError::Conflict {
-            expected,
-            actual,
-            attempts,
-            stream_id,
-        } => {
+        RepositoryError::Conflict { conflict, attempts } => {
             assert_eq!(
-                (*expected, *actual, *attempts, stream_id.as_str()),
-                (ExpectedVersion::Exact(0), 99, 3, "account-a")
+                (
+                    conflict.expected,
+                    conflict.actual,
+                    *attempts,
+                    conflict.stream.as_str()
+                ),
+                (ExpectedVersion::Exact(0), 99, 3, "account/a")
             );
         }
         other => panic!("expected a conflict, got {other:?}"),
@@ -271,7 +266,11 @@ async fn append_raw(store: &MemoryStore, name: &str, schema_version: u32, payloa
         payload: Payload::from_json_text(payload),
     };
     store
-        .append("account-x", "account", ExpectedVersion::Any, vec![event])
+        .append(
+            &StreamId::new("account", "x").unwrap(),
+            ExpectedVersion::Any,
+            vec![event],
+        )
         .await
         .unwrap();
 }
@@ -290,7 +289,7 @@ async fn an_unknown_stored_event_is_an_error_naming_stream_version_and_name() {
     for part in [
         "account.frozen",
         "version 2",
-        "account-x",
+        "account/x",
         "account.opened, account.deposited",
     ] {
         assert!(text.contains(part), "`{part}` missing from: {text}");
@@ -310,7 +309,7 @@ async fn a_corrupt_payload_is_an_error_naming_stream_version_and_name() {
     for part in [
         "account.deposited",
         "version 2",
-        "account-x",
+        "account/x",
         "does not deserialize",
     ] {
         assert!(error.contains(part), "`{part}` missing from: {error}");

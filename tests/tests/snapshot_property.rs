@@ -3,13 +3,11 @@
 //! past version's state stays reachable. On memory, SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "support/stores.rs"]
-mod stores;
 
 use std::sync::Arc;
 
-use common::{AccountError, Deposit, Deposited, Withdraw, Withdrawn};
+use es_tests::stores;
+use es_tests::bank::{AccountError, Deposit, Deposited, Withdraw, Withdrawn};
 use es_core::{aggregate, EventStore, Repository};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};

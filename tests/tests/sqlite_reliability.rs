@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use es_core::store::sqlite::SqliteStore;
+use es_core::sqlite::SqliteStore;
 use es_core::testing::event;
 use es_core::{EventStore, ExpectedVersion, StoreError};
 

@@ -81,3 +81,71 @@ macro_rules! forward {
 }
 
 forward!(&L, Box<L>, Arc<L>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log whose slow paths fail: only its own fast paths answer.
+    #[derive(Debug)]
+    struct FastOnly;
+
+    fn slow() -> StoreError {
+        StoreError::backend("test", "the slow default was called instead of the fast path")
+    }
+
+    #[async_trait]
+    impl EventLog for FastOnly {
+        async fn append(
+            &self,
+            _: &StreamId,
+            _: ExpectedVersion,
+            _: Vec<NewEvent>,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn read_stream(
+            &self,
+            _: &StreamId,
+            _: u64,
+            _: usize,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            Err(slow())
+        }
+        async fn read_all(&self, _: u64, _: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+            Err(slow())
+        }
+        async fn stream_version(&self, _: &StreamId) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        async fn read_stream_payloads(
+            &self,
+            _: &StreamId,
+            _: u64,
+            _: usize,
+        ) -> Result<Vec<StoredPayload>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn read_aggregate_type(
+            &self,
+            _: &str,
+            _: u64,
+            _: usize,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn head_position(&self) -> Result<u64, StoreError> {
+            Ok(7)
+        }
+    }
+
+    #[tokio::test]
+    async fn wrappers_take_the_fast_paths() {
+        let stream = StreamId::new("test", "1").unwrap();
+        let inner = FastOnly;
+        let wrapped: Arc<Box<&dyn EventLog>> = Arc::new(Box::new(&inner));
+        assert!(wrapped.read_stream_payloads(&stream, 1, 10).await.is_ok());
+        assert!(wrapped.read_aggregate_type("test", 1, 10).await.is_ok());
+        assert_eq!(wrapped.head_position().await.unwrap(), 7);
+    }
+}

@@ -27,6 +27,20 @@ use crate::stream::StreamId;
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     inner: Arc<RwLock<Inner>>,
+    /// Read models: documents, checkpoints, dead letters, leases.
+    pub(crate) read_models: Arc<std::sync::Mutex<crate::read::memory::ReadModels>>,
+    /// The head position after every append, for daemons waiting for new events.
+    pub(crate) appended: Arc<AppendSignal>,
+}
+
+/// Tells waiting daemons the head position after each append.
+#[derive(Debug)]
+pub(crate) struct AppendSignal(pub(crate) tokio::sync::watch::Sender<u64>);
+
+impl Default for AppendSignal {
+    fn default() -> Self {
+        AppendSignal(tokio::sync::watch::Sender::new(0))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -120,6 +134,8 @@ impl EventLog for MemoryStore {
             inner.all.push(record);
             indexes.push(index);
         }
+        let head = inner.all.len() as u64;
+        self.appended.0.send_replace(head);
         Ok(recorded)
     }
 

@@ -28,10 +28,10 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
         .unwrap_or_else(|| syn::parse_quote!(where));
     where_clause
         .predicates
-        .push(syn::parse_quote!(for<'__es> #id: ::es_core::aggregate::AggregateId));
+        .push(syn::parse_quote!(for<'__es> #id: ::es_core::AggregateId));
     where_clause
         .predicates
-        .push(syn::parse_quote!(for<'__es> #error: ::es_core::aggregate::DomainError));
+        .push(syn::parse_quote!(for<'__es> #error: ::es_core::DomainError));
     let id_type = quote!(type Id = #id;);
     let error_type = quote!(type Error = #error;);
     let fingerprint = state_fingerprint(declaration);

@@ -49,7 +49,7 @@ fn generate(event: &ast::Event) -> TokenStream {
         .unwrap_or_else(|| syn::parse_quote!(where));
     where_clause
         .predicates
-        .push(syn::parse_quote!(for<'__es> #ident #ty_generics: ::es_core::event::StorableEvent));
+        .push(syn::parse_quote!(for<'__es> #ident #ty_generics: ::es_core::StorableEvent));
     quote! {
         #storable
         #[automatically_derived]

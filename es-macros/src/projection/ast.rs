@@ -10,60 +10,150 @@ use syn::{
 use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
 use crate::naming::snake_case;
-use crate::symbol::{NAME, ON};
+use crate::symbol::{DOCUMENT, INDEX, NAME, ON, ON_FAILURE, VERSION};
 use crate::types::type_ident;
 
-/// `#[projection(name = "published_posts")]` on a struct.
+/// `#[projection(name = "post_summaries", document = PostSummary, index(author))]` on a struct.
 pub struct Declaration<'a> {
     pub original: &'a Item,
     pub ident: &'a Ident,
     pub name: String,
+    pub name_span: proc_macro2::Span,
+    pub document: Option<Type>,
+    pub indexes: Vec<Ident>,
+    pub version: Option<String>,
+    pub skip_failures: bool,
+    pub construction: Construction,
+}
+
+/// How the runtime can make the projection without arguments, if it can.
+pub enum Construction {
+    /// `pub struct PostSummaries;`
+    Unit,
+    /// `#[derive(Default)]` is on the struct.
+    Default,
+    /// It holds configuration: added by hand with `Projections::with`.
+    ByHand,
 }
 
 impl<'a> Declaration<'a> {
     pub fn from_ast(cx: &Ctxt, args: TokenStream, item: &'a Item) -> Option<Self> {
-        let (ident, generics) = match item {
-            Item::Struct(s) => (&s.ident, &s.generics),
-            Item::Enum(e) => (&e.ident, &e.generics),
+        let (ident, generics, attrs, unit) = match item {
+            Item::Struct(s) => (
+                &s.ident,
+                &s.generics,
+                &s.attrs,
+                matches!(s.fields, syn::Fields::Unit),
+            ),
             _ => return None,
         };
         if !generics.params.is_empty() {
             cx.error_spanned_by(
                 generics,
-                "a projection cannot be generic: the runtime creates it by name with `Default`",
+                "a projection cannot be generic: its name files its tables and checkpoint",
             );
         }
         let mut name: Once<LitStr> = Once::new("projection", NAME);
+        let mut document: Once<Type> = Once::new("projection", DOCUMENT);
+        let mut version: Once<String> = Once::new("projection", VERSION);
+        let mut on_failure: Once<Ident> = Once::new("projection", ON_FAILURE);
+        let mut indexes = Vec::new();
         let parser = syn::meta::parser(|meta| {
             if meta.path == NAME {
-                // name = "published_posts"
+                // name = "post_summaries"
                 let value = attr::parse_lit_str(&meta)?;
-                if value.value().trim().is_empty() {
-                    cx.error_spanned_by(
-                        &value,
-                        "a projection's name cannot be empty, e.g. `name = \"published_posts\"`",
-                    );
-                }
+                check_name(cx, &value);
                 name.set(cx, &meta.path, value);
+            } else if meta.path == DOCUMENT {
+                // document = PostSummary
+                document.set(cx, &meta.path, meta.value()?.parse()?);
+            } else if meta.path == INDEX {
+                // index(author, published)
+                meta.parse_nested_meta(|field| {
+                    match field.path.get_ident() {
+                        Some(ident) => indexes.push(ident.clone()),
+                        None => cx.error_spanned_by(&field.path, "an index names one field of the document, e.g. `index(author)`"),
+                    }
+                    Ok(())
+                })?;
+            } else if meta.path == VERSION {
+                // version = 2  or  version = "2024-05"
+                let value: syn::Lit = meta.value()?.parse()?;
+                match &value {
+                    syn::Lit::Int(int) => version.set(cx, &meta.path, int.base10_digits().to_owned()),
+                    syn::Lit::Str(text) => version.set(cx, &meta.path, text.value()),
+                    other => cx.error_spanned_by(other, "`version` is a number or a string, e.g. `version = 2`"),
+                }
+            } else if meta.path == ON_FAILURE {
+                // on_failure = stop  or  on_failure = skip
+                let value: Ident = meta.value()?.parse()?;
+                if value != "stop" && value != "skip" {
+                    cx.error_spanned_by(&value, format!("unknown failure policy `{value}`, expected `stop` (halt at the event; the default) or `skip` (set it aside as a dead letter)"));
+                }
+                on_failure.set(cx, &meta.path, value);
             } else {
-                return Err(attr::unknown_key(&meta, "projection", &[NAME]));
+                return Err(attr::unknown_key(
+                    &meta,
+                    "projection",
+                    &[NAME, DOCUMENT, INDEX, VERSION, ON_FAILURE],
+                ));
             }
             Ok(())
         });
         if let Err(error) = parser.parse2(args) {
             cx.syn_error(error);
         }
+        let derives_default = attrs.iter().any(|attribute| {
+            attribute.path().is_ident("derive")
+                && attribute
+                    .parse_args_with(
+                        syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+                    )
+                    .is_ok_and(|paths| paths.iter().any(|path| type_path_is(path, "Default")))
+        });
+        let name = name.get();
         Some(Declaration {
             original: item,
             ident,
-            name: name
-                .get()
-                .map_or_else(|| snake_case(&ident.to_string()), |n| n.value()),
+            name_span: name.as_ref().map_or_else(|| ident.span(), LitStr::span),
+            name: name.map_or_else(|| snake_case(&ident.to_string()), |n| n.value()),
+            document: document.get(),
+            indexes,
+            version: version.get(),
+            skip_failures: on_failure.get().is_some_and(|policy| policy == "skip"),
+            construction: if unit {
+                Construction::Unit
+            } else if derives_default {
+                Construction::Default
+            } else {
+                Construction::ByHand
+            },
         })
     }
 }
 
-/// `#[projection] impl PublishedPosts { ... }`.
+fn type_path_is(path: &syn::Path, name: &str) -> bool {
+    path.segments.last().is_some_and(|segment| segment.ident == name)
+}
+
+/// Projection names become table names: lowercase identifiers only.
+fn check_name(cx: &Ctxt, value: &LitStr) {
+    let text = value.value();
+    let valid = !text.is_empty()
+        && text.len() <= 40
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        cx.error_spanned_by(
+            value,
+            format!("projection name `{text}` must be 1 to 40 lowercase letters, digits and `_`, starting with a letter (it names tables), e.g. `name = \"post_summaries\"`"),
+        );
+    }
+}
+
+/// `#[projection] impl PostSummaries { ... }`.
 pub struct ProjectionImpl<'a> {
     pub original: &'a ItemImpl,
     pub self_ident: &'a Ident,
@@ -73,8 +163,17 @@ pub struct ProjectionImpl<'a> {
 /// One `#[on]` method as written.
 pub struct Handler<'a> {
     pub original: &'a ImplItemFn,
-    pub takes_mut_self: bool,
+    pub receiver: Receiver,
     pub arguments: Vec<&'a Type>,
+}
+
+/// How a handler takes `self`.
+#[derive(PartialEq, Eq)]
+pub enum Receiver {
+    /// `&self`: the projection's configuration, read only.
+    Shared,
+    /// `&mut self`, `self` or none at all.
+    Other,
 }
 
 /// What an `#[on]` handler receives.
@@ -91,26 +190,29 @@ impl<'a> Handler<'a> {
     }
 
     pub fn input(&self) -> Option<Input<'a>> {
-        let [Type::Reference(reference)] = self.arguments.as_slice() else {
+        let Some(Type::Reference(reference)) = self.arguments.first() else {
             return None;
         };
         if reference.mutability.is_some() {
             return None;
         }
         let inner: &'a Type = &reference.elem;
-        if let Type::Path(path) = inner {
-            if let Some(last) = path.path.segments.last() {
-                if last.ident == "Envelope" {
-                    if let PathArguments::AngleBracketed(args) = &last.arguments {
-                        if let Some(GenericArgument::Type(event)) = args.args.first() {
-                            return Some(Input::Envelope(event));
-                        }
-                    }
-                    return None;
-                }
-            }
+        if let Some(event) = generic_argument_of(inner, "Envelope") {
+            return Some(Input::Envelope(event));
+        }
+        if type_ident(inner).is_some_and(|ident| ident == "Docs") {
+            return None;
         }
         Some(Input::Event(inner))
+    }
+
+    /// The `&mut Docs<D>` argument, if it is the second one.
+    pub fn docs(&self) -> Option<&'a Type> {
+        let Some(Type::Reference(reference)) = self.arguments.get(1) else {
+            return None;
+        };
+        reference.mutability?;
+        generic_argument_of(&reference.elem, "Docs").map(|_| &*reference.elem)
     }
 
     pub fn event_type(&self) -> Option<&'a Type> {
@@ -134,6 +236,24 @@ impl<'a> Handler<'a> {
     }
 }
 
+/// `T` in `Name<T>` (or `path::Name<T>`).
+fn generic_argument_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(inner) => Some(inner),
+        _ => None,
+    }
+}
+
 impl<'a> ProjectionImpl<'a> {
     pub fn from_ast(cx: &Ctxt, item: &'a ItemImpl) -> Option<Self> {
         if let Some((_, trait_path, _)) = &item.trait_ {
@@ -144,7 +264,7 @@ impl<'a> ProjectionImpl<'a> {
             return None;
         }
         let Some(self_ident) = type_ident(&item.self_ty) else {
-            cx.error_spanned_by(&item.self_ty, "`#[projection]` needs an impl block of a named struct, e.g. `impl PublishedPosts { ... }`");
+            cx.error_spanned_by(&item.self_ty, "`#[projection]` needs an impl block of a named struct, e.g. `impl PostSummaries { ... }`");
             return None;
         };
         let handlers = item
@@ -161,10 +281,14 @@ impl<'a> ProjectionImpl<'a> {
                 }
                 Some(Handler {
                     original: function,
-                    takes_mut_self: function
-                        .sig
-                        .receiver()
-                        .is_some_and(|r| r.reference.is_some() && r.mutability.is_some()),
+                    receiver: match function.sig.receiver() {
+                        Some(receiver)
+                            if receiver.reference.is_some() && receiver.mutability.is_none() =>
+                        {
+                            Receiver::Shared
+                        }
+                        _ => Receiver::Other,
+                    },
                     arguments: function
                         .sig
                         .inputs

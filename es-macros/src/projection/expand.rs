@@ -1,27 +1,72 @@
 //! Code generation for `#[projection]`, from the checked model only.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, ToTokens};
 use syn::{ImplItem, ItemImpl};
 
-use super::ast::{Declaration, Input, ProjectionImpl};
+use super::ast::{Construction, Declaration, Input, ProjectionImpl};
 use crate::symbol::ON;
 
 pub fn declaration(declaration: &Declaration) -> TokenStream {
     let item = declaration.original;
     let ident = declaration.ident;
     let name = &declaration.name;
+    let document = &declaration.document;
+    let indexes = declaration.indexes.iter().map(ToString::to_string);
+    let version = match &declaration.version {
+        Some(version) => quote!(::core::option::Option::Some(#version)),
+        None => quote!(::core::option::Option::None),
+    };
+    let on_failure = if declaration.skip_failures {
+        quote!(::es_core::OnFailure::Skip)
+    } else {
+        quote!(::es_core::OnFailure::Stop)
+    };
+    let create = match declaration.construction {
+        Construction::Unit => Some(quote!(#ident)),
+        Construction::Default => Some(quote!(<#ident as ::core::default::Default>::default())),
+        Construction::ByHand => None,
+    };
+    let registration = create.map(|create| {
+        quote! {
+            const _: () = {
+                fn create() -> ::std::sync::Arc<dyn ::es_core::__private::ErasedProjection> {
+                    ::es_core::__private::registered::<#ident>(|| #create)
+                }
+                ::es_core::__private::inventory::submit! {
+                    ::es_core::__private::ProjectionRegistration::new(#name, create)
+                }
+            };
+        }
+    });
     quote! {
         #item
         #[automatically_derived]
         impl ::es_core::__private::ProjectionDecl for #ident {
+            type Document = #document;
             const NAME: &'static str = #name;
+            const INDEXES: &'static [&'static str] = &[#(#indexes),*];
+            const DECLARED_VERSION: ::core::option::Option<&'static str> = #version;
+            const ON_FAILURE: ::es_core::OnFailure = #on_failure;
         }
-        ::es_core::__private::inventory::submit! {
-            ::es_core::__private::ProjectionRegistration::new(
-                #name,
-                ::es_core::__private::boxed_projection::<#ident>,
-            )
+        #registration
+    }
+}
+
+/// After an error in the declaration: the struct and a stand-in declaration, so its impl
+/// block does not add "`#[projection]` is missing on the struct" on top.
+pub fn declaration_fallback(declaration: &Declaration) -> TokenStream {
+    let item = declaration.original;
+    let ident = declaration.ident;
+    let name = &declaration.name;
+    quote! {
+        #item
+        impl ::es_core::__private::ProjectionDecl for #ident {
+            type Document = ();
+            const NAME: &'static str = #name;
+            const INDEXES: &'static [&'static str] = &[];
+            const DECLARED_VERSION: ::core::option::Option<&'static str> = ::core::option::Option::None;
+            const ON_FAILURE: ::es_core::OnFailure = ::es_core::OnFailure::Stop;
         }
     }
 }
@@ -36,7 +81,7 @@ pub fn stripped_impl(original: &ItemImpl) -> TokenStream {
     quote!(#item)
 }
 
-/// After an error: the user's impl block and a `Projection` impl that ignores every event, so
+/// After an error: the user's impl block and a `Projection` impl that handles no event, so
 /// the struct's registration does not add "`Projection` is not implemented" on top.
 pub fn fallback(projection: &ProjectionImpl) -> TokenStream {
     let item = stripped_impl(projection.original);
@@ -44,10 +89,15 @@ pub fn fallback(projection: &ProjectionImpl) -> TokenStream {
     quote! {
         #item
         impl ::es_core::Projection for #self_ty {
-            fn name(&self) -> &'static str {
-                <#self_ty as ::es_core::__private::ProjectionDecl>::NAME
-            }
-            fn apply(&mut self, _: &::es_core::RecordedEvent) -> ::core::result::Result<(), ::es_core::ProjectionError> {
+            type Document = <#self_ty as ::es_core::__private::ProjectionDecl>::Document;
+            const NAME: &'static str = <#self_ty as ::es_core::__private::ProjectionDecl>::NAME;
+            const VERSION: &'static str = "";
+            const EVENTS: &'static [&'static str] = &[];
+            fn apply(
+                &self,
+                _: &::es_core::RecordedEvent,
+                _: &mut ::es_core::Docs<Self::Document>,
+            ) -> ::core::result::Result<(), ::es_core::ProjectionError> {
                 ::core::result::Result::Ok(())
             }
         }
@@ -57,7 +107,13 @@ pub fn fallback(projection: &ProjectionImpl) -> TokenStream {
 pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
     let item = stripped_impl(projection.original);
     let self_ty = &projection.original.self_ty;
-    let name = quote!(<#self_ty as ::es_core::__private::ProjectionDecl>::NAME);
+    let decl = quote!(<#self_ty as ::es_core::__private::ProjectionDecl>);
+    let name = quote!(#decl::NAME);
+    let event_types: Vec<_> = projection
+        .handlers
+        .iter()
+        .filter_map(|handler| handler.event_type())
+        .collect();
     let arms = projection.handlers.iter().filter_map(|handler| {
         let input = handler.input()?;
         let function = handler.ident();
@@ -68,36 +124,59 @@ pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
         };
         let call = if handler.returns_result() {
             quote! {
-                self.#function(#argument).map_err(|error| {
+                self.#function(#argument, docs).map_err(|error| {
                     ::es_core::__private::projection_handler_error(#name, recorded, error)
                 })?;
             }
         } else {
-            quote!(self.#function(#argument);)
+            quote!(self.#function(#argument, docs);)
         };
         Some(quote! {
-            if recorded.event_name == <#event_type as ::es_core::Event>::NAME {
+            if *recorded.event_name == *<#event_type as ::es_core::Event>::NAME {
                 let event = ::es_core::__private::decode_for_projection::<#event_type>(#name, recorded)?;
                 #call
                 return ::core::result::Result::Ok(());
             }
         })
     });
+    let fingerprint = fingerprint(projection);
     quote! {
         #item
         #[automatically_derived]
         impl ::es_core::Projection for #self_ty {
-            fn name(&self) -> &'static str {
-                #name
-            }
+            type Document = #decl::Document;
+            const NAME: &'static str = #name;
+            const VERSION: &'static str = match #decl::DECLARED_VERSION {
+                ::core::option::Option::Some(version) => version,
+                ::core::option::Option::None => #fingerprint,
+            };
+            const EVENTS: &'static [&'static str] = &[#(<#event_types as ::es_core::Event>::NAME),*];
+            const INDEXES: &'static [&'static str] = #decl::INDEXES;
+            const ON_FAILURE: ::es_core::OnFailure = #decl::ON_FAILURE;
 
             fn apply(
-                &mut self,
+                &self,
                 recorded: &::es_core::RecordedEvent,
+                docs: &mut ::es_core::Docs<Self::Document>,
             ) -> ::core::result::Result<(), ::es_core::ProjectionError> {
                 #(#arms)*
                 ::core::result::Result::Ok(())
             }
         }
     }
+}
+
+/// A version for projections that declare none: a hash of the handlers as written (their
+/// events, document type and bodies, as tokens, so formatting and comments do not count).
+/// Changing what a handler computes therefore rebuilds the projection by itself.
+fn fingerprint(projection: &ProjectionImpl) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for handler in &projection.handlers {
+        let tokens = handler.original.to_token_stream().to_string();
+        for byte in tokens.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("fp-{hash:016x}")
 }

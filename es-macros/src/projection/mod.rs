@@ -1,5 +1,6 @@
-//! `#[projection]`: on a struct it registers the read model with `inventory`; on its impl block
-//! it reads `#[on]` handlers and implements `es_core::Projection`.
+//! `#[projection]`: on a struct it declares the read model (name, document type, indexes,
+//! version, failure policy) and registers it with `inventory`; on its impl block it reads the
+//! `#[on]` handlers and implements `es_core::Projection`.
 
 mod ast;
 mod check;
@@ -17,17 +18,23 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let cx = Ctxt::new();
     match &item {
-        Item::Struct(_) | Item::Enum(_) => {
+        Item::Struct(_) => {
             let declaration = ast::Declaration::from_ast(&cx, args, &item);
+            if let Some(declaration) = &declaration {
+                check::check_declaration(&cx, declaration);
+            }
             match (cx.check(), declaration) {
                 (Ok(()), Some(declaration)) => expand::declaration(&declaration),
-                (Err(error), _) => with_fallback(error, quote::quote!(#item)),
+                (Err(error), Some(declaration)) => {
+                    with_fallback(error, expand::declaration_fallback(&declaration))
+                }
+                (Err(error), None) => with_fallback(error, quote::quote!(#item)),
                 (Ok(()), None) => quote::quote!(#item),
             }
         }
         Item::Impl(item_impl) => {
             if !args.is_empty() {
-                cx.error_spanned_by(&args, "`#[projection]` on an impl block takes no arguments; put `name = \"...\"` on the struct's `#[projection(...)]`");
+                cx.error_spanned_by(&args, "`#[projection]` on an impl block takes no arguments; put `name`, `document` and the rest on the struct's `#[projection(...)]`");
             }
             let model = ast::ProjectionImpl::from_ast(&cx, item_impl);
             if let Some(model) = &model {

@@ -13,8 +13,8 @@ use blog::report::Moment;
 use blog::{report, scenario};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use es_core::store::postgres::PostgresStore;
-use es_core::store::sqlite::SqliteStore;
+use es_core::postgres::PostgresStore;
+use es_core::sqlite::SqliteStore;
 use es_core::{CommandMetadata, EventStore, MemoryStore};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;

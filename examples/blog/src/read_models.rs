@@ -11,26 +11,17 @@ use es_core::{projection, Aggregate, Envelope, RolledBack};
 use crate::author::{AuthorRegistered, LoggedIn};
 use crate::post::{CommentAdded, Post, PostArchived, PostDrafted, PostEdited, PostPublished};
 
-/// The id a post was created with, read back from its stream id (`post-{id}`).
+/// The id a post was created with.
 pub fn post_id<E>(envelope: &Envelope<E>) -> String {
-    let prefix = format!("{}-", Post::NAME);
-    envelope
-        .stream_id
-        .strip_prefix(&prefix)
-        .unwrap_or(&envelope.stream_id)
-        .to_owned()
+    envelope.aggregate_id().to_owned()
 }
 
 fn author_id<E>(envelope: &Envelope<E>) -> String {
-    envelope
-        .stream_id
-        .strip_prefix("author-")
-        .unwrap_or(&envelope.stream_id)
-        .to_owned()
+    envelope.aggregate_id().to_owned()
 }
 
 fn is_post<E>(envelope: &Envelope<E>) -> bool {
-    envelope.aggregate_type == Post::NAME
+    envelope.aggregate_type() == Post::NAME
 }
 
 /// What one read model showed for one post after each version: `after[v - 1]` is after version v.

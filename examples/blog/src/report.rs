@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use es_core::{Aggregate, Change, EventStoreExt, Projection, ProjectionError, RepositoryError};
+use es_core::{Aggregate, Change, EventLogExt, Projection, ProjectionError, RepositoryError};
 use futures::TryStreamExt;
 
 use crate::app::Blog;
@@ -51,8 +51,11 @@ pub async fn post_page(
             .query(|pages: &PostPages| pages.page(id).cloned())?,
         Moment::Version(_) | Moment::AsOf(_) => {
             let mut pages = PostPages::default();
-            let stream_id = Post::stream_id(&id.to_owned());
-            let mut events = blog.store.stream_events(&stream_id, 1);
+            // An id that cannot name a stream names no post.
+            let Ok(stream) = Post::stream(&id.to_owned()) else {
+                return Ok(None);
+            };
+            let mut events = blog.store.stream_events(&stream, 1);
             while let Some(record) = events.try_next().await? {
                 let beyond = match moment {
                     Moment::Version(version) => record.version > version,
@@ -119,7 +122,7 @@ pub fn authors(blog: &Blog) -> Result<String, ProjectionError> {
 /// rolled-back events and rollback markers included.
 pub async fn history(blog: &Blog, id: &str) -> Result<String, RepositoryError<PostError>> {
     let history = blog.posts.history(&id.to_owned()).await?;
-    let mut out = format!("== history of `{}` ==\n", Post::stream_id(&id.to_owned()));
+    let mut out = format!("== history of post `{id}` ==\n");
     if history.is_empty() {
         out.push_str("(no events)\n");
     }

@@ -32,8 +32,14 @@ pub async fn free_suffix(blog: &Blog) -> Result<String, Failure> {
         } else {
             format!("-{run}")
         };
-        let stream =
-            <crate::post::Post as es_core::Aggregate>::stream_id(&format!("engines{suffix}"));
+        let stream = es_core::StreamId::new(
+            <crate::post::Post as es_core::Aggregate>::NAME,
+            &format!("engines{suffix}"),
+        )
+        .map_err(|refusal| es_core::RepositoryError::InvalidId {
+            aggregate_type: <crate::post::Post as es_core::Aggregate>::NAME,
+            refusal,
+        })?;
         if blog.store.stream_version(&stream).await? == 0 {
             return Ok(suffix);
         }

@@ -9,9 +9,11 @@ use blog::post::{Post, PostError, Status};
 use blog::read_models::{AuthorStats, PublishedPosts};
 use blog::report::{self, Moment};
 use blog::scenario;
-use es_core::store::postgres::{PostgresConfig, PostgresStore};
-use es_core::store::sqlite::SqliteStore;
-use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RepositoryError};
+use es_core::postgres::{PostgresConfig, PostgresStore};
+use es_core::sqlite::SqliteStore;
+use es_core::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Payload, RepositoryError, StreamId,
+};
 
 async fn on_every_store(
     case: impl Fn(Arc<dyn EventStore>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
@@ -52,19 +54,18 @@ async fn load_fixture(store: &Arc<dyn EventStore>, file: &str) {
     let rows: Vec<serde_json::Value> = serde_json::from_str(file).unwrap();
     for row in rows {
         let event = NewEvent {
-            event_name: row["event_name"].as_str().unwrap().to_owned(),
+            event_name: row["event_name"].as_str().unwrap().into(),
             schema_version: row["schema_version"].as_u64().unwrap() as u32,
             metadata: Metadata::new(uuid::Uuid::now_v7()),
             payload: Payload::encode(&row["payload"]).unwrap(),
         };
-        let stream = row["stream_id"].as_str().unwrap();
+        let stream = StreamId::new(
+            row["aggregate_type"].as_str().unwrap(),
+            row["aggregate_id"].as_str().unwrap(),
+        )
+        .unwrap();
         store
-            .append(
-                stream,
-                row["aggregate_type"].as_str().unwrap(),
-                ExpectedVersion::Any,
-                vec![event],
-            )
+            .append(&stream, ExpectedVersion::Any, vec![event])
             .await
             .unwrap();
     }
@@ -109,14 +110,14 @@ async fn version_1_events_from_the_committed_fixture_still_load() {
 async fn an_event_newer_than_the_code_is_an_error_naming_where_it_is() {
     on_every_store(|store| {
         Box::pin(async move {
-            let future = r#"[{"stream_id": "post-future", "aggregate_type": "post", "event_name": "post.drafted", "schema_version": 3, "payload": {}}]"#;
+            let future = r#"[{"aggregate_id": "future", "aggregate_type": "post", "event_name": "post.drafted", "schema_version": 3, "payload": {}}]"#;
             load_fixture(&store, future).await;
             let blog = Blog::open(Arc::clone(&store)).await;
             let error = match blog {
                 Err(error) => error.to_string(),
                 Ok(blog) => blog.posts.load(&"future".to_owned()).await.unwrap_err().to_string(),
             };
-            for part in ["post.drafted", "schema version 3", "version 1", "post-future", "newer than this code's version 2"] {
+            for part in ["post.drafted", "schema version 3", "version 1", "post/future", "newer than this code's version 2"] {
                 assert!(error.contains(part), "`{part}` missing from: {error}");
             }
         })
@@ -212,7 +213,9 @@ async fn a_rollback_is_reflected_by_every_read_model_and_keeps_the_history() {
 #[test]
 fn the_post_stream_name_is_stable() {
     assert_eq!(
-        <Post as es_core::Aggregate>::stream_id(&"x".to_owned()),
-        "post-x"
+        <Post as es_core::Aggregate>::stream(&"x".to_owned())
+            .unwrap()
+            .as_str(),
+        "post/x"
     );
 }

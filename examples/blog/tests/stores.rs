@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use blog::app::Blog;
 use blog::{report, scenario};
-use es_core::store::postgres::{PostgresConfig, PostgresStore};
-use es_core::store::sqlite::SqliteStore;
+use es_core::postgres::{PostgresConfig, PostgresStore};
+use es_core::sqlite::SqliteStore;
 use es_core::EventStore;
 
 async fn two_runs(

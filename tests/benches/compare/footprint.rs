@@ -1,6 +1,6 @@
 //! Figure 7, memory: resident memory per cached aggregate, and the cache bound under load.
 
-use es_core::store::sqlite::{Durability, SqliteStore};
+use es_core::sqlite::{Durability, SqliteStore};
 use es_core::Repository;
 
 use crate::report::{Better, Row};

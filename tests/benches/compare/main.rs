@@ -8,8 +8,6 @@
 //! the server does not answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tests/support/counting.rs"]
-mod counting;
 mod footprint;
 mod limits;
 mod memory;

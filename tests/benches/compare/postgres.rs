@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{CqrsFramework, EventStore as _};
-use es_core::store::postgres::{PostgresConfig, PostgresStore};
+use es_core::postgres::{PostgresConfig, PostgresStore};
 use es_core::{EventStore, Repository};
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::postgres::PgPoolOptions;
 
-use crate::counting::CountingStore;
+use es_tests::counting::CountingStore;
 use crate::report::{median, Better, Row};
 use crate::{ours, theirs, Settings, POOL_SIZE};
 

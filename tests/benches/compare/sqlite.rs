@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use es_core::store::sqlite::SqliteStore;
+use es_core::sqlite::SqliteStore;
 use es_core::{EventStore, Repository};
 
 use crate::postgres::our_throughput;

@@ -20,7 +20,7 @@ pub struct DoorLog {
 impl DoorLog {
     #[on]
     fn opened(&mut self, event: &Envelope<DoorOpened>) {
-        self.lines.push(format!("opened {}", event.stream_id));
+        self.lines.push(format!("opened {}", event.aggregate_id()));
     }
 
     #[on]

@@ -1,5 +1,4 @@
 //! A small bank-account domain shared by the workspace tests.
-#![allow(dead_code)]
 
 use es_core::{aggregate, Command, Event};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,266 @@
+//! Applying one batch of events to one projection inside one read transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::future::BoxFuture;
+
+use crate::envelope::{Payload, RecordedEvent};
+use crate::error::StoreError;
+use crate::read::projection::{OnFailure, Projection};
+use crate::read::store::{DocumentTable, DocumentWrite, ReadTx};
+use crate::read::Docs;
+
+/// What applying a batch did besides writing documents.
+#[derive(Debug, Default)]
+#[doc(hidden)]
+pub struct BatchOutcome {
+    /// Events set aside under the skip policy: index in the batch, error.
+    pub(crate) skipped: BTreeMap<usize, String>,
+    /// The event the projection stopped at under the stop policy: index in the batch, error.
+    pub(crate) stopped: Option<(usize, String)>,
+}
+
+/// A projection with its type erased, so projections of different document types can sit
+/// in one list. Implemented for every [`Projection`]; not for use outside the runtime.
+pub trait ErasedProjection: Send + Sync {
+    /// [`Projection::NAME`].
+    fn name(&self) -> &'static str;
+    /// [`Projection::VERSION`].
+    fn version(&self) -> &'static str;
+    /// [`Projection::EVENTS`].
+    fn events(&self) -> &'static [&'static str];
+    /// [`Projection::INDEXES`].
+    fn indexes(&self) -> &'static [&'static str];
+    /// [`Projection::ON_FAILURE`].
+    fn on_failure(&self) -> OnFailure;
+
+    /// Applies `events` (the whole batch; events it does not handle are passed over) and
+    /// writes the documents they change into `tx`.
+    #[doc(hidden)]
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut (dyn ReadTx + 'a),
+        table: &'a DocumentTable,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<BatchOutcome, StoreError>>;
+}
+
+impl<P: Projection> ErasedProjection for P {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn version(&self) -> &'static str {
+        P::VERSION
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        P::EVENTS
+    }
+
+    fn indexes(&self) -> &'static [&'static str] {
+        P::INDEXES
+    }
+
+    fn on_failure(&self) -> OnFailure {
+        P::ON_FAILURE
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a mut (dyn ReadTx + 'a),
+        table: &'a DocumentTable,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<BatchOutcome, StoreError>> {
+        Box::pin(apply_batch(self, tx, table, events))
+    }
+}
+
+/// Runs the batch against the documents loaded so far until a pass needs no document it
+/// does not have (see [`Docs`]); failures set events aside or stop the batch at them, each
+/// followed by a clean pass without the failed event's partial changes.
+async fn apply_batch<P: Projection>(
+    projection: &P,
+    tx: &mut (dyn ReadTx + '_),
+    table: &DocumentTable,
+    events: &[RecordedEvent],
+) -> Result<BatchOutcome, StoreError> {
+    let mut loaded: HashMap<String, Option<P::Document>> = HashMap::new();
+    let mut outcome = BatchOutcome::default();
+    loop {
+        let end = outcome.stopped.as_ref().map_or(events.len(), |(at, _)| *at);
+        let mut docs = Docs::new(&loaded);
+        let mut failure = None;
+        for (index, event) in events[..end].iter().enumerate() {
+            if outcome.skipped.contains_key(&index) || !P::EVENTS.contains(&&*event.event_name) {
+                continue;
+            }
+            if let Err(error) = projection.apply(event, &mut docs) {
+                failure = Some((index, error));
+                break;
+            }
+        }
+        let missing = docs.take_missing();
+        if !missing.is_empty() {
+            // A failure in a pass that lacked documents may be caused by the lack: load and
+            // run again before believing it.
+            let keys: Vec<String> = missing.into_iter().collect();
+            let rows = tx.load(table, &keys).await?;
+            for key in keys {
+                loaded.insert(key, None);
+            }
+            for row in rows {
+                let doc = decode_document::<P>(&row.key, &row.body)?;
+                loaded.insert(row.key, Some(doc));
+            }
+            continue;
+        }
+        if let Some((index, error)) = failure {
+            let error = error.to_string();
+            match P::ON_FAILURE {
+                OnFailure::Skip => {
+                    outcome.skipped.insert(index, error);
+                }
+                OnFailure::Stop => outcome.stopped = Some((index, error)),
+            }
+            continue;
+        }
+        let writes = docs
+            .into_changes()
+            .into_iter()
+            .map(|(key, doc)| encode_write::<P>(key, doc))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !writes.is_empty() {
+            tx.write(table, writes).await?;
+        }
+        return Ok(outcome);
+    }
+}
+
+fn decode_document<P: Projection>(key: &str, body: &Payload) -> Result<P::Document, StoreError> {
+    body.decode().map_err(|error| StoreError::CorruptDocument {
+        projection: P::NAME,
+        key: key.to_owned(),
+        source: error,
+    })
+}
+
+fn encode_write<P: Projection>(
+    key: String,
+    doc: Option<P::Document>,
+) -> Result<DocumentWrite, StoreError> {
+    let Some(doc) = doc else {
+        return Ok(DocumentWrite {
+            key,
+            body: None,
+            index_values: Vec::new(),
+        });
+    };
+    let encode_error = |error| StoreError::CorruptDocument {
+        projection: P::NAME,
+        key: key.clone(),
+        source: error,
+    };
+    let value = serde_json::to_value(&doc).map_err(encode_error)?;
+    let index_values = P::INDEXES
+        .iter()
+        .map(|field| index_value(&value, field))
+        .collect();
+    let body = Payload::encode(&value).map_err(encode_error)?;
+    Ok(DocumentWrite {
+        key,
+        body: Some(body),
+        index_values,
+    })
+}
+
+/// An indexed field's value as text: strings as they are, numbers and booleans as JSON
+/// writes them, absent and null as `None`; nested values as their JSON.
+pub(crate) fn index_value(document: &serde_json::Value, field: &str) -> Option<String> {
+    match document.get(field)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Where a batch of `events` leaves the checkpoint, after `outcome`.
+pub(crate) fn next_checkpoint(events: &[RecordedEvent], outcome: &BatchOutcome, from: u64) -> u64 {
+    match &outcome.stopped {
+        Some((index, _)) => events[*index].position,
+        None => events.last().map_or(from, |event| event.position + 1),
+    }
+}
+
+/// How many events one batch reads and applies in one transaction.
+pub(crate) const BATCH_SIZE: usize = 1_000;
+
+/// What one step of catching up did.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Nothing to read at the checkpoint: caught up with what read-all shows.
+    CaughtUp,
+    /// A batch was applied; the checkpoint is now here.
+    Advanced { checkpoint: u64, events: usize },
+    /// The projection stopped at an event it could not apply.
+    Stopped(crate::read::Stopped),
+}
+
+/// Reads one batch at `checkpoint` and applies it to `table` in one transaction: documents,
+/// dead letters, the checkpoint (compare-and-set from `checkpoint`) and the stop record.
+pub(crate) async fn step(
+    store: &dyn crate::read::ReadStore,
+    projection: &dyn ErasedProjection,
+    table: &DocumentTable,
+    checkpoint: u64,
+) -> Result<Step, StoreError> {
+    let events = store.read_all(checkpoint, BATCH_SIZE).await?;
+    if events.is_empty() {
+        return Ok(Step::CaughtUp);
+    }
+    let mut tx = store.begin().await?;
+    let outcome = projection.apply_batch(&mut *tx, table, &events).await?;
+    for (index, error) in &outcome.skipped {
+        let event = &events[*index];
+        tx.add_dead_letter(&crate::read::DeadLetter {
+            projection: projection.name().to_owned(),
+            position: event.position,
+            stream: event.stream.clone(),
+            version: event.version,
+            event_name: event.event_name.to_string(),
+            error: error.clone(),
+            failed_at: chrono::Utc::now(),
+        })
+        .await?;
+    }
+    let next = next_checkpoint(&events, &outcome, checkpoint);
+    let stopped = outcome
+        .stopped
+        .as_ref()
+        .map(|(index, error)| crate::read::Stopped {
+            position: events[*index].position,
+            error: describe_failure(&events[*index], error),
+        });
+    if next != checkpoint {
+        tx.advance(table, checkpoint, next).await?;
+    }
+    if let Some(stopped) = &stopped {
+        tx.set_stopped(table, Some(stopped)).await?;
+    }
+    tx.commit().await?;
+    Ok(match stopped {
+        Some(stopped) => Step::Stopped(stopped),
+        None => Step::Advanced {
+            checkpoint: next,
+            events: events.len(),
+        },
+    })
+}
+
+/// The error with where the event is: stream, version, name and position.
+fn describe_failure(event: &RecordedEvent, error: &str) -> String {
+    format!(
+        "event `{}` at position {} (stream `{}`, version {}): {error}",
+        event.event_name, event.position, event.stream, event.version
+    )
+}

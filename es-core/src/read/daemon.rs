@@ -1,0 +1,404 @@
+//! The projection daemon: one task per projection, catching up from its checkpoint in
+//! batches, then following new events as they are appended.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::{ProjectionError, StoreError};
+use crate::read::batch::{step, Step};
+use crate::read::health::{self, HealthState, ProjectionHealth};
+use crate::read::store::{GenerationState, GenerationStatus, ReadStore};
+use crate::read::{table_of, ErasedProjection, Projections};
+
+/// How a daemon paces itself.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// Who this process is, in health output and lease rows; a random id by default.
+    pub holder: String,
+    /// How long a lease lasts unless renewed; another process takes a projection over at
+    /// most this long after its holder died.
+    pub lease_ttl: Duration,
+    /// How often an idle projection looks for new events when the store cannot signal
+    /// appends (and how often a standby process checks whether the lease became free).
+    pub poll_interval: Duration,
+    /// How long to wait after a store error before trying again.
+    pub retry_after: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            holder: format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            lease_ttl: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(500),
+            retry_after: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Runs every projection of a set against a store, in the background.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use es_core::{Daemon, MemoryStore, Projections};
+///
+/// let store = Arc::new(MemoryStore::new());
+/// let daemon = Daemon::start(store.clone(), Projections::discover()).await?;
+/// for projection in daemon.health().await? {
+///     println!("{}: checkpoint {}, lag {}", projection.name, projection.checkpoint, projection.lag_events);
+/// }
+/// daemon.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Daemon {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<bool>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn ReadStore>,
+    projections: Projections,
+    config: DaemonConfig,
+    /// Per projection: the live generation's checkpoint, for read-your-writes waits.
+    checkpoints: HashMap<&'static str, watch::Sender<u64>>,
+    /// Per projection: what its task is doing.
+    states: Mutex<HashMap<&'static str, HealthState>>,
+    /// Per projection: nudged to make a stopped projection try again.
+    restarts: HashMap<&'static str, watch::Sender<u64>>,
+}
+
+impl Daemon {
+    /// Starts a task per projection with the default [`DaemonConfig`]. Each projection's
+    /// tables are created if missing; a projection whose code version differs from its live
+    /// generation's starts a blue/green rebuild, serving the old generation until the swap.
+    pub async fn start(
+        store: Arc<dyn ReadStore>,
+        projections: Projections,
+    ) -> Result<Self, ProjectionError> {
+        Self::start_with(store, projections, DaemonConfig::default()).await
+    }
+
+    /// Starts with an explicit configuration.
+    pub async fn start_with(
+        store: Arc<dyn ReadStore>,
+        projections: Projections,
+        config: DaemonConfig,
+    ) -> Result<Self, ProjectionError> {
+        let mut checkpoints = HashMap::new();
+        let mut restarts = HashMap::new();
+        let mut states = HashMap::new();
+        for projection in projections.entries() {
+            let live = prepare(&*store, &**projection).await?;
+            checkpoints.insert(projection.name(), watch::Sender::new(live.checkpoint));
+            restarts.insert(projection.name(), watch::Sender::new(0));
+            states.insert(projection.name(), HealthState::Starting);
+        }
+        let shared = Arc::new(Shared {
+            store,
+            projections,
+            config,
+            checkpoints,
+            states: Mutex::new(states),
+            restarts,
+        });
+        let (shutdown, _) = watch::channel(false);
+        let tasks = shared
+            .projections
+            .entries()
+            .iter()
+            .map(|projection| {
+                let worker = Worker {
+                    shared: Arc::clone(&shared),
+                    projection: Arc::clone(projection),
+                    shutdown: shutdown.subscribe(),
+                };
+                tokio::spawn(worker.run())
+            })
+            .collect();
+        Ok(Daemon {
+            shared,
+            tasks,
+            shutdown,
+        })
+    }
+
+    /// For each projection: checkpoint, head, lag in events and seconds, state, and who
+    /// holds it.
+    pub async fn health(&self) -> Result<Vec<ProjectionHealth>, StoreError> {
+        let mut report = health::health(&*self.shared.store, &self.shared.projections).await?;
+        let states = self.shared.lock_states();
+        for projection in &mut report {
+            if let Some(state) = states.get(projection.name.as_str()) {
+                if projection.state.is_unknown() || !matches!(state, HealthState::Starting) {
+                    projection.state = state.clone();
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Waits until `projection` has applied every event up to and including `position`
+    /// (e.g. the position of the last event a command appended), for at most `timeout`.
+    /// Returns whether it got there; a stopped projection never does.
+    pub async fn wait_for(
+        &self,
+        projection: &str,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<bool, ProjectionError> {
+        let Some(sender) = self.shared.checkpoints.get(projection) else {
+            return Err(ProjectionError::NotRegistered(projection.to_owned()));
+        };
+        let mut receiver = sender.subscribe();
+        let reached = tokio::time::timeout(timeout, receiver.wait_for(|next| *next > position))
+            .await
+            .is_ok_and(|seen| seen.is_ok());
+        Ok(reached)
+    }
+
+    /// Makes a stopped projection try the event it stopped at again (after the cause was
+    /// fixed, e.g. a corrupt row repaired).
+    pub fn restart(&self, projection: &str) -> Result<(), ProjectionError> {
+        let Some(sender) = self.shared.restarts.get(projection) else {
+            return Err(ProjectionError::NotRegistered(projection.to_owned()));
+        };
+        sender.send_modify(|count| *count += 1);
+        Ok(())
+    }
+
+    /// Stops every task after its current batch and gives up the leases.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        for projection in self.shared.projections.entries() {
+            let _ = self
+                .shared
+                .store
+                .release_lease(projection.name(), &self.shared.config.holder)
+                .await;
+        }
+    }
+}
+
+impl Shared {
+    fn lock_states(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, HealthState>> {
+        // Each write replaces one whole entry; a poisoned lock still holds whole entries.
+        self.states.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_state(&self, projection: &'static str, state: HealthState) {
+        self.lock_states().insert(projection, state);
+    }
+}
+
+/// Makes sure the projection has a live generation, and a building one when its code
+/// version changed. Returns the live generation.
+pub(crate) async fn prepare(
+    store: &dyn ReadStore,
+    projection: &dyn ErasedProjection,
+) -> Result<GenerationState, StoreError> {
+    let generations = store.generations(projection.name()).await?;
+    let live = generations
+        .iter()
+        .find(|state| state.status == GenerationStatus::Live);
+    let Some(live) = live else {
+        return store
+            .create_generation(&table_of(projection, 1), projection.version())
+            .await;
+    };
+    let building = generations
+        .iter()
+        .find(|state| state.status == GenerationStatus::Building);
+    let current_version_exists = generations
+        .iter()
+        .any(|state| state.version == projection.version());
+    if !current_version_exists {
+        let next = generations
+            .iter()
+            .map(|state| state.generation)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        tracing::info!(
+            projection = projection.name(),
+            from = %live.version,
+            to = projection.version(),
+            generation = next,
+            "projection changed: rebuilding it beside the live generation"
+        );
+        store
+            .create_generation(&table_of(projection, next), projection.version())
+            .await?;
+    } else if let Some(building) = building {
+        if building.version != projection.version() {
+            // A rebuild for a version this code does not have: drop it by promoting nothing;
+            // the live generation is this code's version.
+            tracing::warn!(
+                projection = projection.name(),
+                "a rebuild of another version was in progress; the live generation matches this code"
+            );
+        }
+    }
+    Ok(live.clone())
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    projection: Arc<dyn ErasedProjection>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let name = self.projection.name();
+        let mut appended = self.shared.store.append_signal();
+        let mut restarts = self.shared.restarts[name].subscribe();
+        let mut cleared_stop = false;
+        loop {
+            if *self.shutdown.borrow() {
+                return;
+            }
+            match self.work(&mut cleared_stop).await {
+                Ok(Some(Step::Advanced { .. })) => continue,
+                Ok(Some(Step::Stopped(stopped))) => {
+                    tracing::error!(projection = name, position = stopped.position, error = %stopped.error, "projection stopped");
+                    self.shared.set_state(name, HealthState::Stopped(stopped));
+                    // Wait for a restart (or shutdown); the checkpoint stays at the event.
+                    tokio::select! {
+                        _ = restarts.changed() => cleared_stop = false,
+                        _ = self.shutdown.changed() => {}
+                    }
+                    continue;
+                }
+                Ok(Some(Step::CaughtUp)) | Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(projection = name, %error, "projection batch failed; retrying");
+                    self.shared
+                        .set_state(name, HealthState::Failing(error.to_string()));
+                    self.pause(self.shared.config.retry_after, &mut None).await;
+                    continue;
+                }
+            }
+            let interval = self.shared.config.poll_interval;
+            self.pause(interval, &mut appended).await;
+        }
+    }
+
+    /// Waits for new events, a shutdown, or `interval`, whichever comes first.
+    async fn pause(
+        &mut self,
+        interval: Duration,
+        appended: &mut Option<watch::Receiver<u64>>,
+    ) {
+        let signal = async {
+            match appended {
+                Some(receiver) => {
+                    let _ = receiver.changed().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = signal => {}
+            _ = self.shutdown.changed() => {}
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+
+    /// One round: hold the lease, then apply one batch to the generation being built (if a
+    /// rebuild runs) or the live one. `None`: another process holds the lease.
+    async fn work(&self, cleared_stop: &mut bool) -> Result<Option<Step>, StoreError> {
+        let store = &*self.shared.store;
+        let name = self.projection.name();
+        let config = &self.shared.config;
+        let holder = store
+            .acquire_lease(name, &config.holder, config.lease_ttl)
+            .await?;
+        if holder != config.holder {
+            self.shared.set_state(name, HealthState::Standby { holder });
+            return Ok(None);
+        }
+        let generations = store.generations(name).await?;
+        let target = generations
+            .iter()
+            .find(|state| {
+                state.status == GenerationStatus::Building
+                    && state.version == self.projection.version()
+            })
+            .or_else(|| {
+                generations
+                    .iter()
+                    .find(|state| state.status == GenerationStatus::Live)
+            });
+        let Some(target) = target else {
+            // Someone dropped the tables under us: make them again.
+            prepare(store, &*self.projection).await?;
+            return Ok(None);
+        };
+        let table = table_of(&*self.projection, target.generation);
+        if let Some(stopped) = &target.stopped {
+            if *cleared_stop {
+                return Ok(Some(Step::Stopped(stopped.clone())));
+            }
+            // Starting, or restarted: try the event again.
+            let mut tx = store.begin().await?;
+            tx.set_stopped(&table, None).await?;
+            tx.commit().await?;
+            *cleared_stop = true;
+        }
+        let result = step(store, &*self.projection, &table, target.checkpoint).await?;
+        let building = target.status == GenerationStatus::Building;
+        match &result {
+            Step::Advanced { checkpoint, .. } => {
+                if building {
+                    let head = store.head_position().await?;
+                    self.shared.set_state(
+                        name,
+                        HealthState::Rebuilding {
+                            generation: target.generation,
+                            done: checkpoint.saturating_sub(1),
+                            head,
+                        },
+                    );
+                } else {
+                    self.shared.checkpoints[name].send_replace(*checkpoint);
+                    self.shared.set_state(name, HealthState::Running);
+                }
+            }
+            Step::CaughtUp if building => {
+                store.promote(&table).await?;
+                tracing::info!(
+                    projection = name,
+                    generation = target.generation,
+                    "rebuild caught up; it is now the live generation"
+                );
+                self.shared.checkpoints[name].send_replace(target.checkpoint);
+                return Ok(Some(Step::Advanced {
+                    checkpoint: target.checkpoint,
+                    events: 0,
+                }));
+            }
+            Step::CaughtUp => {
+                self.shared.checkpoints[name].send_replace(target.checkpoint);
+                self.shared.set_state(name, HealthState::CaughtUp);
+            }
+            Step::Stopped(_) => {}
+        }
+        Ok(Some(result))
+    }
+}

@@ -1,0 +1,372 @@
+//! Read models of the in-memory store: documents in ordered maps, one lock, and a batch
+//! transaction that applies its changes all at once at commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::envelope::Payload;
+use crate::error::StoreError;
+use crate::read::store::{
+    DeadLetter, DocumentRow, DocumentTable, DocumentWrite, GenerationState, GenerationStatus,
+    ListQuery, ReadStore, ReadTx, Stopped,
+};
+use crate::store::memory::MemoryStore;
+
+/// Everything the memory store keeps for projections.
+#[derive(Debug, Default)]
+pub(crate) struct ReadModels {
+    generations: BTreeMap<(String, u32), GenerationState>,
+    tables: HashMap<(String, u32), Table>,
+    dead_letters: BTreeMap<(String, u64), DeadLetter>,
+    leases: HashMap<String, (String, Instant)>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    /// Key → (body, indexed values).
+    rows: BTreeMap<String, (Payload, Vec<Option<String>>)>,
+}
+
+fn key_of(table: &DocumentTable) -> (String, u32) {
+    (table.projection.clone(), table.generation)
+}
+
+impl MemoryStore {
+    fn read_models(&self) -> MutexGuard<'_, ReadModels> {
+        // Every change below is applied whole before the guard drops; a panic elsewhere
+        // cannot leave the maps half-changed, so a poisoned lock is safe to use.
+        self.read_models
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl ReadStore for MemoryStore {
+    async fn generations(&self, projection: &str) -> Result<Vec<GenerationState>, StoreError> {
+        Ok(self
+            .read_models()
+            .generations
+            .values()
+            .filter(|state| state.projection == projection)
+            .cloned()
+            .collect())
+    }
+
+    async fn create_generation(
+        &self,
+        table: &DocumentTable,
+        version: &str,
+    ) -> Result<GenerationState, StoreError> {
+        let mut models = self.read_models();
+        if let Some(existing) = models.generations.get(&key_of(table)) {
+            return Ok(existing.clone());
+        }
+        let first = !models
+            .generations
+            .keys()
+            .any(|(projection, _)| *projection == table.projection);
+        let state = GenerationState {
+            projection: table.projection.clone(),
+            generation: table.generation,
+            version: version.to_owned(),
+            checkpoint: 1,
+            status: if first {
+                GenerationStatus::Live
+            } else {
+                GenerationStatus::Building
+            },
+            stopped: None,
+        };
+        models.generations.insert(key_of(table), state.clone());
+        models.tables.entry(key_of(table)).or_default();
+        Ok(state)
+    }
+
+    async fn promote(&self, table: &DocumentTable) -> Result<(), StoreError> {
+        let mut models = self.read_models();
+        let key = key_of(table);
+        if !models.generations.contains_key(&key) {
+            return Err(StoreError::CheckpointMoved {
+                projection: table.projection.clone(),
+                generation: table.generation,
+                expected: 0,
+                actual: None,
+            });
+        }
+        let others: Vec<_> = models
+            .generations
+            .keys()
+            .filter(|(projection, generation)| {
+                *projection == table.projection && *generation != table.generation
+            })
+            .cloned()
+            .collect();
+        for other in others {
+            models.generations.remove(&other);
+            models.tables.remove(&other);
+        }
+        if let Some(state) = models.generations.get_mut(&key) {
+            state.status = GenerationStatus::Live;
+        }
+        Ok(())
+    }
+
+    async fn begin(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
+        Ok(Box::new(MemoryReadTx {
+            store: self,
+            writes: Vec::new(),
+            checkpoints: Vec::new(),
+            stops: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+        }))
+    }
+
+    async fn get_document(
+        &self,
+        table: &DocumentTable,
+        key: &str,
+    ) -> Result<Option<DocumentRow>, StoreError> {
+        Ok(self
+            .read_models()
+            .tables
+            .get(&key_of(table))
+            .and_then(|rows| rows.rows.get(key))
+            .map(|(body, _)| DocumentRow {
+                key: key.to_owned(),
+                body: body.clone(),
+            }))
+    }
+
+    async fn list_documents(
+        &self,
+        table: &DocumentTable,
+        query: &ListQuery,
+    ) -> Result<Vec<DocumentRow>, StoreError> {
+        let models = self.read_models();
+        let Some(rows) = models.tables.get(&key_of(table)) else {
+            return Ok(Vec::new());
+        };
+        let range = match &query.after {
+            Some(after) => rows.rows.range::<String, _>((
+                std::ops::Bound::Excluded(after.clone()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => rows.rows.range::<String, _>(..),
+        };
+        Ok(range
+            .filter(|(_, (_, values))| match &query.filter {
+                Some((index, value)) => {
+                    values.get(*index).and_then(Option::as_deref) == Some(value.as_str())
+                }
+                None => true,
+            })
+            .take(query.limit)
+            .map(|(key, (body, _))| DocumentRow {
+                key: key.clone(),
+                body: body.clone(),
+            })
+            .collect())
+    }
+
+    async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self
+            .read_models()
+            .dead_letters
+            .values()
+            .filter(|letter| letter.projection == projection)
+            .cloned()
+            .collect())
+    }
+
+    async fn acquire_lease(
+        &self,
+        projection: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let mut models = self.read_models();
+        let now = Instant::now();
+        let entry = models
+            .leases
+            .entry(projection.to_owned())
+            .or_insert_with(|| (holder.to_owned(), now));
+        if entry.0 == holder || entry.1 <= now {
+            *entry = (holder.to_owned(), now + ttl);
+        }
+        Ok(entry.0.clone())
+    }
+
+    async fn lease_holder(&self, projection: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read_models()
+            .leases
+            .get(projection)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(holder, _)| holder.clone()))
+    }
+
+    async fn release_lease(&self, projection: &str, holder: &str) -> Result<(), StoreError> {
+        let mut models = self.read_models();
+        if models
+            .leases
+            .get(projection)
+            .is_some_and(|(current, _)| current == holder)
+        {
+            models.leases.remove(projection);
+        }
+        Ok(())
+    }
+
+    fn append_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.appended.0.subscribe())
+    }
+}
+
+/// Collects a batch's changes; `commit` checks every checkpoint and applies all under one lock.
+struct MemoryReadTx<'a> {
+    store: &'a MemoryStore,
+    writes: Vec<((String, u32), Vec<DocumentWrite>)>,
+    checkpoints: Vec<((String, u32), u64, u64)>,
+    stops: Vec<((String, u32), Option<Stopped>)>,
+    added: Vec<DeadLetter>,
+    removed: Vec<(String, u64)>,
+}
+
+#[async_trait]
+impl ReadTx for MemoryReadTx<'_> {
+    async fn load(
+        &mut self,
+        table: &DocumentTable,
+        keys: &[String],
+    ) -> Result<Vec<DocumentRow>, StoreError> {
+        let models = self.store.read_models();
+        let Some(rows) = models.tables.get(&key_of(table)) else {
+            return Ok(Vec::new());
+        };
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                rows.rows.get(key).map(|(body, _)| DocumentRow {
+                    key: key.clone(),
+                    body: body.clone(),
+                })
+            })
+            .collect())
+    }
+
+    async fn write(
+        &mut self,
+        table: &DocumentTable,
+        writes: Vec<DocumentWrite>,
+    ) -> Result<(), StoreError> {
+        self.writes.push((key_of(table), writes));
+        Ok(())
+    }
+
+    async fn advance(
+        &mut self,
+        table: &DocumentTable,
+        from: u64,
+        to: u64,
+    ) -> Result<(), StoreError> {
+        self.checkpoints.push((key_of(table), from, to));
+        Ok(())
+    }
+
+    async fn set_stopped(
+        &mut self,
+        table: &DocumentTable,
+        stopped: Option<&Stopped>,
+    ) -> Result<(), StoreError> {
+        self.stops.push((key_of(table), stopped.cloned()));
+        Ok(())
+    }
+
+    async fn add_dead_letter(&mut self, letter: &DeadLetter) -> Result<(), StoreError> {
+        self.added.push(letter.clone());
+        Ok(())
+    }
+
+    async fn remove_dead_letter(
+        &mut self,
+        projection: &str,
+        position: u64,
+    ) -> Result<bool, StoreError> {
+        let present = self
+            .store
+            .read_models()
+            .dead_letters
+            .contains_key(&(projection.to_owned(), position));
+        if present {
+            self.removed.push((projection.to_owned(), position));
+        }
+        Ok(present)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let mut models = self.store.read_models();
+        // Check everything first, so a refused commit changes nothing.
+        for ((projection, generation), from, _) in &self.checkpoints {
+            let actual = models
+                .generations
+                .get(&(projection.clone(), *generation))
+                .map(|state| state.checkpoint);
+            if actual != Some(*from) {
+                return Err(StoreError::CheckpointMoved {
+                    projection: projection.clone(),
+                    generation: *generation,
+                    expected: *from,
+                    actual,
+                });
+            }
+        }
+        for (projection, position) in &self.removed {
+            if !models
+                .dead_letters
+                .contains_key(&(projection.clone(), *position))
+            {
+                return Err(StoreError::NoDeadLetter {
+                    projection: projection.clone(),
+                    position: *position,
+                });
+            }
+        }
+        for (key, writes) in self.writes {
+            let table = models.tables.entry(key).or_default();
+            for write in writes {
+                match write.body {
+                    Some(body) => {
+                        table.rows.insert(write.key, (body, write.index_values));
+                    }
+                    None => {
+                        table.rows.remove(&write.key);
+                    }
+                }
+            }
+        }
+        for (key, _, to) in self.checkpoints {
+            if let Some(state) = models.generations.get_mut(&key) {
+                state.checkpoint = to;
+            }
+        }
+        for (key, stopped) in self.stops {
+            if let Some(state) = models.generations.get_mut(&key) {
+                state.stopped = stopped;
+            }
+        }
+        for letter in self.added {
+            models
+                .dead_letters
+                .insert((letter.projection.clone(), letter.position), letter);
+        }
+        for key in self.removed {
+            models.dead_letters.remove(&key);
+        }
+        Ok(())
+    }
+}

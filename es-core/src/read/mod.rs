@@ -1,0 +1,136 @@
+//! The read side: projections that keep documents in the store's database, fed by a daemon
+//! that catches up from each projection's checkpoint and then follows new events.
+//!
+//! | mode | when it sees an event | a failing handler | guarantee |
+//! |---|---|---|---|
+//! | async (the default) | shortly after the commit, in batches | stops the projection (or skips the event, with `on_failure = skip`); commands go on | each event applied exactly once: a batch's documents and checkpoint commit together |
+//!
+//! Commands never wait for, fail on, or lock against async projections; a caller that
+//! wants to read its own write waits for it explicitly, with a timeout
+//! ([`Daemon::wait_for`]).
+
+mod batch;
+mod daemon;
+mod docs;
+mod health;
+pub(crate) mod memory;
+mod projection;
+mod query;
+mod rebuild;
+mod store;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use daemon::{Daemon, DaemonConfig};
+pub use docs::Docs;
+pub use health::{health, HealthState, ProjectionHealth};
+pub use projection::{Document, OnFailure, Projection};
+pub use query::{Documents, Page, ReadStoreExt};
+pub use rebuild::{rebuild, RebuildProgress};
+pub use store::{
+    DeadLetter, DocumentRow, DocumentTable, DocumentWrite, GenerationState, GenerationStatus,
+    ListQuery, ReadStore, ReadTx, Stopped,
+};
+
+#[doc(hidden)]
+pub use batch::ErasedProjection;
+#[doc(hidden)]
+pub use projection::ProjectionDecl;
+
+/// How `#[projection]` makes a projection discoverable: its name and a constructor, collected
+/// by `inventory` from every crate linked into the binary. Only projections the macro can
+/// build without arguments (unit structs, and structs that derive `Default`) register.
+#[derive(Debug)]
+pub struct ProjectionRegistration {
+    name: &'static str,
+    create: fn() -> Arc<dyn ErasedProjection>,
+}
+
+impl ProjectionRegistration {
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, create: fn() -> Arc<dyn ErasedProjection>) -> Self {
+        ProjectionRegistration { name, create }
+    }
+
+    /// The projection's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+inventory::collect!(ProjectionRegistration);
+
+/// Every projection registered with `#[projection]` in this binary.
+pub fn registered_projections() -> impl Iterator<Item = &'static ProjectionRegistration> {
+    inventory::iter::<ProjectionRegistration>.into_iter()
+}
+
+/// A set of projections for a [`Daemon`] to run.
+#[derive(Clone, Default)]
+pub struct Projections {
+    entries: Vec<Arc<dyn ErasedProjection>>,
+}
+
+impl fmt::Debug for Projections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Projections {
+    /// No projections.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every projection declared with `#[projection]`, linked into this binary, and
+    /// constructible without arguments. Add projections that hold configuration by hand.
+    pub fn discover() -> Self {
+        let mut set = Self::new();
+        for registration in registered_projections() {
+            set = set.with_erased((registration.create)());
+        }
+        set
+    }
+
+    /// Adds a projection (for example one that holds configuration). A projection already
+    /// in the set under the same name is replaced.
+    pub fn with(self, projection: impl Projection) -> Self {
+        self.with_erased(Arc::new(projection))
+    }
+
+    fn with_erased(mut self, projection: Arc<dyn ErasedProjection>) -> Self {
+        self.entries
+            .retain(|entry| entry.name() != projection.name());
+        self.entries.push(projection);
+        self.entries.sort_by_key(|entry| entry.name());
+        self
+    }
+
+    /// The names of the projections in this set, in name order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|entry| entry.name()).collect()
+    }
+
+    pub(crate) fn entries(&self) -> &[Arc<dyn ErasedProjection>] {
+        &self.entries
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<dyn ErasedProjection>> {
+        self.entries.iter().find(|entry| entry.name() == name)
+    }
+}
+
+/// The table of one generation of `projection`.
+pub(crate) fn table_of(projection: &dyn ErasedProjection, generation: u32) -> DocumentTable {
+    DocumentTable {
+        projection: projection.name().to_owned(),
+        generation,
+        indexes: projection
+            .indexes()
+            .iter()
+            .map(|index| (*index).to_owned())
+            .collect(),
+    }
+}

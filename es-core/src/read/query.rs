@@ -1,0 +1,189 @@
+//! Typed queries over a projection's live documents.
+
+use std::marker::PhantomData;
+
+use crate::error::{ProjectionError, StoreError};
+use crate::read::projection::Projection;
+use crate::read::store::{DocumentRow, DocumentTable, GenerationStatus, ListQuery, ReadStore};
+
+/// A projection's documents, read from its live generation.
+///
+/// ```
+/// # use es_core::{projection, Docs, Envelope, Event, MemoryStore, ReadStoreExt};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// # pub struct PostPublished { pub author: String }
+/// # #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// # pub struct PostSummary { pub author: String }
+/// # #[projection(document = PostSummary, index(author))]
+/// # pub struct PostSummaries;
+/// # #[projection]
+/// # impl PostSummaries {
+/// #     #[on]
+/// #     fn published(&self, e: &Envelope<PostPublished>, docs: &mut Docs<PostSummary>) {
+/// #         docs.upsert(e.aggregate_id(), |s| s.author = e.event.author.clone());
+/// #     }
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let first_page = store
+///     .documents::<PostSummaries>()
+///     .where_eq("author", "ann")
+///     .limit(20)
+///     .list()
+///     .await?;
+/// for (key, summary) in &first_page.items {
+///     println!("{key}: {}", summary.author);
+/// }
+/// # Ok::<(), es_core::ProjectionError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Documents<'s, P> {
+    store: &'s dyn ReadStore,
+    query: ListQuery,
+    filter: Option<(String, String)>,
+    projection: PhantomData<fn() -> P>,
+}
+
+/// One page of documents in key order; pass `next` to [`Documents::after`] for the next.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<D> {
+    /// The documents with their keys.
+    pub items: Vec<(String, D)>,
+    /// The cursor of the next page, if there may be one.
+    pub next: Option<String>,
+}
+
+/// Queries for every [`ReadStore`].
+pub trait ReadStoreExt: ReadStore {
+    /// The documents of projection `P`.
+    fn documents<P: Projection>(&self) -> Documents<'_, P>
+    where
+        Self: Sized,
+    {
+        Documents {
+            store: self,
+            query: ListQuery {
+                limit: 100,
+                ..ListQuery::default()
+            },
+            filter: None,
+            projection: PhantomData,
+        }
+    }
+}
+
+impl<S: ReadStore> ReadStoreExt for S {}
+
+impl<'s, P: Projection> Documents<'s, P> {
+    /// Over a store behind a trait object.
+    pub fn of(store: &'s dyn ReadStore) -> Self {
+        Documents {
+            store,
+            query: ListQuery {
+                limit: 100,
+                ..ListQuery::default()
+            },
+            filter: None,
+            projection: PhantomData,
+        }
+    }
+
+    /// The document under `key`, if any.
+    pub async fn get(&self, key: &str) -> Result<Option<P::Document>, ProjectionError> {
+        let table = self.live_table().await?;
+        match self.store.get_document(&table, key).await? {
+            Some(row) => Ok(Some(decode::<P>(row)?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// Only documents whose indexed field `field` equals `value` (as text).
+    pub fn where_eq(mut self, field: &str, value: impl ToString) -> Self {
+        self.filter = Some((field.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Only keys after `cursor` (the `next` of the previous page).
+    pub fn after(mut self, cursor: impl Into<String>) -> Self {
+        self.query.after = Some(cursor.into());
+        self
+    }
+
+    /// At most `limit` documents per page (100 unless set).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.query.limit = limit.max(1);
+        self
+    }
+
+    /// One page of documents in key order.
+    pub async fn list(&self) -> Result<Page<P::Document>, ProjectionError> {
+        let table = self.live_table().await?;
+        let mut query = self.query.clone();
+        if let Some((field, value)) = &self.filter {
+            let Some(index) = P::INDEXES.iter().position(|index| index == field) else {
+                return Err(ProjectionError::UnknownIndex {
+                    projection: P::NAME,
+                    field: field.clone(),
+                    indexes: P::INDEXES.join(", "),
+                });
+            };
+            query.filter = Some((index, value.clone()));
+        }
+        let rows = self.store.list_documents(&table, &query).await?;
+        let next = (rows.len() == query.limit)
+            .then(|| rows.last().map(|row| row.key.clone()))
+            .flatten();
+        let items = rows
+            .into_iter()
+            .map(decode::<P>)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    /// Every document, page after page (for small read models and tests).
+    pub async fn all(&self) -> Result<Vec<(String, P::Document)>, ProjectionError> {
+        let mut items = Vec::new();
+        let mut cursor = self.query.after.clone();
+        loop {
+            let mut page_query = Documents::<P> {
+                store: self.store,
+                query: self.query.clone(),
+                filter: self.filter.clone(),
+                projection: PhantomData,
+            };
+            page_query.query.after = cursor;
+            let page = page_query.list().await?;
+            items.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    async fn live_table(&self) -> Result<DocumentTable, StoreError> {
+        let generations = self.store.generations(P::NAME).await?;
+        let generation = generations
+            .iter()
+            .find(|state| state.status == GenerationStatus::Live)
+            .map_or(1, |state| state.generation);
+        Ok(DocumentTable {
+            projection: P::NAME.to_owned(),
+            generation,
+            indexes: P::INDEXES.iter().map(|index| (*index).to_owned()).collect(),
+        })
+    }
+}
+
+fn decode<P: Projection>(row: DocumentRow) -> Result<(String, P::Document), StoreError> {
+    match row.body.decode() {
+        Ok(doc) => Ok((row.key, doc)),
+        Err(source) => Err(StoreError::CorruptDocument {
+            projection: P::NAME,
+            key: row.key,
+            source,
+        }),
+    }
+}
