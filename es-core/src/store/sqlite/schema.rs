@@ -11,10 +11,10 @@
 //! or of an unreleased layout is refused with a [`LayoutError`], never read as if it were ours.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::Durability;
 use crate::error::StoreError;
@@ -99,12 +99,7 @@ pub(super) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         Opening::Driver(source) => at_path("creating the SQLite schema", path)(source),
         Opening::Layout(layout) => StoreError::backend("opening the SQLite store", layout),
     })?;
-    // After the schema, not before: switching to WAL needs an exclusive lock, which the busy
-    // timeout set in `open_connection` waits for. The mode is stored in the file, so only the
-    // first opener changes anything; everyone else reads "wal" back.
-    connection
-        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-        .map_err(at_path("switching the SQLite file to WAL", path))?;
+    switch_to_wal(&connection).map_err(at_path("switching the SQLite file to WAL", path))?;
     let synchronous = match durability {
         Durability::Full => "PRAGMA synchronous = FULL",
         Durability::Normal => "PRAGMA synchronous = NORMAL",
@@ -113,6 +108,29 @@ pub(super) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         .execute_batch(synchronous)
         .map_err(at_path("configuring the SQLite connection", path))?;
     Ok(connection)
+}
+
+/// Puts the file in WAL mode, so readers never wait for the writer. The mode is stored in the
+/// file: only the first opener changes anything, everyone after reads "wal" back.
+///
+/// Changing the mode takes an exclusive lock *without* calling the busy handler, so while
+/// another opener holds any lock this fails at once with `SQLITE_BUSY` whatever the busy
+/// timeout (eight threads opening one new file see it within a few rounds). So: retry, for
+/// as long as the busy timeout would have waited.
+fn switch_to_wal(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // Any other answer is final: a file system without shared memory keeps its
+            // rollback journal, which is slower for readers but just as correct.
+            other => return other,
+        }
+    }
 }
 
 /// Opens a reader connection on a file `open_writer` has already checked.
