@@ -31,10 +31,11 @@
 //! - **A file says what it holds.** The schema (one `.sql` file per table, index and trigger
 //!   in `schema/`) is created under the write lock by whichever opener comes first, so any
 //!   number of threads and processes can open a new file at once; a file of another layout is
-//!   refused with a [`LayoutError`]. See `schema.rs`.
+//!   refused with a [`LayoutError`](crate::sqlite::LayoutError). See `schema.rs`.
 //!
-//! The `rusqlite` this store is built on is re-exported as [`rusqlite`], so an application that
-//! also opens the file itself links one SQLite, of the same version.
+//! The `rusqlite` this store is built on is re-exported as
+//! [`es_core::sqlite::rusqlite`](crate::sqlite::rusqlite), so an application that also opens
+//! the file itself uses the same driver and links one SQLite.
 //!
 //! # Schema (layout 1)
 //!
@@ -61,6 +62,8 @@ mod decode;
 mod read;
 mod schema;
 mod snapshots;
+#[cfg(test)]
+mod tests;
 
 pub use schema::LayoutError;
 

@@ -115,16 +115,21 @@ pub(super) fn read_aggregate_type(
         return Ok(Vec::new());
     };
     let mut decoder = Decoder::default();
-    // Served by `es_events_by_aggregate_type`: a seek, then a walk in position order.
     query(
         connection,
-        &format!(
-            "SELECT {} FROM es_events WHERE aggregate_type = ?1 AND position >= ?2 \
-             ORDER BY position LIMIT ?3",
-            decode::EVENT
-        ),
+        &aggregate_type_sql(),
         params![aggregate_type, from, limit],
         |row| decoder.event(row),
+    )
+}
+
+/// Served by `es_events_by_aggregate_type`: a seek, then a walk in position order (a test
+/// checks SQLite's plan says so).
+pub(super) fn aggregate_type_sql() -> String {
+    format!(
+        "SELECT {} FROM es_events WHERE aggregate_type = ?1 AND position >= ?2 \
+         ORDER BY position LIMIT ?3",
+        decode::EVENT
     )
 }
 
