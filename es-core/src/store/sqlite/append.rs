@@ -1,0 +1,113 @@
+//! Appending: one `BEGIN IMMEDIATE` transaction per batch.
+//!
+//! The write lock is taken before the stream's version is read, so the expectation check
+//! and the inserts see the same stream, whichever process appends; and positions (rowids)
+//! are given out under that lock, so commit order is position order and read-all can never
+//! skip an event that commits later with a lower position.
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::read;
+use super::{backend, TooLarge};
+use crate::envelope::{Metadata, NewEvent, RecordedEvent};
+use crate::error::{Conflict, CorruptRecord, Corruption, StoreError};
+use crate::store::ExpectedVersion;
+use crate::stream::StreamId;
+
+const INSERT: &str = "INSERT INTO es_events (stream_id, version, event_name, schema_version, \
+     recorded_at_us, event_id, correlation_id, causation_id, extra, payload) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Appends a non-empty, already checked batch to `stream` if it is at `expected`.
+pub(super) fn append(
+    connection: &mut Connection,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("starting a SQLite append"))?;
+    let actual = read::stream_version(&transaction, stream)?;
+    if !expected.accepts(actual) {
+        return Err(Conflict {
+            stream: stream.clone(),
+            expected,
+            actual,
+        }
+        .into());
+    }
+    // SQLite keeps microseconds: truncate now, so what we return equals what a read returns.
+    let recorded_at = truncate_to_micros(Utc::now());
+    let recorded_at_us = recorded_at.timestamp_micros();
+    let mut recorded = Vec::with_capacity(events.len());
+    {
+        let mut insert = transaction
+            .prepare_cached(INSERT)
+            .map_err(backend("preparing a SQLite append"))?;
+        for (event, version) in events.into_iter().zip(actual + 1..) {
+            let stored_version = i64::try_from(version).map_err(|_| {
+                StoreError::backend("appending to SQLite", TooLarge::new("version", version))
+            })?;
+            insert
+                .execute(params![
+                    stream.as_str(),
+                    stored_version,
+                    &*event.event_name,
+                    event.schema_version,
+                    recorded_at_us,
+                    event.metadata.event_id.to_string(),
+                    event.metadata.correlation_id.to_string(),
+                    event.metadata.causation_id.map(|id| id.to_string()),
+                    encode_extra(&event.metadata)?,
+                    event.payload.as_str(),
+                ])
+                .map_err(backend("appending to SQLite"))?;
+            // The CHECK on `position` keeps a rowid below 1 out of the table; should a file
+            // without it get here, say so rather than return a position nobody can read.
+            let rowid = transaction.last_insert_rowid();
+            let position = u64::try_from(rowid).map_err(|_| {
+                CorruptRecord::new(
+                    stream.as_str(),
+                    Some(version),
+                    Some(&event.event_name),
+                    Corruption::OutOfRange {
+                        column: "position",
+                        value: rowid,
+                    },
+                )
+            })?;
+            recorded.push(RecordedEvent {
+                stream: stream.clone(),
+                version,
+                position,
+                recorded_at,
+                event_name: event.event_name,
+                schema_version: event.schema_version,
+                metadata: event.metadata,
+                event: event.payload,
+            });
+        }
+    }
+    transaction
+        .commit()
+        .map_err(backend("committing a SQLite append"))?;
+    Ok(recorded)
+}
+
+fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.timestamp_micros(at.timestamp_micros())
+        .single()
+        .unwrap_or(at)
+}
+
+/// The free-form entries as a JSON object, or NULL when there are none.
+fn encode_extra(metadata: &Metadata) -> Result<Option<String>, StoreError> {
+    if metadata.extra.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(&metadata.extra)
+        .map(Some)
+        .map_err(|error| StoreError::backend("encoding event metadata", error))
+}
