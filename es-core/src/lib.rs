@@ -117,6 +117,7 @@ pub use read::{
     HealthState, ListQuery, OnFailure, Page, Projection, ProjectionHealth, ProjectionRegistration,
     Projections, ReadStore, ReadStoreExt, ReadTx, RebuildProgress, Stopped,
 };
+pub use read::retry_dead_letter;
 pub use repository::{decode_event, CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;
 pub use store::{

@@ -11,6 +11,7 @@
 
 mod batch;
 mod daemon;
+mod dead_letters;
 mod docs;
 mod health;
 pub(crate) mod memory;
@@ -23,6 +24,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use daemon::{Daemon, DaemonConfig};
+pub use dead_letters::retry_dead_letter;
 pub use docs::Docs;
 pub use health::{health, HealthState, ProjectionHealth};
 pub use projection::{Document, OnFailure, Projection};
