@@ -38,7 +38,7 @@ pub async fn retry_dead_letter(
         return Err(no_letter().into());
     }
     let outcome = entry
-        .apply_batch(&mut *tx, &table, std::slice::from_ref(&event))
+        .apply_batch(store, &mut *tx, &table, std::slice::from_ref(&event))
         .await?;
     let failure = outcome
         .stopped
