@@ -48,7 +48,7 @@ impl Sql {
         let statement = |source: &str| {
             format!(
                 "WITH current AS (
-                    SELECT coalesce(max(version), 0) AS version FROM {events} WHERE stream_id = $1
+                    SELECT coalesce(max(version), 0)::bigint AS version FROM {events} WHERE stream_id = $1::text
                  ), inserted AS (
                     INSERT INTO {events} (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
                     SELECT (pg_current_xact_id()::text::bigint << {INDEX_BITS}) + $8::bigint + batch.ord,
@@ -73,7 +73,7 @@ impl Sql {
                          $5::text AS metadata, $6::text AS payload, 1::bigint AS ord) AS batch",
             ),
             stream_version: format!(
-                "SELECT coalesce(max(version), 0)::bigint AS version FROM {events} WHERE stream_id = $1"
+                "SELECT coalesce(max(version), 0)::bigint AS version FROM {events} WHERE stream_id = $1::text"
             ),
         }
     }

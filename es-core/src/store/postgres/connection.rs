@@ -220,10 +220,17 @@ pub(super) fn driver_error(
     StoreError::backend(context, DriverError::from(error))
 }
 
-/// The connection closed or failed under the statement (not an error the server reported).
+/// The connection closed or failed under the statement, or the server ended the session
+/// (a FATAL error, e.g. the backend was terminated): either way the session is gone and an
+/// in-flight commit may or may not have happened.
 fn is_connection_lost(error: &tokio_postgres::Error) -> bool {
-    error.as_db_error().is_none()
-        && (error.is_closed() || source_chain_has::<std::io::Error>(error, |_| true))
+    match error.as_db_error() {
+        Some(db) => matches!(
+            db.parsed_severity(),
+            Some(tokio_postgres::error::Severity::Fatal | tokio_postgres::error::Severity::Panic)
+        ),
+        None => error.is_closed() || source_chain_has::<std::io::Error>(error, |_| true),
+    }
 }
 
 fn is_connect_timeout(error: &tokio_postgres::Error) -> bool {

@@ -43,6 +43,8 @@ mod decode;
 mod read;
 mod schema;
 mod snapshots;
+#[cfg(test)]
+mod tests;
 
 pub use append::PgTransaction;
 pub use config::PostgresConfig;

@@ -34,24 +34,24 @@ impl Sql {
         Sql {
             read_stream: format!(
                 "SELECT {EVENT_COLUMNS} FROM {events}
-                 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
+                 WHERE stream_id = $1::text AND version >= $2::bigint ORDER BY version LIMIT $3::bigint"
             ),
             read_stream_payloads: format!(
                 "SELECT {PAYLOAD_COLUMNS} FROM {events}
-                 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"
+                 WHERE stream_id = $1::text AND version >= $2::bigint ORDER BY version LIMIT $3::bigint"
             ),
             read_all: format!(
                 "SELECT stream_id, {EVENT_COLUMNS} FROM {events}
-                 WHERE position >= $1 AND {settled}
-                 ORDER BY position LIMIT $2"
+                 WHERE position >= $1::bigint AND {settled}
+                 ORDER BY position LIMIT $2::bigint"
             ),
             // Walks the position index from `$1` and filters on the key's prefix, so no
             // extra index (about 32 bytes per event) is kept for it. It reads events of
             // other types on the way, on the server, and returns none of them.
             read_aggregate_type: format!(
                 "SELECT stream_id, {EVENT_COLUMNS} FROM {events}
-                 WHERE position >= $1 AND {settled} AND starts_with(stream_id, $3)
-                 ORDER BY position LIMIT $2"
+                 WHERE position >= $1::bigint AND {settled} AND starts_with(stream_id, $3::text)
+                 ORDER BY position LIMIT $2::bigint"
             ),
             head_position: format!(
                 "SELECT coalesce(max(position), 0)::bigint AS position FROM {events}"

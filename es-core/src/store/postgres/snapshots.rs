@@ -19,12 +19,12 @@ impl Sql {
         let snapshots = format!("\"{schema}\".es_snapshots");
         Sql {
             load: format!(
-                "SELECT version, state_fingerprint, state, taken_at FROM {snapshots} WHERE stream_id = $1"
+                "SELECT version, state_fingerprint, state, taken_at FROM {snapshots} WHERE stream_id = $1::text"
             ),
             // An older snapshot never replaces a newer one.
             save: format!(
                 "INSERT INTO {snapshots} AS existing (stream_id, version, state_fingerprint, state, taken_at)
-                 VALUES ($1, $2, $3, $4::text::json, $5)
+                 VALUES ($1::text, $2::bigint, $3::text, $4::text::json, $5::timestamptz)
                  ON CONFLICT (stream_id) DO UPDATE SET
                     version = excluded.version, state_fingerprint = excluded.state_fingerprint,
                     state = excluded.state, taken_at = excluded.taken_at
