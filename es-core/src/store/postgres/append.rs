@@ -65,11 +65,11 @@ impl Sql {
         };
         Sql {
             many: statement(
-                "unnest($2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[])
+                "unnest($2::text[], $3::int[], $4::uuid[], $5::text[], $6::text[])
                     WITH ORDINALITY AS batch(event_name, schema_version, event_id, metadata, payload, ord)",
             ),
             one: statement(
-                "(SELECT $2::text AS event_name, $3::bigint AS schema_version, $4::uuid AS event_id,
+                "(SELECT $2::text AS event_name, $3::int AS schema_version, $4::uuid AS event_id,
                          $5::text AS metadata, $6::text AS payload, 1::bigint AS ord) AS batch",
             ),
             stream_version: format!(
@@ -139,29 +139,41 @@ impl From<StoreError> for Failed {
 /// The events as parameters of one statement.
 struct Columns<'a> {
     names: Vec<&'a str>,
-    schema_versions: Vec<i64>,
+    schema_versions: Vec<i32>,
     event_ids: Vec<Uuid>,
     metadata: Vec<String>,
     payloads: Vec<&'a str>,
 }
 
 impl<'a> Columns<'a> {
-    fn new(events: &'a [NewEvent]) -> Self {
-        Columns {
+    fn new(events: &'a [NewEvent]) -> Result<Self, StoreError> {
+        let schema_versions = events
+            .iter()
+            .map(|event| {
+                i32::try_from(event.schema_version)
+                    .map_err(|_| SchemaVersionTooLarge(event.schema_version))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|error| StoreError::backend("appending to PostgreSQL", error))?;
+        Ok(Columns {
             names: events.iter().map(|event| &*event.event_name).collect(),
-            schema_versions: events
-                .iter()
-                .map(|event| i64::from(event.schema_version))
-                .collect(),
+            schema_versions,
             event_ids: events.iter().map(|event| event.metadata.event_id).collect(),
             metadata: events
                 .iter()
                 .map(|event| metadata_column(&event.metadata))
                 .collect(),
             payloads: events.iter().map(|event| event.payload.as_str()).collect(),
-        }
+        })
     }
 }
+
+/// An event schema version the `int` column cannot hold. Stored as `int` rather than
+/// `bigint` because on a typical row the 4 bytes cost 8 (alignment); no real schema
+/// reaches 2^31 versions.
+#[derive(Debug, thiserror::Error)]
+#[error("event schema version {0} is larger than the PostgreSQL store keeps ({max}); nothing was written", max = i32::MAX)]
+struct SchemaVersionTooLarge(u32);
 
 /// What one run of the append statement found.
 enum Attempt {
@@ -218,7 +230,7 @@ async fn append_on(
     }
     // Below 2^20, checked above.
     let offset = appended_before as i64;
-    let columns = Columns::new(&events);
+    let columns = Columns::new(&events)?;
     let sql = if events.len() == 1 {
         &shared.sql.append.one
     } else {

@@ -6,8 +6,8 @@
 CREATE TABLE "{schema}".es_events (
     position        bigint      NOT NULL,
     version         bigint      NOT NULL,
-    schema_version  bigint      NOT NULL,
     recorded_at     timestamptz NOT NULL DEFAULT now(),
+    schema_version  int         NOT NULL,
     event_id        uuid        NOT NULL,
     stream_id       text        NOT NULL,
     event_name      text        NOT NULL,
