@@ -26,6 +26,7 @@ pub const ON: Symbol = Symbol("on");
 pub const DOCUMENT: Symbol = Symbol("document");
 pub const INDEX: Symbol = Symbol("index");
 pub const ON_FAILURE: Symbol = Symbol("on_failure");
+pub const PER_STREAM: Symbol = Symbol("per_stream");
 
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {

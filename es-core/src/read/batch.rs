@@ -235,6 +235,33 @@ fn surviving_records<P: Projection>(
         .collect())
 }
 
+/// Applies `projection` to `events` in memory, from no documents at all, and returns the
+/// documents it ends with: what its tables would hold after exactly these events. For time
+/// travel (a read model as it was at a past moment) and tests. A per-stream projection's
+/// rollback markers are resolved from the events given.
+pub fn project_in_memory<P: Projection>(
+    projection: &P,
+    events: &[RecordedEvent],
+) -> Result<std::collections::BTreeMap<String, P::Document>, ProjectionError> {
+    let mut docs = Docs::complete();
+    let resolve_markers = P::PER_STREAM && !P::EVENTS.contains(&RolledBack::NAME);
+    for (index, event) in events.iter().enumerate() {
+        if resolve_markers && &*event.event_name == RolledBack::NAME {
+            let to_version = marker_target::<P>(event)?;
+            let history: Vec<RecordedEvent> = events[..index]
+                .iter()
+                .filter(|earlier| earlier.stream == event.stream && earlier.version <= to_version)
+                .cloned()
+                .collect();
+            let surviving = surviving_records::<P>(history);
+            rebuild_document(projection, event, &surviving, &mut docs)?;
+        } else if P::EVENTS.contains(&&*event.event_name) {
+            projection.apply(event, &mut docs)?;
+        }
+    }
+    Ok(docs.into_documents())
+}
+
 /// What a rollback marker does to a per-stream projection: its stream's document is built
 /// again from the events that survive the marker.
 fn rebuild_document<P: Projection>(

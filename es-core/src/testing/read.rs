@@ -92,6 +92,7 @@ impl<const SKIP: bool, const FACTOR: u64> Projection for Counts<SKIP, FACTOR> {
     const EVENTS: &'static [&'static str] = &["test.happened"];
     const INDEXES: &'static [&'static str] = &["parity"];
     const ON_FAILURE: OnFailure = if SKIP { OnFailure::Skip } else { OnFailure::Stop };
+    const PER_STREAM: bool = true;
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<Count>) -> Result<(), ProjectionError> {
         if !event.aggregate_id().starts_with(&self.prefix) {

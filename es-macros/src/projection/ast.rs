@@ -10,7 +10,7 @@ use syn::{
 use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
 use crate::naming::snake_case;
-use crate::symbol::{DOCUMENT, INDEX, NAME, ON, ON_FAILURE, VERSION};
+use crate::symbol::{DOCUMENT, INDEX, NAME, ON, ON_FAILURE, PER_STREAM, VERSION};
 use crate::types::type_ident;
 
 /// `#[projection(name = "post_summaries", document = PostSummary, index(author))]` on a struct.
@@ -23,6 +23,7 @@ pub struct Declaration<'a> {
     pub indexes: Vec<Ident>,
     pub version: Option<String>,
     pub skip_failures: bool,
+    pub per_stream: bool,
     pub construction: Construction,
 }
 
@@ -58,6 +59,7 @@ impl<'a> Declaration<'a> {
         let mut version: Once<String> = Once::new("projection", VERSION);
         let mut on_failure: Once<Ident> = Once::new("projection", ON_FAILURE);
         let mut indexes = Vec::new();
+        let mut per_stream = false;
         let parser = syn::meta::parser(|meta| {
             if meta.path == NAME {
                 // name = "post_summaries"
@@ -91,11 +93,17 @@ impl<'a> Declaration<'a> {
                     cx.error_spanned_by(&value, format!("unknown failure policy `{value}`, expected `stop` (halt at the event; the default) or `skip` (set it aside as a dead letter)"));
                 }
                 on_failure.set(cx, &meta.path, value);
+            } else if meta.path == PER_STREAM {
+                // per_stream: each document is keyed by one stream's aggregate id
+                if per_stream {
+                    cx.error_spanned_by(&meta.path, "duplicate `per_stream` in `#[projection]`; give it once");
+                }
+                per_stream = true;
             } else {
                 return Err(attr::unknown_key(
                     &meta,
                     "projection",
-                    &[NAME, DOCUMENT, INDEX, VERSION, ON_FAILURE],
+                    &[NAME, DOCUMENT, INDEX, VERSION, ON_FAILURE, PER_STREAM],
                 ));
             }
             Ok(())
@@ -121,6 +129,7 @@ impl<'a> Declaration<'a> {
             indexes,
             version: version.get(),
             skip_failures: on_failure.get().is_some_and(|policy| policy == "skip"),
+            per_stream,
             construction: if unit {
                 Construction::Unit
             } else if derives_default {
