@@ -6,7 +6,7 @@
 //! against any [`EventStore`]: [`MemoryStore`] always, SQLite and PostgreSQL behind features.
 //!
 //! ```
-//! use es_core::{aggregate, Command, Event, MemoryStore, Repository};
+//! use es_core::{aggregate, Command, Event, GivenExt, MemoryStore, Repository};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@
 //! }
 //!
 //! #[aggregate(name = "account", id = String, error = AccountError)]
-//! #[derive(Default, Debug)]
+//! #[derive(Default, Debug, PartialEq)]
 //! pub struct Account { balance: u64 }
 //!
 //! #[aggregate]
@@ -42,7 +42,7 @@
 //!     }
 //! }
 //!
-//! // The generated fixture: given past events, when a command, then these events.
+//! // The fixture (`GivenExt`): given past events, when a command, then these events.
 //! Account::given([]).when(Deposit { amount: 5 }).then([Deposited { amount: 5 }.into()]);
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -90,7 +90,7 @@ pub use command::Command;
 pub use envelope::{Envelope, Metadata, NewEvent, Payload, RecordedEvent};
 pub use error::{DecodeError, ProjectionError, RepositoryError, StoreError};
 pub use event::{DecodeFailure, Event, EventSet, UpcastError};
-pub use fixture::{Given, Outcome};
+pub use fixture::{Given, GivenExt, Outcome};
 pub use history::{Change, RolledBack};
 pub use projection::{Projection, Projections};
 pub use repository::{CommandMetadata, Loaded, Repository, RetryPolicy};

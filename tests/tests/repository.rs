@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use es_core::{
-    CommandMetadata, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Payload,
-    Repository, RepositoryError, RetryPolicy,
+    CommandMetadata, EventStore, ExpectedVersion, GivenExt, MemoryStore, Metadata, NewEvent,
+    Payload, Repository, RepositoryError, RetryPolicy,
 };
 use uuid::Uuid;
 
