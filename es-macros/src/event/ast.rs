@@ -9,7 +9,7 @@ use crate::symbol::{EVENT, FROM, NAME, UPCAST, VERSION, WITH};
 
 pub struct Event<'a> {
     pub original: &'a DeriveInput,
-    /// Stored name: `name = "..."`, or the type's name.
+    /// Stored name: `name = "..."`, or the type's name (so renaming the type changes it).
     pub name: String,
     pub version: u32,
     /// Where `version` was written, for errors about it.
@@ -33,16 +33,21 @@ impl<'a> Event<'a> {
             let parsed = attribute.parse_nested_meta(|meta| {
                 if meta.path == NAME {
                     // #[event(name = "post.published")]
-                    let value = attr::parse_lit_str(&meta)?;
-                    if value.value().trim().is_empty() {
-                        cx.error_spanned_by(&value, "the stored name of an event cannot be empty, e.g. `name = \"post.published\"`");
-                    }
+                    let value = attr::parse_name(
+                        cx,
+                        &meta,
+                        "the stored name of an event",
+                        "post.published",
+                    )?;
                     name.set(cx, &meta.path, value.value());
                 } else if meta.path == VERSION {
                     // #[event(version = 2)]
                     let value: LitInt = attr::parse_lit_int(&meta)?;
                     match value.base10_parse::<u32>() {
-                        Ok(0) | Err(_) => cx.error_spanned_by(&value, "an event's `version` is a whole number from 1, e.g. `version = 2`"),
+                        Ok(0) | Err(_) => cx.error_spanned_by(
+                            &value,
+                            "an event's `version` is a whole number from 1, e.g. `version = 2`",
+                        ),
                         Ok(number) => version.set(cx, &meta.path, (number, value.span())),
                     }
                 } else if meta.path == UPCAST {
