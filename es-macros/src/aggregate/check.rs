@@ -104,19 +104,24 @@ fn type_text(ty: &syn::Type) -> String {
     ty.to_token_stream().to_string().replace(' ', "")
 }
 
+/// The message type the method takes, without `&`, for the example in an error; `fallback`
+/// when it takes none.
+fn message_hint(method: &Method, fallback: &str) -> String {
+    method.arguments.first().map_or_else(
+        || fallback.to_owned(),
+        |ty| match ty {
+            syn::Type::Reference(reference) => type_text(&reference.elem),
+            other => type_text(other),
+        },
+    )
+}
+
 /// Replay calls `#[apply]` methods for events written long ago: they must change `self`, take
 /// exactly one event, and be unable to fail or wait.
 fn check_apply_shape(cx: &Ctxt, method: &Method) {
     let function = method.original;
     let name = method.ident();
-    let event_hint = method
-        .arguments
-        .first()
-        .map(|ty| match ty {
-            syn::Type::Reference(reference) => type_text(&reference.elem),
-            other => type_text(other),
-        })
-        .unwrap_or_else(|| "SomethingHappened".to_owned());
+    let event_hint = message_hint(method, "SomethingHappened");
     let example = format!("e.g. `fn {name}(&mut self, event: &{event_hint})`");
     if let Some(asyncness) = &function.sig.asyncness {
         cx.error_spanned_by(
@@ -143,14 +148,7 @@ fn check_apply_shape(cx: &Ctxt, method: &Method) {
 fn check_handle_shape(cx: &Ctxt, method: &Method, event_enum: &syn::Ident) {
     let function = method.original;
     let name = method.ident();
-    let command_hint = method
-        .arguments
-        .first()
-        .map(|ty| match ty {
-            syn::Type::Reference(reference) => type_text(&reference.elem),
-            other => type_text(other),
-        })
-        .unwrap_or_else(|| "DoSomething".to_owned());
+    let command_hint = message_hint(method, "DoSomething");
     let example = format!(
         "e.g. `fn {name}(&self, command: {command_hint}) -> Result<SomethingHappened, MyError>`"
     );
