@@ -12,6 +12,9 @@ pub const NAME: Symbol = Symbol("name");
 pub const ID: Symbol = Symbol("id");
 pub const ERROR: Symbol = Symbol("error");
 pub const SNAPSHOT_EVERY: Symbol = Symbol("snapshot_every");
+// #[aggregate(...)] on an impl block
+pub const EVENTS: Symbol = Symbol("events");
+pub const COMMANDS: Symbol = Symbol("commands");
 // #[event(...)]
 pub const EVENT: Symbol = Symbol("event");
 pub const VERSION: Symbol = Symbol("version");

@@ -3,12 +3,12 @@
 use proc_macro2::TokenStream;
 use syn::parse::Parser as _;
 use syn::{
-    FnArg, GenericArgument, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, PathArguments,
-    ReturnType, Type,
+    GenericArgument, Ident, ImplItemFn, Item, ItemImpl, LitStr, PathArguments, ReturnType, Type,
 };
 
 use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
+use crate::impl_block;
 use crate::naming::snake_case;
 use crate::symbol::{DOCUMENT, INDEX, NAME, ON, ON_FAILURE, PER_STREAM, VERSION};
 use crate::types::type_ident;
@@ -265,24 +265,8 @@ fn generic_argument_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
 
 impl<'a> ProjectionImpl<'a> {
     pub fn from_ast(cx: &Ctxt, item: &'a ItemImpl) -> Option<Self> {
-        if let Some((_, trait_path, _)) = &item.trait_ {
-            cx.error_spanned_by(
-                trait_path,
-                "`#[projection]` goes on the read model's own impl block, not on a trait impl",
-            );
-            return None;
-        }
-        let Some(self_ident) = type_ident(&item.self_ty) else {
-            cx.error_spanned_by(&item.self_ty, "`#[projection]` needs an impl block of a named struct, e.g. `impl PostSummaries { ... }`");
-            return None;
-        };
-        let handlers = item
-            .items
-            .iter()
-            .filter_map(|impl_item| match impl_item {
-                ImplItem::Fn(function) => Some(function),
-                _ => None,
-            })
+        let self_ident = impl_block::self_ident(cx, item, "projection")?;
+        let handlers = impl_block::methods(item)
             .filter_map(|function| {
                 let attribute = function.attrs.iter().find(|a| attr::is(a, ON))?;
                 if let syn::Meta::List(list) = &attribute.meta {
@@ -298,15 +282,7 @@ impl<'a> ProjectionImpl<'a> {
                         }
                         _ => Receiver::Other,
                     },
-                    arguments: function
-                        .sig
-                        .inputs
-                        .iter()
-                        .filter_map(|arg| match arg {
-                            FnArg::Typed(typed) => Some(&*typed.ty),
-                            FnArg::Receiver(_) => None,
-                        })
-                        .collect(),
+                    arguments: impl_block::typed_arguments(function),
                 })
             })
             .collect();

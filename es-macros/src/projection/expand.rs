@@ -3,9 +3,10 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{ImplItem, ItemImpl};
+use syn::ItemImpl;
 
 use super::ast::{Construction, Declaration, Input, ProjectionImpl};
+use crate::impl_block;
 use crate::symbol::ON;
 
 pub fn declaration(declaration: &Declaration) -> TokenStream {
@@ -75,14 +76,9 @@ pub fn declaration_fallback(declaration: &Declaration) -> TokenStream {
     }
 }
 
-pub fn stripped_impl(original: &ItemImpl) -> TokenStream {
-    let mut item = original.clone();
-    for impl_item in &mut item.items {
-        if let ImplItem::Fn(function) = impl_item {
-            function.attrs.retain(|a| a.path() != ON);
-        }
-    }
-    quote!(#item)
+/// The user's impl block without `#[on]`, which is not a real attribute.
+fn stripped_impl(original: &ItemImpl) -> ItemImpl {
+    impl_block::strip_method_attributes(original, |attribute| attribute.path() == ON)
 }
 
 /// After an error: the user's impl block and a `Projection` impl that handles no event, so
