@@ -7,7 +7,14 @@ use std::time::{Duration, Instant};
 
 use es_core::postgres::{PostgresConfig, PostgresStore};
 use es_core::testing::{event, unique_stream};
-use es_core::{EventStore, ExpectedVersion, RecordedEvent, StoreError};
+use es_core::{
+    CorruptRecord, Corruption, EventLog, ExpectedVersion, RecordedEvent, StoreError, StreamId,
+};
+use es_tests::stores;
+
+fn stream(id: &str) -> StreamId {
+    StreamId::new("test", id).unwrap()
+}
 
 async fn raw_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -33,17 +40,13 @@ async fn read_all_until(store: &PostgresStore, count: usize) -> Vec<RecordedEven
 /// is open, read-all stops before it, even though a later position is already committed.
 #[tokio::test]
 async fn read_all_waits_for_a_transaction_that_took_an_earlier_position() {
-    let Some(store) = postgres::new_store().await else {
+    let Some(store) = stores::postgres_store().await else {
         return;
     };
-    let url = postgres::url().unwrap();
-    let mut client = raw_client(&url).await;
-    let transaction = client.transaction().await.unwrap();
-    let early = store
-        .append_in(
-            &transaction,
-            "early",
-            "test",
+    let mut transaction = store.transaction().await.unwrap();
+    let early = transaction
+        .append(
+            &stream("early"),
             ExpectedVersion::NoStream,
             vec![event("test.early", 1)],
         )
@@ -51,8 +54,7 @@ async fn read_all_waits_for_a_transaction_that_took_an_earlier_position() {
         .unwrap();
     let late = store
         .append(
-            "late",
-            "test",
+            &stream("late"),
             ExpectedVersion::NoStream,
             vec![event("test.late", 2)],
         )
@@ -75,7 +77,7 @@ async fn read_all_waits_for_a_transaction_that_took_an_earlier_position() {
     }
     transaction.commit().await.unwrap();
     let events = read_all_until(&store, 2).await;
-    let names: Vec<&str> = events.iter().map(|e| e.event_name.as_str()).collect();
+    let names: Vec<&str> = events.iter().map(|e| &*e.event_name).collect();
     assert_eq!(
         names,
         ["test.early", "test.late"],
@@ -87,16 +89,13 @@ async fn read_all_waits_for_a_transaction_that_took_an_earlier_position() {
 /// A rolled-back append leaves a hole in the positions that read-all steps over.
 #[tokio::test]
 async fn a_rolled_back_append_is_never_seen() {
-    let Some(store) = postgres::new_store().await else {
+    let Some(store) = stores::postgres_store().await else {
         return;
     };
-    let mut client = raw_client(&postgres::url().unwrap()).await;
-    let transaction = client.transaction().await.unwrap();
-    store
-        .append_in(
-            &transaction,
-            "ghost",
-            "test",
+    let mut transaction = store.transaction().await.unwrap();
+    transaction
+        .append(
+            &stream("ghost"),
             ExpectedVersion::NoStream,
             vec![event("test.ghost", 1)],
         )
@@ -104,8 +103,7 @@ async fn a_rolled_back_append_is_never_seen() {
         .unwrap();
     store
         .append(
-            "real",
-            "test",
+            &stream("real"),
             ExpectedVersion::NoStream,
             vec![event("test.real", 2)],
         )
@@ -116,29 +114,28 @@ async fn a_rolled_back_append_is_never_seen() {
     assert_eq!(
         events
             .iter()
-            .map(|e| e.event_name.as_str())
+            .map(|e| &*e.event_name)
             .collect::<Vec<_>>(),
         ["test.real"]
     );
-    assert_eq!(store.stream_version("ghost").await.unwrap(), 0);
+    assert_eq!(store.stream_version(&stream("ghost")).await.unwrap(), 0);
     store.drop_schema().await.unwrap();
 }
 
 #[tokio::test]
 async fn the_events_table_refuses_update_delete_and_truncate() {
-    let Some(store) = postgres::new_store().await else {
+    let Some(store) = stores::postgres_store().await else {
         return;
     };
     store
         .append(
-            "s",
-            "test",
+            &stream("s"),
             ExpectedVersion::NoStream,
             vec![event("test.kept", 1)],
         )
         .await
         .unwrap();
-    let client = raw_client(&postgres::url().unwrap()).await;
+    let client = raw_client(&stores::postgres_url().await.unwrap()).await;
     let schema = store.schema();
     for statement in [
         format!("UPDATE \"{schema}\".es_events SET event_name = 'changed'"),
@@ -156,40 +153,61 @@ async fn the_events_table_refuses_update_delete_and_truncate() {
         );
     }
     assert_eq!(
-        store.read_stream("s", 1, 10).await.unwrap()[0].event_name,
+        &*store.read_stream(&stream("s"), 1, 10).await.unwrap()[0].event_name,
         "test.kept"
     );
     store.drop_schema().await.unwrap();
 }
 
 #[tokio::test]
-async fn a_corrupt_row_is_an_error_naming_stream_and_version() {
-    let Some(store) = postgres::new_store().await else {
+async fn a_corrupt_row_is_an_error_naming_stream_version_and_event() {
+    let Some(store) = stores::postgres_store().await else {
         return;
     };
-    let client = raw_client(&postgres::url().unwrap()).await;
-    client
-        .execute(
-            &format!(
-                "INSERT INTO \"{}\".es_events (position, stream_id, version, aggregate_type, event_name, schema_version, event_id, correlation_id, extra, payload)
-                 VALUES (1, 'post-7', 1, 'post', 'post.drafted', 1, gen_random_uuid(), gen_random_uuid(), '[1, 2]', '{{}}')",
-                store.schema()
-            ),
-            &[],
+    store
+        .append(
+            &stream("7"),
+            ExpectedVersion::NoStream,
+            vec![event("test.fine", 1)],
         )
         .await
         .unwrap();
-    match store.read_stream("post-7", 1, 10).await {
-        Err(StoreError::Corrupt {
-            stream_id,
-            version,
-            reason,
-        }) => {
-            assert_eq!((stream_id.as_str(), version), ("post-7", 1));
-            assert!(reason.contains("metadata"), "{reason}");
+    let client = raw_client(&stores::postgres_url().await.unwrap()).await;
+    // Metadata that is not an object: written around the store, as a broken tool would.
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE \"{schema}\".es_events DISABLE TRIGGER USER;
+             UPDATE \"{schema}\".es_events SET metadata = '[1, 2]';",
+            schema = store.schema()
+        ))
+        .await
+        .unwrap();
+    match store.read_stream(&stream("7"), 1, 10).await {
+        Err(StoreError::Corrupt(corrupt)) => {
+            let CorruptRecord {
+                stream: key,
+                version,
+                event_name,
+                problem,
+            } = *corrupt;
+            assert_eq!(
+                (key.as_str(), version, event_name.as_deref()),
+                ("test/7", Some(1), Some("test.fine"))
+            );
+            assert!(matches!(problem, Corruption::Unreadable { .. }), "{problem}");
         }
         other => panic!("expected a corrupt-row error, got {other:?}"),
     }
+    // Another stream still reads.
+    store
+        .append(
+            &stream("8"),
+            ExpectedVersion::NoStream,
+            vec![event("test.fine", 1)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.read_stream(&stream("8"), 1, 10).await.unwrap().len(), 1);
     store.drop_schema().await.unwrap();
 }
 
@@ -197,23 +215,21 @@ async fn a_corrupt_row_is_an_error_naming_stream_and_version() {
 /// not a lock in one process, decides who wins.
 #[tokio::test]
 async fn two_stores_on_one_schema_never_both_win() {
-    let Some(first) = postgres::new_store().await else {
+    let Some(first) = stores::postgres_store().await else {
         return;
     };
-    let config = PostgresConfig::new(postgres::url().unwrap()).schema(first.schema());
+    let config = PostgresConfig::new(stores::postgres_url().await.unwrap()).schema(first.schema());
     let second = PostgresStore::connect_with(config).await.unwrap();
     let stream = unique_stream("shared");
     for round in 0..20u64 {
         let (a, b) = tokio::join!(
             first.append(
                 &stream,
-                "test",
                 ExpectedVersion::Exact(round),
                 vec![event("test.a", round)]
             ),
             second.append(
                 &stream,
-                "test",
                 ExpectedVersion::Exact(round),
                 vec![event("test.b", round)]
             ),
@@ -229,7 +245,9 @@ async fn two_stores_on_one_schema_never_both_win() {
 
 #[tokio::test]
 async fn concurrent_migrations_of_one_schema_all_succeed() {
-    let Some(url) = postgres::url() else { return };
+    let Some(url) = stores::postgres_url().await else {
+        return;
+    };
     let schema = format!("es_test_{}", uuid::Uuid::new_v4().simple());
     let opens = (0..4).map(|_| {
         PostgresStore::connect_with(PostgresConfig::new(url.clone()).schema(schema.clone()))
@@ -244,10 +262,8 @@ async fn concurrent_migrations_of_one_schema_all_succeed() {
 /// These need no server: they show what a user sees when the server is not there.
 #[tokio::test]
 async fn an_unreachable_server_or_bad_url_is_a_clear_error() {
-    let config = PostgresConfig {
-        connect_timeout: Duration::from_secs(2),
-        ..PostgresConfig::new("postgres://postgres@127.0.0.1:1/test")
-    };
+    let config = PostgresConfig::new("postgres://postgres@127.0.0.1:1/test")
+        .connect_timeout(Duration::from_secs(2));
     let error = PostgresStore::connect_with(config)
         .await
         .unwrap_err()
@@ -267,64 +283,71 @@ async fn an_unreachable_server_or_bad_url_is_a_clear_error() {
     assert!(error.contains("schema name"), "{error}");
 }
 
-/// Counts events named `test.*` it has seen.
-#[derive(Debug, Default)]
-struct SeenCount(u64);
+/// Counts `test.incremented` events, in one document.
+#[derive(Debug)]
+struct SeenCount;
 
 impl es_core::Projection for SeenCount {
-    fn name(&self) -> &'static str {
-        "seen_count"
-    }
-    fn apply(&mut self, _: &RecordedEvent) -> Result<(), es_core::ProjectionError> {
-        self.0 += 1;
+    type Document = u64;
+    const NAME: &'static str = "seen_count";
+    const VERSION: &'static str = "1";
+    const EVENTS: &'static [&'static str] = &["test.incremented", "test.slow"];
+    const PER_STREAM: bool = true;
+
+    fn apply(
+        &self,
+        _: &RecordedEvent,
+        docs: &mut es_core::Docs<u64>,
+    ) -> Result<(), es_core::ProjectionError> {
+        docs.upsert("all", |count| *count += 1);
         Ok(())
     }
 }
 
-/// A command returns once its read models show it, even when an earlier transaction holds
-/// read-all back for a while.
+/// A command does not wait for read models, even when an earlier transaction holds read-all
+/// back; the daemon shows both events, in order, once that transaction commits.
 #[tokio::test]
-async fn a_command_waits_for_its_read_models_behind_a_slow_transaction() {
-    let Some(store) = postgres::new_store().await else {
+async fn commands_do_not_wait_for_read_models_behind_a_slow_transaction() {
+    let Some(store) = stores::postgres_store().await else {
         return;
     };
-    let projections = es_core::Projections::new().with(SeenCount::default());
-    let repository =
-        es_core::Repository::<Counter>::new(store.clone()).with_projections(projections.clone());
-    let mut client = raw_client(&postgres::url().unwrap()).await;
-    let transaction = client.transaction().await.unwrap();
-    store
-        .append_in(
-            &transaction,
-            "slow",
-            "test",
+    let shared: std::sync::Arc<dyn es_core::Store> = std::sync::Arc::new(store.clone());
+    let daemon = es_core::Daemon::start(
+        shared.clone(),
+        es_core::Projections::new().with(SeenCount),
+    )
+    .await
+    .unwrap();
+    let repository = es_core::Repository::<Counter>::new(store.clone());
+    let mut transaction = store.transaction().await.unwrap();
+    transaction
+        .append(
+            &stream("slow"),
             ExpectedVersion::NoStream,
             vec![event("test.slow", 1)],
         )
         .await
         .unwrap();
-    let release = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        transaction.commit().await.unwrap();
-    };
-    let command = async {
-        let started = Instant::now();
-        repository
-            .execute(&"c".to_owned(), Increment)
-            .await
-            .unwrap();
-        started.elapsed()
-    };
-    let (took, ()) = tokio::join!(command, release);
+    let committed = repository.execute(&"c".to_owned(), Increment).await.unwrap();
+    let position = committed[0].position;
     assert!(
-        took >= Duration::from_millis(150),
-        "it waited for the earlier transaction ({took:?})"
+        !daemon
+            .wait_for("seen_count", position, Duration::from_millis(300))
+            .await
+            .unwrap(),
+        "read-all holds the command's event back behind the open transaction"
     );
-    assert_eq!(
-        projections.query(|seen: &SeenCount| seen.0).unwrap(),
-        2,
-        "both events, in order, when the command returns"
-    );
+    transaction.commit().await.unwrap();
+    assert!(daemon
+        .wait_for("seen_count", position, Duration::from_secs(30))
+        .await
+        .unwrap());
+    let count = es_core::Documents::<SeenCount>::of(&*shared)
+        .get("all")
+        .await
+        .unwrap();
+    assert_eq!(count, Some(2), "both events, once each");
+    daemon.shutdown().await;
     store.drop_schema().await.unwrap();
 }
 

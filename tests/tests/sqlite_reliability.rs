@@ -1,17 +1,33 @@
-//! SQLite behaviour beyond the conformance suite: state kept across reopening, corrupt rows,
-//! files from newer code, paths that cannot be opened.
+//! SQLite behaviour beyond the conformance suite: state kept across reopening, the
+//! append-only table, corrupt rows, files from newer code, paths that cannot be opened.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 
 use es_core::sqlite::SqliteStore;
 use es_core::testing::event;
-use es_core::{EventStore, ExpectedVersion, StoreError};
+use es_core::{CorruptRecord, EventLog, ExpectedVersion, StoreError, StreamId};
 
 fn fresh_path(label: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sqlite-reliability");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(format!("{label}-{}.db", uuid::Uuid::new_v4().simple()))
+}
+
+fn stream(id: &str) -> StreamId {
+    StreamId::new("test", id).unwrap()
+}
+
+/// The whole error chain, so a test can look for the cause.
+fn chain(error: &StoreError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[tokio::test]
@@ -21,8 +37,7 @@ async fn a_reopened_store_has_everything_the_first_wrote() {
         let store = SqliteStore::open(&path).await.unwrap();
         store
             .append(
-                "s",
-                "test",
+                &stream("s"),
                 ExpectedVersion::NoStream,
                 vec![event("test.one", 1), event("test.two", 2)],
             )
@@ -30,11 +45,10 @@ async fn a_reopened_store_has_everything_the_first_wrote() {
             .unwrap();
     }
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.stream_version("s").await.unwrap(), 2);
+    assert_eq!(store.stream_version(&stream("s")).await.unwrap(), 2);
     let next = store
         .append(
-            "s",
-            "test",
+            &stream("s"),
             ExpectedVersion::Exact(2),
             vec![event("test.three", 3)],
         )
@@ -49,8 +63,7 @@ async fn the_events_table_refuses_update_and_delete() {
     let store = SqliteStore::open(&path).await.unwrap();
     store
         .append(
-            "s",
-            "test",
+            &stream("s"),
             ExpectedVersion::NoStream,
             vec![event("test.kept", 1)],
         )
@@ -70,28 +83,39 @@ async fn the_events_table_refuses_update_and_delete() {
 }
 
 #[tokio::test]
-async fn a_corrupt_row_is_an_error_naming_stream_and_version() {
+async fn a_corrupt_row_is_an_error_naming_stream_version_and_event_and_stops_nothing_else() {
     let path = fresh_path("corrupt");
     let store = SqliteStore::open(&path).await.unwrap();
     let connection = rusqlite::Connection::open(&path).unwrap();
     connection
         .execute(
-            "INSERT INTO es_events (stream_id, version, aggregate_type, event_name, schema_version, recorded_at_us, event_id, correlation_id, payload)
-             VALUES ('post-3', 1, 'post', 'post.drafted', 1, 0, 'not-a-uuid', 'also-not', '{}')",
+            "INSERT INTO es_events (stream_id, version, event_name, schema_version, recorded_at_us, event_id, correlation_id, payload)
+             VALUES ('post/3', 1, 'post.drafted', 1, 0, 'not-a-uuid', 'also-not', '{}')",
             [],
         )
         .unwrap();
-    match store.read_stream("post-3", 1, 10).await {
-        Err(StoreError::Corrupt {
-            stream_id,
-            version,
-            reason,
-        }) => {
-            assert_eq!((stream_id.as_str(), version), ("post-3", 1));
-            assert!(reason.contains("event_id"), "{reason}");
+    let post = StreamId::new("post", "3").unwrap();
+    match store.read_stream(&post, 1, 10).await {
+        Err(StoreError::Corrupt(corrupt)) => {
+            let CorruptRecord {
+                stream,
+                version,
+                event_name,
+                ..
+            } = &*corrupt;
+            assert_eq!(
+                (stream.as_str(), *version, event_name.as_deref()),
+                ("post/3", Some(1), Some("post.drafted"))
+            );
+            assert!(corrupt.to_string().contains("event_id"), "{corrupt}");
         }
         other => panic!("expected a corrupt-row error, got {other:?}"),
     }
+    store
+        .append(&stream("fine"), ExpectedVersion::NoStream, vec![event("test.ok", 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.read_stream(&stream("fine"), 1, 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -102,21 +126,16 @@ async fn a_file_from_newer_code_is_refused_with_a_clear_error() {
         .unwrap()
         .execute_batch("PRAGMA user_version = 99")
         .unwrap();
-    let error = SqliteStore::open(&path).await.unwrap_err().to_string();
-    assert!(
-        error.contains("schema version 99, newer than this code's 1"),
-        "{error}"
-    );
+    let error = chain(&SqliteStore::open(&path).await.unwrap_err());
+    assert!(error.contains("layout 99, newer than layout 1"), "{error}");
 }
 
 #[tokio::test]
 async fn a_path_that_cannot_be_opened_is_a_clear_error() {
-    let error = SqliteStore::open("/nonexistent-directory/blog.db")
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("cannot open SQLite file `/nonexistent-directory/blog.db`"),
-        "{error}"
+    let error = chain(
+        &SqliteStore::open("/nonexistent-directory/blog.db")
+            .await
+            .unwrap_err(),
     );
+    assert!(error.contains("/nonexistent-directory/blog.db"), "{error}");
 }

@@ -16,7 +16,7 @@ async fn the_scenario_builds_the_read_models_and_keeps_the_history() {
         Some(RepositoryError::Rejected(blog::post::PostError::Archived))
     ));
 
-    let front = report::published_posts(&blog).unwrap();
+    let front = report::published_posts(&blog).await.unwrap();
     assert!(
         front.contains("Notes on the Analytical Engine (revised)"),
         "{front}"
@@ -36,7 +36,7 @@ async fn the_scenario_builds_the_read_models_and_keeps_the_history() {
         "{page}"
     );
 
-    let authors = report::authors(&blog).unwrap();
+    let authors = report::authors(&blog).await.unwrap();
     assert!(
         authors.contains("Grace Hopper   posts: 2  comments received: 1  logins: 1"),
         "{authors}"
@@ -67,7 +67,7 @@ async fn read_models_are_rebuilt_when_the_blog_reopens_on_the_same_store() {
     scenario::play(&first, "").await.unwrap();
     let reopened = Blog::open(store).await.unwrap();
     assert_eq!(
-        report::published_posts(&first).unwrap(),
-        report::published_posts(&reopened).unwrap()
+        report::published_posts(&first).await.unwrap(),
+        report::published_posts(&reopened).await.unwrap()
     );
 }
