@@ -20,7 +20,7 @@ use super::Durability;
 use crate::error::StoreError;
 
 /// `PRAGMA application_id` of an es-core store: "esco" in ASCII.
-const APPLICATION_ID: i32 = 0x6573_636F;
+pub(super) const APPLICATION_ID: i32 = 0x6573_636F;
 
 /// The layout this code reads and writes; stored in `PRAGMA user_version`.
 pub(super) const LAYOUT_VERSION: i64 = 2;

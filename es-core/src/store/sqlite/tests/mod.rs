@@ -17,6 +17,7 @@ use crate::stream::StreamId;
 mod corruption;
 mod log;
 mod opening;
+mod read_models;
 
 /// A directory of its own per test, removed with everything SQLite put in it (-wal, -shm).
 pub(super) struct TempDir(PathBuf);
