@@ -14,7 +14,10 @@ use crate::envelope::{Metadata, NewEvent, Payload};
 use crate::error::StoreError;
 use crate::stream::StreamId;
 
+#[cfg(feature = "testing")]
+mod conformance;
 mod corruption;
+mod daemon;
 mod log;
 mod opening;
 mod read_models;
