@@ -64,6 +64,7 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     note = "ids are usually `String`, `u64`, `uuid::Uuid` or a newtype with a `Display` impl"
 )]
 pub trait AggregateId: Display + Send + Sync {}
+#[diagnostic::do_not_recommend] // one error naming `AggregateId`, not one per missing trait
 impl<T: Display + Send + Sync + ?Sized> AggregateId for T {}
 
 /// What an aggregate's error type must be: a `std::error::Error` that can cross threads.
@@ -73,23 +74,27 @@ impl<T: Display + Send + Sync + ?Sized> AggregateId for T {}
     note = "the repository returns it inside `RepositoryError::Rejected` when a command is refused"
 )]
 pub trait DomainError: std::error::Error + Send + Sync + 'static {}
+#[diagnostic::do_not_recommend] // one error naming `DomainError`, not one per missing trait
 impl<T: std::error::Error + Send + Sync + 'static> DomainError for T {}
 
 /// The struct-level half of `#[aggregate]`: name, id and error types.
 ///
 /// Kept separate because the struct and its impl block are two macro calls that cannot see
-/// each other; the impl-level expansion reads these back to implement [`Aggregate`].
+/// each other; the impl-level expansion reads these back to implement [`Aggregate`]. The struct
+/// always implements it (with stand-in types after a mistake in its attribute), and `Id` and
+/// `Error` carry no bounds here: each is asserted once at the user's type, and the generated
+/// `Aggregate` impl assumes them, so one wrong type is one error, not one per use.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` has `#[aggregate]` on its impl block, but its struct has no complete `#[aggregate(...)]`",
-    label = "the struct `{Self}` needs `#[aggregate(id = IdType, error = ErrorType)]`"
+    message = "`{Self}` has `#[aggregate]` on its impl block, but its struct has no `#[aggregate(...)]`",
+    label = "add `#[aggregate(name = \"...\", id = IdType, error = ErrorType)]` to the struct `{Self}`"
 )]
 pub trait AggregateDecl: Sized {
     const NAME: &'static str;
     const SNAPSHOT_EVERY: Option<u64>;
     const STATE_FINGERPRINT: &'static str;
-    type Id: AggregateId;
-    type Error: DomainError;
+    type Id;
+    type Error;
 
     fn snapshot_state(&self) -> Option<Result<Payload, serde_json::Error>>;
     fn restore_state(state: &Payload) -> Option<Result<Self, serde_json::Error>>;

@@ -366,6 +366,9 @@ pub enum ProjectionError {
         /// The fields it indexes.
         indexes: String,
     },
+    /// A projection builds documents across streams and does not handle rollback markers.
+    #[error("projection `{0}` builds documents across streams but does not handle `RolledBack`, so a rollback would leave its documents showing rolled-back events; handle it, or declare the projection per-stream")]
+    RollbackUnhandled(String),
     /// The projection stopped at an event under the stop policy.
     #[error("projection `{projection}` stopped at position {position}: {error}")]
     Stopped {

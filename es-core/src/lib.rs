@@ -7,7 +7,7 @@
 //! always, SQLite and PostgreSQL behind features.
 //!
 //! ```
-//! use es_core::{aggregate, Command, Event, MemoryStore, Repository};
+//! use es_core::{aggregate, Command, Event, GivenExt, MemoryStore, Repository};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,7 +24,7 @@
 //! }
 //!
 //! #[aggregate(name = "account", id = String, error = AccountError)]
-//! #[derive(Default, Debug)]
+//! #[derive(Default, Debug, PartialEq)]
 //! pub struct Account { balance: u64 }
 //!
 //! #[aggregate]
@@ -43,7 +43,7 @@
 //!     }
 //! }
 //!
-//! // The generated fixture: given past events, when a command, then these events.
+//! // The fixture (`GivenExt`): given past events, when a command, then these events.
 //! Account::given([]).when(Deposit { amount: 5 }).then([Deposited { amount: 5 }.into()]);
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -109,14 +109,15 @@ pub use error::{
     RepositoryError, StoreError,
 };
 pub use event::{DecodeFailure, Event, EventSet, StorableEvent, UpcastError};
-pub use fixture::{Given, Outcome};
+pub use fixture::{Given, GivenExt, Outcome};
 pub use history::{Change, RolledBack};
 pub use read::{
     health, rebuild, registered_projections, Daemon, DaemonConfig, DeadLetter, Docs, Document,
     DocumentRow, DocumentTable, DocumentWrite, Documents, GenerationState, GenerationStatus,
     HealthState, ListQuery, OnFailure, Page, Projection, ProjectionHealth, ProjectionRegistration,
-    Projections, ReadStore, ReadStoreExt, ReadTx, RebuildProgress, Stopped,
+    Projections, ReadStore, ReadStoreExt, ReadTx, RebuildProgress, Stopped, Store,
 };
+pub use read::{project_in_memory, retry_dead_letter};
 pub use repository::{decode_event, CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;
 pub use store::{

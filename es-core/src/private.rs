@@ -6,9 +6,19 @@ pub use inventory;
 pub use serde;
 pub use serde_json;
 
-pub const fn assert_storable_event<T: crate::event::StorableEvent>() {}
-pub const fn assert_aggregate_id<T: crate::aggregate::AggregateId + ?Sized>() {}
-pub const fn assert_domain_error<T: crate::aggregate::DomainError + ?Sized>() {}
+/// What `#[aggregate]` needs of an event type beyond `Event`, implemented by `#[derive(Event)]`
+/// unconditionally: even when the type lacks serde's traits (so its `Event` impl does not
+/// hold), the aggregate can still compare stored names and check that each `#[apply]` type is
+/// an event, without repeating the derive's one error at every use.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event",
+    label = "`#[apply]` methods take events: add `#[derive(es_core::Event)]` to `{Self}`",
+    note = "declare it with `#[derive(es_core::Event, serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait EventDecl {
+    /// Same as `Event::NAME`.
+    const NAME: &'static str;
+}
 /// Asserts at the user's span that a state with `snapshot_every` can be serialized.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has `snapshot_every`, so its state must implement serde's `Serialize` and `Deserialize`",
@@ -16,9 +26,8 @@ pub const fn assert_domain_error<T: crate::aggregate::DomainError + ?Sized>() {}
     note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`"
 )]
 pub trait SnapshotState: serde::Serialize + serde::de::DeserializeOwned {}
+#[diagnostic::do_not_recommend]
 impl<T: serde::Serialize + serde::de::DeserializeOwned> SnapshotState for T {}
-
-pub const fn assert_snapshot_state<T: SnapshotState>() {}
 
 pub fn encode_state<T: SnapshotState>(state: &T) -> Result<crate::Payload, serde_json::Error> {
     crate::Payload::encode(state)
@@ -27,8 +36,6 @@ pub fn encode_state<T: SnapshotState>(state: &T) -> Result<crate::Payload, serde
 pub fn decode_state<T: SnapshotState>(state: &crate::Payload) -> Result<T, serde_json::Error> {
     state.decode()
 }
-
-pub const fn assert_command<T: crate::Command + ?Sized>() {}
 
 /// A projection for the registry, made without arguments.
 pub fn registered<P: crate::Projection>(
@@ -45,8 +52,6 @@ pub fn registered<P: crate::Projection>(
 )]
 pub trait RetryableCommand {}
 impl<T: Clone> RetryableCommand for T {}
-
-pub const fn assert_retryable_command<T: RetryableCommand + ?Sized>() {}
 
 /// `a == b` for `&str`, usable in const evaluation.
 pub const fn same_str(a: &str, b: &str) -> bool {

@@ -109,14 +109,9 @@ async fn resolve_rollbacks<A: Aggregate>(
         .try_take_while(|record| std::future::ready(Ok(until.includes(record))))
         .try_collect()
         .await?;
-    // `ends_in[v - base]`: the last event of the chain that makes up the state at version v
-    // (an index into `records`), or `None` for the starting state itself.
-    let mut ends_in: Vec<Option<usize>> = Vec::with_capacity(records.len() + 1);
-    // `previous[i]`: the event applied before `records[i]` in its chain.
-    let mut previous: Vec<Option<usize>> = vec![None; records.len()];
-    ends_in.push(None);
-    for (index, record) in records.iter().enumerate() {
-        let end = if &*record.event_name == RolledBack::NAME {
+    let mut markers = Vec::with_capacity(records.len());
+    for record in &records {
+        markers.push(if &*record.event_name == RolledBack::NAME {
             let marker = RolledBack::decode(record.schema_version, &record.payload).map_err(
                 |failure| {
                     failure.at(
@@ -127,25 +122,78 @@ async fn resolve_rollbacks<A: Aggregate>(
                     )
                 },
             )?;
-            if marker.to_version >= record.version {
-                return Err(CorruptRecord::new(
-                    stream.as_str(),
-                    Some(record.version),
-                    Some(&record.event_name),
-                    Corruption::RollbackForward {
-                        to_version: marker.to_version,
-                    },
-                )
-                .into());
-            }
-            if marker.to_version < base {
-                // The marker returns behind the snapshot: start from the beginning instead.
-                return Box::pin(resolve_rollbacks(store, stream, until, false)).await;
-            }
-            ends_in[(marker.to_version - base) as usize]
+            Some(marker.to_version)
         } else {
-            previous[index] = ends_in[index];
-            Some(index)
+            None
+        });
+    }
+    let chain = match surviving_events(&markers, base) {
+        Ok(chain) => chain,
+        // The marker returns behind the snapshot: start from the beginning instead.
+        Err(ChainError::BeforeBase) => {
+            return Box::pin(resolve_rollbacks(store, stream, until, false)).await
+        }
+        Err(ChainError::Forward { index, to_version }) => {
+            let record = &records[index];
+            return Err(CorruptRecord::new(
+                stream.as_str(),
+                Some(record.version),
+                Some(&record.event_name),
+                Corruption::RollbackForward { to_version },
+            )
+            .into());
+        }
+    };
+    let mut state = start.state;
+    for &index in &chain {
+        state.apply(&decode_stored::<A::Event>(stream, &records[index])?);
+    }
+    let version = records.last().map_or(base, |record| record.version);
+    Ok(Loaded { state, version })
+}
+
+/// Why a stream's rollback markers cannot be resolved from the records at hand.
+#[derive(Debug)]
+pub(crate) enum ChainError {
+    /// A marker returns to a version before the first record given.
+    BeforeBase,
+    /// A marker returns to its own version or later.
+    Forward {
+        /// The marker's index.
+        index: usize,
+        /// Where it points.
+        to_version: u64,
+    },
+}
+
+/// Which of a stream's records make up its state after the last one, in order, when
+/// `markers[i]` is `Some(v)` for a rollback marker returning to version `v` and `None` for
+/// an event. The records are versions `base + 1`, `base + 2`, ... One pass, linear however
+/// many markers there are: each version points at the last event of the chain that makes up
+/// the state at that version (a marker at the state it returns to), and the chain is found by
+/// one walk back from the end.
+pub(crate) fn surviving_events(
+    markers: &[Option<u64>],
+    base: u64,
+) -> Result<Vec<usize>, ChainError> {
+    // `ends_in[v - base]`: the last event of the chain that makes up the state at version v
+    // (an index into the records), or `None` for the starting state itself.
+    let mut ends_in: Vec<Option<usize>> = Vec::with_capacity(markers.len() + 1);
+    // `previous[i]`: the event applied before record `i` in its chain.
+    let mut previous: Vec<Option<usize>> = vec![None; markers.len()];
+    ends_in.push(None);
+    for (index, marker) in markers.iter().enumerate() {
+        let version = base + index as u64 + 1;
+        let end = match *marker {
+            Some(to_version) if to_version >= version => {
+                return Err(ChainError::Forward { index, to_version })
+            }
+            Some(to_version) if to_version < base => return Err(ChainError::BeforeBase),
+            Some(to_version) => ends_in[(to_version - base) as usize],
+            None => {
+                previous[index] = ends_in[index];
+                Some(index)
+            }
         };
         ends_in.push(end);
     }
@@ -155,12 +203,8 @@ async fn resolve_rollbacks<A: Aggregate>(
         chain.push(index);
         cursor = previous[index];
     }
-    let mut state = start.state;
-    for &index in chain.iter().rev() {
-        state.apply(&decode_stored::<A::Event>(stream, &records[index])?);
-    }
-    let version = records.last().map_or(base, |record| record.version);
-    Ok(Loaded { state, version })
+    chain.reverse();
+    Ok(chain)
 }
 
 async fn usable_snapshot<A: Aggregate>(

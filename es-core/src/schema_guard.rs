@@ -18,7 +18,11 @@
 //!   deserialize (bump the version and add an upcaster);
 //! - an older version's recorded example no longer decodes through the upcasters into the
 //!   current type (the chain is missing or wrong);
-//! - the golden file knows a version newer than the code.
+//! - the golden file knows a version newer than the code;
+//! - an event name recorded in the golden file was not checked: usually a renamed Rust type
+//!   whose stored name was its type name, which orphans every event stored under the old name
+//!   (keep it with `#[event(name = "OldName")]`). So check every stored event type, each
+//!   time.
 //!
 //! New events and new versions are recorded in the file and the guard fails once, asking for
 //! the file to be reviewed and committed. Give samples with every optional field set, so the
@@ -26,7 +30,7 @@
 
 #![allow(clippy::panic)] // a test helper: failing means panicking, like `assert!`
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
@@ -43,6 +47,7 @@ pub struct SchemaGuard {
     golden: Golden,
     problems: Vec<String>,
     recorded: Vec<String>,
+    checked: BTreeSet<&'static str>,
 }
 
 impl SchemaGuard {
@@ -65,11 +70,13 @@ impl SchemaGuard {
             golden,
             problems,
             recorded: Vec::new(),
+            checked: BTreeSet::new(),
         }
     }
 
     /// Checks one event type, given a sample value of its current version.
     pub fn check<E: Event>(&mut self, sample: &E) {
+        self.checked.insert(E::NAME);
         let example = match serde_json::to_value(sample) {
             Ok(value) => value,
             Err(error) => {
@@ -112,7 +119,8 @@ impl SchemaGuard {
     /// Fails with every problem found, or, when new shapes were recorded, writes the file and
     /// fails once so that it gets reviewed and committed.
     #[track_caller]
-    pub fn finish(self) {
+    pub fn finish(mut self) {
+        self.report_vanished_names();
         if !self.problems.is_empty() {
             panic!(
                 "event schema guard ({}):\n- {}",
@@ -132,6 +140,20 @@ impl SchemaGuard {
             self.recorded.join(", "),
             self.path.display()
         );
+    }
+}
+
+impl SchemaGuard {
+    /// Names in the golden file that no checked event is stored under any more.
+    fn report_vanished_names(&mut self) {
+        for name in self.golden.keys() {
+            if self.checked.contains(name.as_str()) {
+                continue;
+            }
+            self.problems.push(format!(
+                "event `{name}` is in the event-shape file, but no checked event is stored under that name any more: events already stored as `{name}` would no longer load. If you renamed its Rust type, keep the stored name with `#[event(name = \"{name}\")]` on it, and check it here; only if no `{name}` event was ever stored, delete its entry from the file"
+            ));
+        }
     }
 }
 

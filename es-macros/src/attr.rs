@@ -45,6 +45,23 @@ pub fn parse_lit_str(meta: &ParseNestedMeta) -> syn::Result<LitStr> {
     meta.value()?.parse()
 }
 
+/// `name = "..."` that must not be blank; `what` says whose name, `example` a good one.
+pub fn parse_name(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta,
+    what: &str,
+    example: &str,
+) -> syn::Result<LitStr> {
+    let value = parse_lit_str(meta)?;
+    if value.value().trim().is_empty() {
+        cx.error_spanned_by(
+            &value,
+            format!("{what} cannot be empty, e.g. `name = \"{example}\"`"),
+        );
+    }
+    Ok(value)
+}
+
 pub fn parse_lit_int(meta: &ParseNestedMeta) -> syn::Result<LitInt> {
     meta.value()?.parse()
 }

@@ -1,8 +1,10 @@
 //! `#[derive(Command)]`: a marker with a name, and the assertion that commands can be retried.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::quote;
 use syn::DeriveInput;
+
+use crate::types::assert_implements;
 
 pub fn expand(input: &DeriveInput) -> TokenStream {
     let ident = &input.ident;
@@ -17,9 +19,11 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
     }
     // Commands are handled again after a lost race, so they must be `Clone`; say so at the type.
     let retryable = if input.generics.params.is_empty() {
-        quote_spanned! {ident.span()=>
-            const _: () = ::es_core::__private::assert_retryable_command::<#ident>();
-        }
+        assert_implements(
+            ident.span(),
+            ident,
+            quote!(::es_core::__private::RetryableCommand),
+        )
     } else {
         TokenStream::new()
     };

@@ -65,3 +65,20 @@ pub fn with_fallback(error: syn::Error, fallback: TokenStream) -> TokenStream {
     let errors = error.to_compile_error();
     quote::quote! { #errors #fallback }
 }
+
+/// The output of an impl-block macro: the expansion when the model is sound; otherwise the
+/// errors next to `fallback` (or next to the untouched item when no model could be built).
+pub fn finish<M>(
+    cx: Ctxt,
+    model: Option<M>,
+    item: &impl quote::ToTokens,
+    expand: impl FnOnce(&M) -> TokenStream,
+    fallback: impl FnOnce(&M) -> TokenStream,
+) -> TokenStream {
+    match (cx.check(), model) {
+        (Ok(()), Some(model)) => expand(&model),
+        (Err(error), Some(model)) => with_fallback(error, fallback(&model)),
+        (Err(error), None) => with_fallback(error, quote::quote!(#item)),
+        (Ok(()), None) => quote::quote!(#item),
+    }
+}

@@ -10,6 +10,7 @@ mod attr;
 mod command;
 mod ctxt;
 mod event;
+mod impl_block;
 mod naming;
 mod projection;
 mod symbol;

@@ -12,6 +12,9 @@ pub const NAME: Symbol = Symbol("name");
 pub const ID: Symbol = Symbol("id");
 pub const ERROR: Symbol = Symbol("error");
 pub const SNAPSHOT_EVERY: Symbol = Symbol("snapshot_every");
+// #[aggregate(...)] on an impl block
+pub const EVENTS: Symbol = Symbol("events");
+pub const COMMANDS: Symbol = Symbol("commands");
 // #[event(...)]
 pub const EVENT: Symbol = Symbol("event");
 pub const VERSION: Symbol = Symbol("version");
@@ -26,6 +29,7 @@ pub const ON: Symbol = Symbol("on");
 pub const DOCUMENT: Symbol = Symbol("document");
 pub const INDEX: Symbol = Symbol("index");
 pub const ON_FAILURE: Symbol = Symbol("on_failure");
+pub const PER_STREAM: Symbol = Symbol("per_stream");
 
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {

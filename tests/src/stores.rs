@@ -21,14 +21,14 @@ pub async fn memory() -> Option<Arc<dyn EventStore>> {
     Some(Arc::new(MemoryStore::new()))
 }
 
-/// A new SQLite file under the target directory.
+/// A new SQLite file under the system's temporary directory.
 pub async fn sqlite() -> Option<Arc<dyn EventStore>> {
     Some(Arc::new(sqlite_store().await))
 }
 
 /// A new SQLite store in a file of its own.
 pub async fn sqlite_store() -> SqliteStore {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stores");
+    let dir = std::env::temp_dir().join("es-tests-stores");
     std::fs::create_dir_all(&dir).expect("a directory for test databases");
     let path = dir.join(format!("{}.db", uuid::Uuid::new_v4().simple()));
     SqliteStore::open(&path).await.expect("open SQLite")

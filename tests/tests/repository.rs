@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use es_tests::bank::*;
 use es_core::{
-    CommandMetadata, Conflict, EventLog, EventStore, ExpectedVersion, MemoryStore, Metadata,
+    CommandMetadata, Conflict, EventLog, EventStore, ExpectedVersion, GivenExt, MemoryStore, Metadata,
     NewEvent, Payload, RecordedEvent, Repository, RepositoryError, RetryPolicy, Snapshot,
     SnapshotStore, StoreError, StreamId,
 };

@@ -45,6 +45,34 @@ mod bumped_with_upcaster {
     }
 }
 
+mod before_rename {
+    use super::*;
+    /// No `name`: stored under the type's name, `AccountOpened`.
+    #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    pub struct AccountOpened {
+        pub owner: String,
+    }
+}
+
+mod renamed_without_name {
+    use super::*;
+    /// The type was renamed, so its stored name changed with it.
+    #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    pub struct AccountCreated {
+        pub owner: String,
+    }
+}
+
+mod renamed_keeping_name {
+    use super::*;
+    /// The type was renamed, and the old stored name kept.
+    #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    #[event(name = "AccountOpened")]
+    pub struct AccountCreated {
+        pub owner: String,
+    }
+}
+
 fn golden_with_v1() -> std::path::PathBuf {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("shapes-{}.json", uuid::Uuid::new_v4().simple()));
@@ -131,6 +159,48 @@ fn a_version_bump_with_an_upcaster_passes_once_recorded() {
     let mut guard = SchemaGuard::open(&path);
     guard.check(&bumped_with_upcaster::Renamed {
         full_name: "Ada".into(),
+    });
+    guard.finish();
+}
+
+#[test]
+fn renaming_an_event_type_that_has_no_stored_name_fails_and_says_how_to_keep_it() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("shapes-{}.json", uuid::Uuid::new_v4().simple()));
+    let first = failure(
+        |guard| {
+            guard.check(&before_rename::AccountOpened {
+                owner: "Ada".into(),
+            })
+        },
+        &path,
+    );
+    assert!(
+        first.contains("recorded `AccountOpened` version 1"),
+        "{first}"
+    );
+
+    let message = failure(
+        |guard| {
+            guard.check(&renamed_without_name::AccountCreated {
+                owner: "Ada".into(),
+            })
+        },
+        &path,
+    );
+    assert!(
+        message.contains("event `AccountOpened` is in the event-shape file, but no checked event is stored under that name any more"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`#[event(name = \"AccountOpened\")]`"),
+        "{message}"
+    );
+
+    // Keeping the stored name passes, and leaves the file as it was.
+    let mut guard = SchemaGuard::open(&path);
+    guard.check(&renamed_keeping_name::AccountCreated {
+        owner: "Ada".into(),
     });
     guard.finish();
 }

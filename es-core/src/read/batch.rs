@@ -3,9 +3,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures::future::BoxFuture;
+use futures::TryStreamExt;
 
 use crate::envelope::{Payload, RecordedEvent};
-use crate::error::StoreError;
+use crate::error::{CorruptRecord, Corruption, ProjectionError, StoreError};
+use crate::event::Event;
+use crate::history::RolledBack;
+use crate::replay::surviving_events;
+use crate::store::{EventLog, EventLogExt};
 use crate::read::projection::{OnFailure, Projection};
 use crate::read::store::{DocumentTable, DocumentWrite, ReadTx};
 use crate::read::Docs;
@@ -39,10 +44,15 @@ pub trait ErasedProjection: Send + Sync {
     #[doc(hidden)]
     fn apply_batch<'a>(
         &'a self,
+        log: &'a dyn EventLog,
         tx: &'a mut (dyn ReadTx + 'a),
         table: &'a DocumentTable,
         events: &'a [RecordedEvent],
     ) -> BoxFuture<'a, Result<BatchOutcome, StoreError>>;
+
+    /// Whether a rollback marker leaves its documents right: the runtime rebuilds per-stream
+    /// documents, other projections must handle the marker.
+    fn handles_rollback(&self) -> bool;
 }
 
 impl<P: Projection> ErasedProjection for P {
@@ -68,11 +78,16 @@ impl<P: Projection> ErasedProjection for P {
 
     fn apply_batch<'a>(
         &'a self,
+        log: &'a dyn EventLog,
         tx: &'a mut (dyn ReadTx + 'a),
         table: &'a DocumentTable,
         events: &'a [RecordedEvent],
     ) -> BoxFuture<'a, Result<BatchOutcome, StoreError>> {
-        Box::pin(apply_batch(self, tx, table, events))
+        Box::pin(apply_batch(self, log, tx, table, events))
+    }
+
+    fn handles_rollback(&self) -> bool {
+        P::PER_STREAM || P::EVENTS.contains(&RolledBack::NAME)
     }
 }
 
@@ -81,10 +96,12 @@ impl<P: Projection> ErasedProjection for P {
 /// followed by a clean pass without the failed event's partial changes.
 async fn apply_batch<P: Projection>(
     projection: &P,
+    log: &dyn EventLog,
     tx: &mut (dyn ReadTx + '_),
     table: &DocumentTable,
     events: &[RecordedEvent],
 ) -> Result<BatchOutcome, StoreError> {
+    let survivors = rolled_back_streams::<P>(log, events).await?;
     let mut loaded: HashMap<String, Option<P::Document>> = HashMap::new();
     let mut outcome = BatchOutcome::default();
     loop {
@@ -92,10 +109,17 @@ async fn apply_batch<P: Projection>(
         let mut docs = Docs::new(&loaded);
         let mut failure = None;
         for (index, event) in events[..end].iter().enumerate() {
-            if outcome.skipped.contains_key(&index) || !P::EVENTS.contains(&&*event.event_name) {
+            if outcome.skipped.contains_key(&index) {
                 continue;
             }
-            if let Err(error) = projection.apply(event, &mut docs) {
+            let applied = match survivors.get(&index) {
+                Some(surviving) => rebuild_document(projection, event, surviving, &mut docs),
+                None if P::EVENTS.contains(&&*event.event_name) => {
+                    projection.apply(event, &mut docs)
+                }
+                None => Ok(()),
+            };
+            if let Err(error) = applied {
                 failure = Some((index, error));
                 break;
             }
@@ -135,6 +159,137 @@ async fn apply_batch<P: Projection>(
         }
         return Ok(outcome);
     }
+}
+
+/// For a per-stream projection that does not handle rollback markers itself: for each marker
+/// in the batch (by index), the events of its stream that survive it, in order, or why they
+/// cannot be known (a marker that does not decode: a failure of that event).
+async fn rolled_back_streams<P: Projection>(
+    log: &dyn EventLog,
+    events: &[RecordedEvent],
+) -> Result<HashMap<usize, Result<Vec<RecordedEvent>, ProjectionError>>, StoreError> {
+    let mut survivors = HashMap::new();
+    if !P::PER_STREAM || P::EVENTS.contains(&RolledBack::NAME) {
+        return Ok(survivors);
+    }
+    for (index, event) in events.iter().enumerate() {
+        if &*event.event_name != RolledBack::NAME {
+            continue;
+        }
+        let to_version = match marker_target::<P>(event) {
+            Ok(to_version) => to_version,
+            Err(error) => {
+                survivors.insert(index, Err(error));
+                continue;
+            }
+        };
+        // The state the marker returns to is made of the events up to `to_version`.
+        let history: Vec<RecordedEvent> = log
+            .stream_events(&event.stream, 1)
+            .try_take_while(|record| std::future::ready(Ok(record.version <= to_version)))
+            .try_collect()
+            .await?;
+        survivors.insert(index, surviving_records::<P>(history));
+    }
+    Ok(survivors)
+}
+
+/// Where a rollback marker returns to.
+fn marker_target<P: Projection>(marker: &RecordedEvent) -> Result<u64, ProjectionError> {
+    RolledBack::decode(marker.schema_version, &marker.event)
+        .map(|decoded| decoded.to_version)
+        .map_err(|failure| ProjectionError::Decode {
+            projection: P::NAME,
+            source: failure.at_record(marker),
+        })
+}
+
+/// The records of a stream's prefix that survive its rollback markers, in order.
+fn surviving_records<P: Projection>(
+    history: Vec<RecordedEvent>,
+) -> Result<Vec<RecordedEvent>, ProjectionError> {
+    let markers = history
+        .iter()
+        .map(|record| {
+            if &*record.event_name == RolledBack::NAME {
+                marker_target::<P>(record).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let chain = surviving_events(&markers, 0).map_err(|_| {
+        ProjectionError::Store(CorruptRecord::new(
+            history
+                .first()
+                .map_or_else(String::new, |record| record.stream.to_string()),
+            None,
+            Some(RolledBack::NAME),
+            Corruption::RollbackForward { to_version: 0 },
+        ))
+    })?;
+    let mut kept: Vec<Option<RecordedEvent>> = history.into_iter().map(Some).collect();
+    Ok(chain
+        .into_iter()
+        .filter_map(|index| kept[index].take())
+        .collect())
+}
+
+/// Applies `projection` to `events` in memory, from no documents at all, and returns the
+/// documents it ends with: what its tables would hold after exactly these events. For time
+/// travel (a read model as it was at a past moment) and tests. A per-stream projection's
+/// rollback markers are resolved from the events given.
+pub fn project_in_memory<P: Projection>(
+    projection: &P,
+    events: &[RecordedEvent],
+) -> Result<std::collections::BTreeMap<String, P::Document>, ProjectionError> {
+    let mut docs = Docs::complete();
+    let resolve_markers = P::PER_STREAM && !P::EVENTS.contains(&RolledBack::NAME);
+    for (index, event) in events.iter().enumerate() {
+        if resolve_markers && &*event.event_name == RolledBack::NAME {
+            let to_version = marker_target::<P>(event)?;
+            let history: Vec<RecordedEvent> = events[..index]
+                .iter()
+                .filter(|earlier| earlier.stream == event.stream && earlier.version <= to_version)
+                .cloned()
+                .collect();
+            let surviving = surviving_records::<P>(history);
+            rebuild_document(projection, event, &surviving, &mut docs)?;
+        } else if P::EVENTS.contains(&&*event.event_name) {
+            projection.apply(event, &mut docs)?;
+        }
+    }
+    Ok(docs.into_documents())
+}
+
+/// What a rollback marker does to a per-stream projection: its stream's document is built
+/// again from the events that survive the marker.
+fn rebuild_document<P: Projection>(
+    projection: &P,
+    marker: &RecordedEvent,
+    surviving: &Result<Vec<RecordedEvent>, ProjectionError>,
+    docs: &mut Docs<P::Document>,
+) -> Result<(), ProjectionError> {
+    let surviving = match surviving {
+        Ok(surviving) => surviving,
+        Err(error) => {
+            return Err(ProjectionError::Handler {
+                projection: P::NAME,
+                stream: marker.stream.clone(),
+                version: marker.version,
+                event_name: marker.event_name.to_string(),
+                position: marker.position,
+                reason: error.to_string(),
+            })
+        }
+    };
+    docs.delete(marker.aggregate_id());
+    for event in surviving {
+        if P::EVENTS.contains(&&*event.event_name) {
+            projection.apply(event, docs)?;
+        }
+    }
+    Ok(())
 }
 
 fn decode_document<P: Projection>(key: &str, body: &Payload) -> Result<P::Document, StoreError> {
@@ -219,7 +374,9 @@ pub(crate) async fn step(
         return Ok(Step::CaughtUp);
     }
     let mut tx = store.begin().await?;
-    let outcome = projection.apply_batch(&mut *tx, table, &events).await?;
+    let outcome = projection
+        .apply_batch(store, &mut *tx, table, &events)
+        .await?;
     for (index, error) in &outcome.skipped {
         let event = &events[*index];
         tx.add_dead_letter(&crate::read::DeadLetter {

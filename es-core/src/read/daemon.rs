@@ -101,6 +101,11 @@ impl Daemon {
         let mut restarts = HashMap::new();
         let mut states = HashMap::new();
         for projection in projections.entries() {
+            if !projection.handles_rollback() {
+                return Err(ProjectionError::RollbackUnhandled(
+                    projection.name().to_owned(),
+                ));
+            }
             let live = prepare(&*store, &**projection).await?;
             checkpoints.insert(projection.name(), watch::Sender::new(live.checkpoint));
             restarts.insert(projection.name(), watch::Sender::new(0));

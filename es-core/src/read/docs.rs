@@ -29,6 +29,8 @@ pub struct Docs<D> {
     slots: HashMap<String, Slot<D>>,
     /// Keys a handler asked for that were not loaded: the pass must be run again.
     missing: RefCell<BTreeSet<String>>,
+    /// Every document there is, is here: a key not loaded is absent, not missing.
+    complete: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +58,17 @@ impl<D: Clone + Default> Docs<D> {
                 })
                 .collect(),
             missing: RefCell::new(BTreeSet::new()),
+            complete: false,
+        }
+    }
+
+    /// A working set that holds every document there is (none at first), for applying a
+    /// projection in memory.
+    pub(crate) fn complete() -> Self {
+        Docs {
+            slots: HashMap::new(),
+            missing: RefCell::new(BTreeSet::new()),
+            complete: true,
         }
     }
 
@@ -64,7 +77,9 @@ impl<D: Clone + Default> Docs<D> {
         match self.slots.get(key) {
             Some(slot) => slot.doc.as_ref(),
             None => {
-                self.missing.borrow_mut().insert(key.to_owned());
+                if !self.complete {
+                    self.missing.borrow_mut().insert(key.to_owned());
+                }
                 None
             }
         }
@@ -120,10 +135,27 @@ impl<D: Clone + Default> Docs<D> {
 
     fn loaded_slot(&mut self, key: &str) -> Option<&mut Slot<D>> {
         if !self.slots.contains_key(key) {
-            self.missing.borrow_mut().insert(key.to_owned());
-            return None;
+            if !self.complete {
+                self.missing.borrow_mut().insert(key.to_owned());
+                return None;
+            }
+            self.slots.insert(
+                key.to_owned(),
+                Slot {
+                    doc: None,
+                    changed: false,
+                },
+            );
         }
         self.slots.get_mut(key)
+    }
+
+    /// Every document held, for a working set made by [`complete`](Self::complete).
+    pub(crate) fn into_documents(self) -> std::collections::BTreeMap<String, D> {
+        self.slots
+            .into_iter()
+            .filter_map(|(key, slot)| slot.doc.map(|doc| (key, doc)))
+            .collect()
     }
 
     /// The keys handlers asked for that were not loaded.

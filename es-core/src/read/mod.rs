@@ -11,6 +11,7 @@
 
 mod batch;
 mod daemon;
+mod dead_letters;
 mod docs;
 mod health;
 pub(crate) mod memory;
@@ -23,6 +24,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use daemon::{Daemon, DaemonConfig};
+pub use dead_letters::retry_dead_letter;
 pub use docs::Docs;
 pub use health::{health, HealthState, ProjectionHealth};
 pub use projection::{Document, OnFailure, Projection};
@@ -35,8 +37,16 @@ pub use store::{
 
 #[doc(hidden)]
 pub use batch::ErasedProjection;
+pub use batch::project_in_memory;
 #[doc(hidden)]
 pub use projection::ProjectionDecl;
+
+/// A store with everything: an event log, snapshots, and read models. Implemented for every
+/// type that is all three (the memory, SQLite and PostgreSQL stores), so an application can
+/// hold one `Arc<dyn Store>` for its repositories and its projection daemon.
+pub trait Store: crate::store::EventStore + ReadStore {}
+
+impl<S: crate::store::EventStore + ReadStore + ?Sized> Store for S {}
 
 /// How `#[projection]` makes a projection discoverable: its name and a constructor, collected
 /// by `inventory` from every crate linked into the binary. Only projections the macro can

@@ -84,6 +84,11 @@ pub trait Projection: Send + Sync + 'static {
     const INDEXES: &'static [&'static str] = &[];
     /// What happens when a handler fails.
     const ON_FAILURE: OnFailure = OnFailure::Stop;
+    /// Each document is keyed by the aggregate id of one stream and built from that stream's
+    /// events only. Then a rollback marker needs no handler: the runtime rebuilds the
+    /// stream's document from the events that survive the rollback. A projection that builds
+    /// documents across streams handles [`RolledBack`](crate::RolledBack) itself.
+    const PER_STREAM: bool = false;
 
     /// Applies one event to the documents.
     fn apply(
@@ -106,4 +111,5 @@ pub trait ProjectionDecl {
     const INDEXES: &'static [&'static str];
     const DECLARED_VERSION: Option<&'static str>;
     const ON_FAILURE: OnFailure;
+    const PER_STREAM: bool;
 }

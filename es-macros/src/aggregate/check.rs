@@ -1,14 +1,81 @@
 //! The rules an aggregate impl block must follow, one function each.
 
-use std::collections::BTreeMap;
-
 use quote::ToTokens;
 use syn::ReturnType;
 
 use super::ast::{
-    arguments_span, output_span, type_ident, AggregateImpl, Emitted, Method, Receiver,
+    arguments_span, output_span, type_ident, AggregateImpl, Declaration, Emitted, Method, Receiver,
 };
 use crate::ctxt::Ctxt;
+use crate::impl_block::each_repeat;
+
+/// The longest aggregate name, in bytes: stream ids stay short enough to index and read.
+const MAX_NAME_BYTES: usize = 64;
+
+pub fn check_declaration(cx: &Ctxt, declaration: &Declaration) {
+    check_stored_name(cx, declaration);
+}
+
+/// The aggregate's name becomes the first half of every stream id, `"{name}/{id}"`: a `/` in
+/// it would make two aggregates' streams ambiguous, and stores and URLs should not need to
+/// quote it, so it is short, non-empty ASCII from a small set.
+fn check_stored_name(cx: &Ctxt, declaration: &Declaration) {
+    let name = &declaration.name;
+    let span = declaration
+        .name_literal
+        .as_ref()
+        .map_or_else(|| declaration.ident.span(), syn::LitStr::span);
+    let written = if declaration.name_literal.is_some() {
+        format!("aggregate name `{name}`")
+    } else {
+        format!(
+            "aggregate name `{name}` (taken from the struct's name; set another with `name = \"...\"`)"
+        )
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.trim().is_empty() {
+        cx.error_at(
+            span,
+            "the aggregate's stored name cannot be empty, e.g. `name = \"post\"`",
+        );
+    } else if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
+        let suggestion: String = name
+            .chars()
+            .map(|c| if allowed(c) { c } else { '_' })
+            .take(MAX_NAME_BYTES)
+            .collect();
+        cx.error_at(
+            span,
+            format!(
+                "{written} cannot contain {}: it becomes the first half of every stream id (`{{name}}/{{id}}`), so use only ASCII letters, digits, `_`, `-` and `.`, e.g. `name = \"{suggestion}\"`",
+                describe_char(bad)
+            ),
+        );
+    } else if name.len() > MAX_NAME_BYTES {
+        let short = crate::naming::snake_case(&declaration.ident.to_string());
+        let example = if short.len() <= MAX_NAME_BYTES && short.chars().all(allowed) {
+            format!(", e.g. `name = \"{short}\"`")
+        } else {
+            String::new()
+        };
+        cx.error_at(
+            span,
+            format!(
+                "{written} is {} bytes long; it becomes the first half of every stream id, so keep it to {MAX_NAME_BYTES} bytes at most{example}",
+                name.len(),
+            ),
+        );
+    }
+}
+
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_owned(),
+        '/' => "`/`".to_owned(),
+        c if c.is_ascii() => format!("`{c}`"),
+        c => format!("the non-ASCII character `{c}`"),
+    }
+}
 
 pub fn check(cx: &Ctxt, aggregate: &AggregateImpl) {
     check_not_generic(cx, aggregate);
@@ -16,7 +83,7 @@ pub fn check(cx: &Ctxt, aggregate: &AggregateImpl) {
         check_apply_shape(cx, method);
     }
     for method in &aggregate.handlers {
-        check_handle_shape(cx, method);
+        check_handle_shape(cx, method, &aggregate.event_enum);
     }
     check_one_apply_per_event(cx, aggregate);
     check_one_handler_per_command(cx, aggregate);
@@ -37,19 +104,24 @@ fn type_text(ty: &syn::Type) -> String {
     ty.to_token_stream().to_string().replace(' ', "")
 }
 
+/// The message type the method takes, without `&`, for the example in an error; `fallback`
+/// when it takes none.
+fn message_hint(method: &Method, fallback: &str) -> String {
+    method.arguments.first().map_or_else(
+        || fallback.to_owned(),
+        |ty| match ty {
+            syn::Type::Reference(reference) => type_text(&reference.elem),
+            other => type_text(other),
+        },
+    )
+}
+
 /// Replay calls `#[apply]` methods for events written long ago: they must change `self`, take
 /// exactly one event, and be unable to fail or wait.
 fn check_apply_shape(cx: &Ctxt, method: &Method) {
     let function = method.original;
     let name = method.ident();
-    let event_hint = method
-        .arguments
-        .first()
-        .map(|ty| match ty {
-            syn::Type::Reference(reference) => type_text(&reference.elem),
-            other => type_text(other),
-        })
-        .unwrap_or_else(|| "SomethingHappened".to_owned());
+    let event_hint = message_hint(method, "SomethingHappened");
     let example = format!("e.g. `fn {name}(&mut self, event: &{event_hint})`");
     if let Some(asyncness) = &function.sig.asyncness {
         cx.error_spanned_by(
@@ -73,17 +145,10 @@ fn check_apply_shape(cx: &Ctxt, method: &Method) {
 
 /// Handlers decide from the current state and never change it (only events do), so they take
 /// `&self` and the command by value, and say yes (events) or no (an error) with a `Result`.
-fn check_handle_shape(cx: &Ctxt, method: &Method) {
+fn check_handle_shape(cx: &Ctxt, method: &Method, event_enum: &syn::Ident) {
     let function = method.original;
     let name = method.ident();
-    let command_hint = method
-        .arguments
-        .first()
-        .map(|ty| match ty {
-            syn::Type::Reference(reference) => type_text(&reference.elem),
-            other => type_text(other),
-        })
-        .unwrap_or_else(|| "DoSomething".to_owned());
+    let command_hint = message_hint(method, "DoSomething");
     let example = format!(
         "e.g. `fn {name}(&self, command: {command_hint}) -> Result<SomethingHappened, MyError>`"
     );
@@ -132,7 +197,7 @@ fn check_handle_shape(cx: &Ctxt, method: &Method) {
     } else if matches!(method.emitted(), Emitted::Unknown) {
         cx.error_at(
             output_span(function),
-            format!("`#[handle]` method `{name}` returns events in a shape this macro does not know; return one event type, a tuple of event types, `Option<Event>`, `Vec<{{Aggregate}}Event>` or `()`"),
+            format!("`#[handle]` method `{name}` returns events in a shape this macro does not know; return one event type, a tuple of event types, `Option<Event>`, `Vec<{}>` or `()`", event_enum),
         );
     }
 }
@@ -147,46 +212,36 @@ fn capitalize(text: &str) -> String {
 /// Replay dispatches each event to exactly one `#[apply]` method: two would make it ambiguous
 /// which state change the event means.
 fn check_one_apply_per_event(cx: &Ctxt, aggregate: &AggregateImpl) {
-    let mut first_by_event: BTreeMap<String, &Method> = BTreeMap::new();
-    for method in &aggregate.appliers {
-        let Some(event) = method.message_ident() else {
-            continue;
-        };
-        if let Some(first) = first_by_event.get(&event.to_string()) {
-            cx.error_spanned_by(
-                method.message_type(),
-                format!(
-                    "event `{event}` is applied twice: by `{}` and by `{}`; keep one `#[apply]` method per event",
-                    first.ident(),
-                    method.ident()
-                ),
-            );
-        } else {
-            first_by_event.insert(event.to_string(), method);
-        }
-    }
+    each_repeat(&aggregate.appliers, message_key, |first, repeat| {
+        cx.error_spanned_by(
+            repeat.message_type(),
+            format!(
+                "event `{}` is applied twice: by `{}` and by `{}`; keep one `#[apply]` method per event",
+                message_key(repeat).unwrap_or_default(),
+                first.ident(),
+                repeat.ident()
+            ),
+        );
+    });
 }
 
 /// The generated command enum has one variant per command type, so one handler each.
 fn check_one_handler_per_command(cx: &Ctxt, aggregate: &AggregateImpl) {
-    let mut first_by_command: BTreeMap<String, &Method> = BTreeMap::new();
-    for method in &aggregate.handlers {
-        let Some(command) = method.message_ident() else {
-            continue;
-        };
-        if let Some(first) = first_by_command.get(&command.to_string()) {
-            cx.error_spanned_by(
-                method.message_type(),
-                format!(
-                    "command `{command}` is handled twice: by `{}` and by `{}`; keep one `#[handle]` method per command",
-                    first.ident(),
-                    method.ident()
-                ),
-            );
-        } else {
-            first_by_command.insert(command.to_string(), method);
-        }
-    }
+    each_repeat(&aggregate.handlers, message_key, |first, repeat| {
+        cx.error_spanned_by(
+            repeat.message_type(),
+            format!(
+                "command `{}` is handled twice: by `{}` and by `{}`; keep one `#[handle]` method per command",
+                message_key(repeat).unwrap_or_default(),
+                first.ident(),
+                repeat.ident()
+            ),
+        );
+    });
+}
+
+fn message_key(method: &Method) -> Option<String> {
+    method.message_ident().map(ToString::to_string)
 }
 
 /// An event the aggregate emits but never applies would be stored, then ignored on every
@@ -197,7 +252,7 @@ fn check_emitted_events_are_applied(cx: &Ctxt, aggregate: &AggregateImpl) {
         .iter()
         .filter_map(|m| m.message_ident().map(ToString::to_string))
         .collect();
-    let enum_name = format!("{}Event", aggregate.self_ident);
+    let enum_name = aggregate.event_enum.to_string();
     for method in &aggregate.handlers {
         for event_type in method.emitted().visible_events() {
             let Some(event) = type_ident(event_type) else {

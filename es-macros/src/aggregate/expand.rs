@@ -1,13 +1,17 @@
 //! Code generation for `#[aggregate]`, from the checked model only.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{ImplItem, ItemImpl};
+use syn::ItemImpl;
 
-use super::ast::{AggregateImpl, Declaration, Emitted, Method};
+use super::ast::{misspelt_role, AggregateImpl, Declaration, Emitted, Method};
+use crate::impl_block;
 use crate::symbol::{APPLY, HANDLE};
+use crate::types::assert_implements;
 
+/// The struct's half: the item and its `AggregateDecl`. Also the fallback after an error in
+/// the attribute (with stand-in types), so the impl block does not add errors of its own.
 pub fn declaration(declaration: &Declaration) -> TokenStream {
     let item = declaration.original;
     let ident = declaration.ident;
@@ -19,24 +23,21 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
         Some(every) => quote!(::core::option::Option::Some(#every)),
         None => quote!(::core::option::Option::None),
     };
-    // Asserted once at the user's types, with messages that say what is missing; the impl
-    // repeats the bounds under `for<'__es>`, which rustc assumes instead of checking again.
-    let id_assertion = quote_spanned!(id.span()=> const _: () = ::es_core::__private::assert_aggregate_id::<#id>(););
-    let error_assertion = quote_spanned!(error.span()=> const _: () = ::es_core::__private::assert_domain_error::<#error>(););
-    let mut where_clause = where_clause
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(where));
-    where_clause
-        .predicates
-        .push(syn::parse_quote!(for<'__es> #id: ::es_core::AggregateId));
-    where_clause
-        .predicates
-        .push(syn::parse_quote!(for<'__es> #error: ::es_core::DomainError));
-    let id_type = quote!(type Id = #id;);
-    let error_type = quote!(type Error = #error;);
+    // Asserted once each, at the user's types, with messages that say what is missing; the
+    // `Aggregate` impl assumes them under `for<'__es>` instead of checking them again.
+    let id_assertion = assert_implements(id.span(), id, quote!(::es_core::AggregateId));
+    let error_assertion = assert_implements(
+        error.span(),
+        error,
+        quote!(::es_core::DomainError),
+    );
     let fingerprint = state_fingerprint(declaration);
     let snapshots = if declaration.snapshot_every.is_some() {
-        let assertion = quote_spanned!(ident.span()=> const _: () = ::es_core::__private::assert_snapshot_state::<#ident #ty_generics>(););
+        let assertion = assert_implements(
+            ident.span(),
+            quote!(#ident #ty_generics),
+            quote!(::es_core::__private::SnapshotState),
+        );
         quote! {
             fn snapshot_state(&self) -> ::core::option::Option<::core::result::Result<::es_core::Payload, ::es_core::__private::serde_json::Error>> {
                 #assertion
@@ -65,8 +66,8 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
             const NAME: &'static str = #name;
             const SNAPSHOT_EVERY: ::core::option::Option<u64> = #snapshot_every;
             const STATE_FINGERPRINT: &'static str = #fingerprint;
-            #id_type
-            #error_type
+            type Id = #id;
+            type Error = #error;
             #snapshots
         }
     }
@@ -95,38 +96,21 @@ fn state_fingerprint(declaration: &Declaration) -> String {
     format!("{}:{hash:016x}", declaration.ident)
 }
 
-/// The user's impl block without our helper attributes, which are not real attributes.
+/// The user's impl block without our method attributes (and misspellings of them, already
+/// reported), which are not real attributes.
 fn stripped_impl(original: &ItemImpl) -> ItemImpl {
-    let mut item = original.clone();
-    for impl_item in &mut item.items {
-        if let ImplItem::Fn(function) = impl_item {
-            function
-                .attrs
-                .retain(|a| !(a.path() == HANDLE || a.path() == APPLY));
-        }
-    }
-    item
-}
-
-struct Names {
-    event_enum: syn::Ident,
-    command_enum: syn::Ident,
-}
-
-fn names(aggregate: &AggregateImpl) -> Names {
-    Names {
-        event_enum: format_ident!("{}Event", aggregate.self_ident),
-        command_enum: format_ident!("{}Command", aggregate.self_ident),
-    }
+    impl_block::strip_method_attributes(original, |attribute| {
+        attribute.path() == HANDLE
+            || attribute.path() == APPLY
+            || misspelt_role(attribute).is_some()
+    })
 }
 
 /// The event and command enums with their `From` impls: everything other code names directly.
-fn enums(aggregate: &AggregateImpl, names: &Names) -> TokenStream {
+fn enums(aggregate: &AggregateImpl) -> TokenStream {
     let self_ident = aggregate.self_ident;
-    let Names {
-        event_enum,
-        command_enum,
-    } = names;
+    let event_enum = &aggregate.event_enum;
+    let command_enum = &aggregate.command_enum;
     let event_variants = variants(&aggregate.appliers);
     let command_variants = variants(&aggregate.handlers);
     let event_variant_defs = event_variants.iter().map(|(variant, ty)| {
@@ -184,33 +168,38 @@ fn variants<'a>(methods: &'a [Method<'a>]) -> Vec<(&'a syn::Ident, &'a syn::Type
 /// After an error: the user's impl block and the enums, so code using them keeps compiling.
 pub fn fallback(aggregate: &AggregateImpl) -> TokenStream {
     let item = stripped_impl(aggregate.original);
-    let enums = enums(aggregate, &names(aggregate));
+    let enums = enums(aggregate);
     quote!(#item #enums)
 }
 
 pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
     let item = stripped_impl(aggregate.original);
-    let names = names(aggregate);
-    let enums = enums(aggregate, &names);
+    let enums = enums(aggregate);
     let self_ty = &aggregate.original.self_ty;
-    let Names {
-        event_enum,
-        command_enum,
-    } = &names;
+    let event_enum = &aggregate.event_enum;
+    let command_enum = &aggregate.command_enum;
 
     let event_variants = variants(&aggregate.appliers);
     let event_types: Vec<_> = event_variants.iter().map(|(_, ty)| *ty).collect();
     let event_idents: Vec<_> = event_variants.iter().map(|(variant, _)| *variant).collect();
 
+    // Each `#[apply]` type is asserted to be a derived event once, at its span. The trait impls
+    // below assume `Event` and the struct's declaration under `for<'__es>` rather than
+    // checking them again, so a mistake there (an event without serde, an id type without
+    // `Display`, a missing struct attribute) is one error, reported where it was made.
+    let event_assertions = event_types
+        .iter()
+        .map(|ty| assert_implements(ty.span(), ty, quote!(::es_core::__private::EventDecl)));
+    let declared_assertion = assert_implements(
+        self_ty.span(),
+        self_ty,
+        quote!(::es_core::__private::AggregateDecl),
+    );
     let command_assertions = aggregate
         .handlers
         .iter()
         .filter_map(|m| m.message_type())
-        .map(|ty| {
-            quote_spanned! {ty.span()=>
-                const _: () = ::es_core::__private::assert_command::<#ty>();
-            }
-        });
+        .map(|ty| assert_implements(ty.span(), ty, quote!(::es_core::Command)));
     let unique_names = unique_name_assertions(aggregate, &event_variants);
 
     let apply_arms = aggregate.appliers.iter().filter_map(|method| {
@@ -246,7 +235,10 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
         #enums
 
         #[automatically_derived]
-        impl ::es_core::EventSet for #event_enum {
+        impl ::es_core::EventSet for #event_enum
+        where
+            #(for<'__es> #event_types: ::es_core::Event,)*
+        {
             const EVENT_NAMES: &'static [&'static str] = &[#(<#event_types as ::es_core::Event>::NAME),*];
 
             fn event_name(&self) -> &'static str {
@@ -280,7 +272,13 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl ::es_core::Aggregate for #self_ty {
+        impl ::es_core::Aggregate for #self_ty
+        where
+            for<'__es> #self_ty: ::es_core::__private::AggregateDecl,
+            for<'__es> #decl::Id: ::es_core::AggregateId,
+            for<'__es> #decl::Error: ::es_core::DomainError,
+            for<'__es> #event_enum: ::es_core::EventSet,
+        {
             const NAME: &'static str = #decl::NAME;
             const SNAPSHOT_EVERY: ::core::option::Option<u64> = #decl::SNAPSHOT_EVERY;
             const STATE_FINGERPRINT: &'static str = #decl::STATE_FINGERPRINT;
@@ -309,17 +307,9 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
             }
         }
 
-        impl #self_ty {
-            /// Starts a given/when/then test: the aggregate after these past events.
-            #[allow(dead_code)]
-            pub fn given(
-                history: impl ::core::iter::IntoIterator<Item = #event_enum>,
-            ) -> ::es_core::Given<#self_ty> {
-                ::es_core::Given::new(history)
-            }
-        }
-
+        #declared_assertion
         const _: () = {
+            #(#event_assertions)*
             #(#command_assertions)*
             #(#unique_names)*
         };
@@ -341,8 +331,8 @@ fn unique_name_assertions(
             );
             assertions.push(quote_spanned! {second.span()=>
                 const _: () = if ::es_core::__private::same_str(
-                    <#first as ::es_core::Event>::NAME,
-                    <#second as ::es_core::Event>::NAME,
+                    <#first as ::es_core::__private::EventDecl>::NAME,
+                    <#second as ::es_core::__private::EventDecl>::NAME,
                 ) {
                     ::core::panic!(#message)
                 };

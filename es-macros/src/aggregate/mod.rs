@@ -10,7 +10,7 @@ mod expand;
 use proc_macro2::TokenStream;
 use syn::Item;
 
-use crate::ctxt::{with_fallback, Ctxt};
+use crate::ctxt::{finish, with_fallback, Ctxt};
 
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: Item = match syn::parse2(input.clone()) {
@@ -33,33 +33,20 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
 fn expand_declaration(args: TokenStream, item: &Item) -> TokenStream {
     let cx = Ctxt::new();
     let declaration = ast::Declaration::from_ast(&cx, args, item);
+    check::check_declaration(&cx, &declaration);
     match cx.check() {
         Ok(()) => expand::declaration(&declaration),
-        // With `id` and `error` known, still declare the aggregate so its impl block does not
-        // report a missing declaration on top of the real mistake.
-        Err(error) if declaration.complete => {
-            with_fallback(error, expand::declaration(&declaration))
-        }
-        Err(error) => with_fallback(error, quote::quote!(#item)),
+        // Still declare the aggregate (with stand-ins for what is missing) so its impl block
+        // does not report a missing declaration on top of the real mistake.
+        Err(error) => with_fallback(error, expand::declaration(&declaration)),
     }
 }
 
 fn expand_impl(args: TokenStream, item: &syn::ItemImpl) -> TokenStream {
     let cx = Ctxt::new();
-    if !args.is_empty() {
-        cx.error_spanned_by(
-            &args,
-            "`#[aggregate]` on an impl block takes no arguments; put `name`, `id`, `error` and `snapshot_every` on the struct's `#[aggregate(...)]`",
-        );
-    }
-    let model = ast::AggregateImpl::from_ast(&cx, item);
+    let model = ast::AggregateImpl::from_ast(&cx, args, item);
     if let Some(model) = &model {
         check::check(&cx, model);
     }
-    match (cx.check(), model) {
-        (Ok(()), Some(model)) => expand::aggregate_impl(&model),
-        (Err(error), Some(model)) => with_fallback(error, expand::fallback(&model)),
-        (Err(error), None) => with_fallback(error, quote::quote!(#item)),
-        (Ok(()), None) => quote::quote!(#item),
-    }
+    finish(cx, model, item, expand::aggregate_impl, expand::fallback)
 }

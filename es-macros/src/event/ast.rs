@@ -9,7 +9,7 @@ use crate::symbol::{EVENT, FROM, NAME, UPCAST, VERSION, WITH};
 
 pub struct Event<'a> {
     pub original: &'a DeriveInput,
-    /// Stored name: `name = "..."`, or the type's name.
+    /// Stored name: `name = "..."`, or the type's name (so renaming the type changes it).
     pub name: String,
     pub version: u32,
     /// Where `version` was written, for errors about it.
@@ -33,17 +33,21 @@ impl<'a> Event<'a> {
             let parsed = attribute.parse_nested_meta(|meta| {
                 if meta.path == NAME {
                     // #[event(name = "post.published")]
-                    let value = attr::parse_lit_str(&meta)?;
-                    if value.value().trim().is_empty() {
-                        cx.error_spanned_by(&value, "the stored name of an event cannot be empty, e.g. `name = \"post.published\"`");
-                    }
+                    let value = attr::parse_name(
+                        cx,
+                        &meta,
+                        "the stored name of an event",
+                        "post.published",
+                    )?;
                     name.set(cx, &meta.path, value.value());
                 } else if meta.path == VERSION {
                     // #[event(version = 2)]
-                    let value: LitInt = attr::parse_lit_int(&meta)?;
-                    match value.base10_parse::<u32>() {
-                        Ok(0) | Err(_) => cx.error_spanned_by(&value, "an event's `version` is a whole number from 1, e.g. `version = 2`"),
-                        Ok(number) => version.set(cx, &meta.path, (number, value.span())),
+                    if let Some(number) = parse_version(
+                        cx,
+                        &meta,
+                        "an event's `version` is a whole number from 1, e.g. `version = 2`",
+                    )? {
+                        version.set(cx, &meta.path, number);
                     }
                 } else if meta.path == UPCAST {
                     // #[event(upcast(from = 1, with = upgrade_v1))]
@@ -77,13 +81,12 @@ fn parse_upcaster(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<O
     meta.parse_nested_meta(|inner| {
         if inner.path == FROM {
             // upcast(from = 1, ...)
-            let value: LitInt = attr::parse_lit_int(&inner)?;
-            match value.base10_parse::<u32>() {
-                Ok(0) | Err(_) => cx.error_spanned_by(
-                    &value,
-                    "`from` is the schema version the upcaster reads, a whole number from 1",
-                ),
-                Ok(number) => from.set(cx, &inner.path, (number, value.span())),
+            if let Some(number) = parse_version(
+                cx,
+                &inner,
+                "`from` is the schema version the upcaster reads, a whole number from 1",
+            )? {
+                from.set(cx, &inner.path, number);
             }
         } else if inner.path == WITH {
             // upcast(..., with = path::to::function)
@@ -104,5 +107,22 @@ fn parse_upcaster(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<O
             cx.error_spanned_by(&meta.path, "an upcaster needs both keys: `upcast(from = 1, with = path::to::function)`, where the function takes the old payload as `serde_json::Value` and returns `Result<serde_json::Value, es_core::UpcastError>`");
             Ok(None)
         }
+    }
+}
+
+/// A schema version (`version = 2`, `from = 1`): a whole number from 1, with its span;
+/// `None` after reporting `message` at anything else.
+fn parse_version(
+    cx: &Ctxt,
+    meta: &syn::meta::ParseNestedMeta,
+    message: &str,
+) -> syn::Result<Option<(u32, Span)>> {
+    let value: LitInt = attr::parse_lit_int(meta)?;
+    match value.base10_parse::<u32>() {
+        Ok(0) | Err(_) => {
+            cx.error_spanned_by(&value, message);
+            Ok(None)
+        }
+        Ok(number) => Ok(Some((number, value.span()))),
     }
 }

@@ -3,14 +3,14 @@
 use proc_macro2::TokenStream;
 use syn::parse::Parser as _;
 use syn::{
-    FnArg, GenericArgument, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, PathArguments,
-    ReturnType, Type,
+    GenericArgument, Ident, ImplItemFn, Item, ItemImpl, LitStr, PathArguments, ReturnType, Type,
 };
 
 use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
+use crate::impl_block;
 use crate::naming::snake_case;
-use crate::symbol::{DOCUMENT, INDEX, NAME, ON, ON_FAILURE, VERSION};
+use crate::symbol::{DOCUMENT, INDEX, NAME, ON, ON_FAILURE, PER_STREAM, VERSION};
 use crate::types::type_ident;
 
 /// `#[projection(name = "post_summaries", document = PostSummary, index(author))]` on a struct.
@@ -23,6 +23,7 @@ pub struct Declaration<'a> {
     pub indexes: Vec<Ident>,
     pub version: Option<String>,
     pub skip_failures: bool,
+    pub per_stream: bool,
     pub construction: Construction,
 }
 
@@ -58,6 +59,7 @@ impl<'a> Declaration<'a> {
         let mut version: Once<String> = Once::new("projection", VERSION);
         let mut on_failure: Once<Ident> = Once::new("projection", ON_FAILURE);
         let mut indexes = Vec::new();
+        let mut per_stream = false;
         let parser = syn::meta::parser(|meta| {
             if meta.path == NAME {
                 // name = "post_summaries"
@@ -91,11 +93,17 @@ impl<'a> Declaration<'a> {
                     cx.error_spanned_by(&value, format!("unknown failure policy `{value}`, expected `stop` (halt at the event; the default) or `skip` (set it aside as a dead letter)"));
                 }
                 on_failure.set(cx, &meta.path, value);
+            } else if meta.path == PER_STREAM {
+                // per_stream: each document is keyed by one stream's aggregate id
+                if per_stream {
+                    cx.error_spanned_by(&meta.path, "duplicate `per_stream` in `#[projection]`; give it once");
+                }
+                per_stream = true;
             } else {
                 return Err(attr::unknown_key(
                     &meta,
                     "projection",
-                    &[NAME, DOCUMENT, INDEX, VERSION, ON_FAILURE],
+                    &[NAME, DOCUMENT, INDEX, VERSION, ON_FAILURE, PER_STREAM],
                 ));
             }
             Ok(())
@@ -121,6 +129,7 @@ impl<'a> Declaration<'a> {
             indexes,
             version: version.get(),
             skip_failures: on_failure.get().is_some_and(|policy| policy == "skip"),
+            per_stream,
             construction: if unit {
                 Construction::Unit
             } else if derives_default {
@@ -256,24 +265,8 @@ fn generic_argument_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
 
 impl<'a> ProjectionImpl<'a> {
     pub fn from_ast(cx: &Ctxt, item: &'a ItemImpl) -> Option<Self> {
-        if let Some((_, trait_path, _)) = &item.trait_ {
-            cx.error_spanned_by(
-                trait_path,
-                "`#[projection]` goes on the read model's own impl block, not on a trait impl",
-            );
-            return None;
-        }
-        let Some(self_ident) = type_ident(&item.self_ty) else {
-            cx.error_spanned_by(&item.self_ty, "`#[projection]` needs an impl block of a named struct, e.g. `impl PostSummaries { ... }`");
-            return None;
-        };
-        let handlers = item
-            .items
-            .iter()
-            .filter_map(|impl_item| match impl_item {
-                ImplItem::Fn(function) => Some(function),
-                _ => None,
-            })
+        let self_ident = impl_block::self_ident(cx, item, "projection")?;
+        let handlers = impl_block::methods(item)
             .filter_map(|function| {
                 let attribute = function.attrs.iter().find(|a| attr::is(a, ON))?;
                 if let syn::Meta::List(list) = &attribute.meta {
@@ -289,15 +282,7 @@ impl<'a> ProjectionImpl<'a> {
                         }
                         _ => Receiver::Other,
                     },
-                    arguments: function
-                        .sig
-                        .inputs
-                        .iter()
-                        .filter_map(|arg| match arg {
-                            FnArg::Typed(typed) => Some(&*typed.ty),
-                            FnArg::Receiver(_) => None,
-                        })
-                        .collect(),
+                    arguments: impl_block::typed_arguments(function),
                 })
             })
             .collect();

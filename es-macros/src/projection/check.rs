@@ -1,11 +1,10 @@
 //! The rules a projection must follow, one function each.
 
-use std::collections::BTreeMap;
-
 use syn::ReturnType;
 
 use super::ast::{Declaration, Handler, ProjectionImpl, Receiver};
 use crate::ctxt::Ctxt;
+use crate::impl_block::each_repeat;
 
 pub fn check_declaration(cx: &Ctxt, declaration: &Declaration) {
     check_has_document(cx, declaration);
@@ -88,23 +87,17 @@ fn check_handler_shape(cx: &Ctxt, handler: &Handler) {
 
 /// One event type dispatches to one handler; two would update the documents twice.
 fn check_one_handler_per_event(cx: &Ctxt, projection: &ProjectionImpl) {
-    let mut first: BTreeMap<String, &Handler> = BTreeMap::new();
-    for handler in &projection.handlers {
-        let Some(event) = handler.event_ident() else {
-            continue;
-        };
-        if let Some(existing) = first.get(&event.to_string()) {
-            cx.error_spanned_by(
-                handler.event_type(),
-                format!(
-                    "event `{event}` has two `#[on]` handlers in `{}`: `{}` and `{}`; keep one",
-                    projection.self_ident,
-                    existing.ident(),
-                    handler.ident()
-                ),
-            );
-        } else {
-            first.insert(event.to_string(), handler);
-        }
-    }
+    let event_key = |handler: &Handler| handler.event_ident().map(ToString::to_string);
+    each_repeat(&projection.handlers, event_key, |first, repeat| {
+        cx.error_spanned_by(
+            repeat.event_type(),
+            format!(
+                "event `{}` has two `#[on]` handlers in `{}`: `{}` and `{}`; keep one",
+                event_key(repeat).unwrap_or_default(),
+                projection.self_ident,
+                first.ident(),
+                repeat.ident()
+            ),
+        );
+    });
 }

@@ -1,10 +1,12 @@
 //! Code generation for `#[projection]`, from the checked model only.
 
 use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
-use syn::{ImplItem, ItemImpl};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::ItemImpl;
 
 use super::ast::{Construction, Declaration, Input, ProjectionImpl};
+use crate::impl_block;
 use crate::symbol::ON;
 
 pub fn declaration(declaration: &Declaration) -> TokenStream {
@@ -22,6 +24,7 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
     } else {
         quote!(::es_core::OnFailure::Stop)
     };
+    let per_stream = declaration.per_stream;
     let create = match declaration.construction {
         Construction::Unit => Some(quote!(#ident)),
         Construction::Default => Some(quote!(<#ident as ::core::default::Default>::default())),
@@ -48,6 +51,7 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
             const INDEXES: &'static [&'static str] = &[#(#indexes),*];
             const DECLARED_VERSION: ::core::option::Option<&'static str> = #version;
             const ON_FAILURE: ::es_core::OnFailure = #on_failure;
+            const PER_STREAM: bool = #per_stream;
         }
         #registration
     }
@@ -67,18 +71,14 @@ pub fn declaration_fallback(declaration: &Declaration) -> TokenStream {
             const INDEXES: &'static [&'static str] = &[];
             const DECLARED_VERSION: ::core::option::Option<&'static str> = ::core::option::Option::None;
             const ON_FAILURE: ::es_core::OnFailure = ::es_core::OnFailure::Stop;
+            const PER_STREAM: bool = true;
         }
     }
 }
 
-pub fn stripped_impl(original: &ItemImpl) -> TokenStream {
-    let mut item = original.clone();
-    for impl_item in &mut item.items {
-        if let ImplItem::Fn(function) = impl_item {
-            function.attrs.retain(|a| a.path() != ON);
-        }
-    }
-    quote!(#item)
+/// The user's impl block without `#[on]`, which is not a real attribute.
+fn stripped_impl(original: &ItemImpl) -> ItemImpl {
+    impl_block::strip_method_attributes(original, |attribute| attribute.path() == ON)
 }
 
 /// After an error: the user's impl block and a `Projection` impl that handles no event, so
@@ -140,8 +140,22 @@ pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
         })
     });
     let fingerprint = fingerprint(projection);
+    let handles_rollback = projection
+        .handlers
+        .iter()
+        .any(|handler| handler.event_ident().is_some_and(|ident| ident == "RolledBack"));
+    let self_ident = projection.self_ident;
+    let rollback_message = format!(
+        "projection `{self_ident}` builds documents across streams but has no `#[on]` handler for `RolledBack`, so a rollback would leave its documents showing rolled-back events; add `#[on] fn rolled_back(&self, event: &Envelope<RolledBack>, docs: &mut Docs<...>)`, or declare `#[projection(per_stream)]` if each document is built from one stream's events (the runtime then rebuilds it after a rollback)"
+    );
+    let rollback_check = (!handles_rollback).then(|| {
+        quote_spanned! {self_ty.span()=>
+            const _: () = ::core::assert!(#decl::PER_STREAM, #rollback_message);
+        }
+    });
     quote! {
         #item
+        #rollback_check
         #[automatically_derived]
         impl ::es_core::Projection for #self_ty {
             type Document = #decl::Document;
@@ -153,6 +167,7 @@ pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
             const EVENTS: &'static [&'static str] = &[#(<#event_types as ::es_core::Event>::NAME),*];
             const INDEXES: &'static [&'static str] = #decl::INDEXES;
             const ON_FAILURE: ::es_core::OnFailure = #decl::ON_FAILURE;
+            const PER_STREAM: bool = #decl::PER_STREAM;
 
             fn apply(
                 &self,

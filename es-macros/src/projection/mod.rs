@@ -9,7 +9,7 @@ mod expand;
 use proc_macro2::TokenStream;
 use syn::Item;
 
-use crate::ctxt::{with_fallback, Ctxt};
+use crate::ctxt::{finish, with_fallback, Ctxt};
 
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: Item = match syn::parse2(input.clone()) {
@@ -40,12 +40,13 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             if let Some(model) = &model {
                 check::check(&cx, model);
             }
-            match (cx.check(), model) {
-                (Ok(()), Some(model)) => expand::projection_impl(&model),
-                (Err(error), Some(model)) => with_fallback(error, expand::fallback(&model)),
-                (Err(error), None) => with_fallback(error, quote::quote!(#item)),
-                (Ok(()), None) => quote::quote!(#item),
-            }
+            finish(
+                cx,
+                model,
+                item_impl,
+                expand::projection_impl,
+                expand::fallback,
+            )
         }
         _ => {
             let error = syn::Error::new_spanned(&item, "`#[projection]` goes on a read model's struct and on its impl block (with `#[on]` handlers)");

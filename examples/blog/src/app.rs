@@ -1,36 +1,70 @@
-//! Wiring: one store, a repository per aggregate, and the read models fed after each commit.
+//! Wiring: one store, a repository per aggregate, and the projection daemon that keeps the
+//! read models in the store's database up to date.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use es_core::{EventStore, ProjectionError, Projections, Repository};
+use es_core::{Daemon, ProjectionError, Projections, Repository, Store};
 
 use crate::author::Author;
 use crate::post::Post;
 
-/// The blog's services over one event store.
-#[derive(Debug, Clone)]
+/// How long a read waits for the read models to show every event committed before it.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The blog's services over one store.
+#[derive(Debug)]
 pub struct Blog {
     pub posts: Repository<Post>,
     pub authors: Repository<Author>,
+    pub store: Arc<dyn Store>,
     pub projections: Projections,
-    pub store: Arc<dyn EventStore>,
+    daemon: Daemon,
 }
 
 impl Blog {
-    /// Opens the blog on `store`, rebuilding the read models from every stored event.
-    pub async fn open(store: Arc<dyn EventStore>) -> Result<Self, ProjectionError> {
+    /// Opens the blog on `store` and starts the projection daemon. Nothing is replayed: each
+    /// read model goes on from its checkpoint (and is rebuilt beside the live one, by itself,
+    /// when its code changed).
+    pub async fn open(store: Arc<dyn Store>) -> Result<Self, ProjectionError> {
         // Every `#[projection]` linked into this binary, found through `inventory`.
         let projections = Projections::discover();
-        // Up to everything committed so far, even events a store still holds back behind
-        // another process's running transaction.
-        projections
-            .catch_up_to_head(&*store, std::time::Duration::from_secs(5))
-            .await?;
+        let daemon = Daemon::start(store.clone(), projections.clone()).await?;
         Ok(Blog {
-            posts: Repository::new(Arc::clone(&store)).with_projections(projections.clone()),
-            authors: Repository::new(Arc::clone(&store)).with_projections(projections.clone()),
-            projections,
+            posts: Repository::new(Arc::clone(&store)),
+            authors: Repository::new(Arc::clone(&store)),
             store,
+            projections,
+            daemon,
         })
+    }
+
+    /// The running daemon: health, read-your-writes waits, restarts.
+    pub fn daemon(&self) -> &Daemon {
+        &self.daemon
+    }
+
+    /// Waits (at most [`SETTLE_TIMEOUT`]) until every read model shows every event committed
+    /// so far: a read after a write sees the write. Commands never wait for this; readers
+    /// who want their own writes do.
+    pub async fn settle(&self) -> Result<(), ProjectionError> {
+        let head = self.store.head_position().await?;
+        for name in self.projections.names() {
+            if head > 0 && !self.daemon.wait_for(name, head, SETTLE_TIMEOUT).await? {
+                return Err(ProjectionError::Stopped {
+                    projection: name.to_owned(),
+                    position: head,
+                    error: format!(
+                        "it has not reached position {head} within {SETTLE_TIMEOUT:?}; see `blog status`"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the daemon after its current batches.
+    pub async fn close(self) {
+        self.daemon.shutdown().await;
     }
 }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod author;
 pub mod post;
+pub mod progress;
 pub mod read_models;
 pub mod report;
 pub mod scenario;

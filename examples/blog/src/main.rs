@@ -10,12 +10,12 @@ use blog::app::Blog;
 use blog::author::{LogIn, RegisterAuthor};
 use blog::post::{AddComment, ArchivePost, DraftPost, EditPost, PublishPost};
 use blog::report::Moment;
-use blog::{report, scenario};
+use blog::{progress, report, scenario};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use es_core::postgres::PostgresStore;
 use es_core::sqlite::SqliteStore;
-use es_core::{CommandMetadata, EventStore, MemoryStore};
+use es_core::{rebuild, retry_dead_letter, CommandMetadata, MemoryStore, ReadStore, Store};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -108,6 +108,20 @@ enum Action {
     History { post: String },
     /// Show per-author statistics.
     Authors,
+    /// Show each read model's checkpoint, lag, state and holder.
+    Status,
+    /// Rebuild a read model from the first event, beside the live one, and swap it in.
+    Rebuild {
+        /// `post_summaries`, `post_pages` or `author_stats`.
+        projection: String,
+    },
+    /// List the events a read model set aside, or retry one.
+    DeadLetters {
+        projection: String,
+        /// Retry the dead letter at this position.
+        #[arg(long)]
+        retry: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -133,7 +147,7 @@ fn main() -> ExitCode {
 }
 
 /// Opens the store named on the command line; the domain code is the same for all of them.
-async fn open_store(spec: &str) -> Result<Arc<dyn EventStore>, Failure> {
+async fn open_store(spec: &str) -> Result<Arc<dyn Store>, Failure> {
     if spec == "memory" {
         return Ok(Arc::new(MemoryStore::new()));
     }
@@ -227,7 +241,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             blog.posts.execute(&post, ArchivePost { reason }).await?;
             writeln!(out, "archived post {post}")?;
         }
-        Action::List => write!(out, "{}", report::published_posts(&blog)?)?,
+        Action::List => write!(out, "{}", report::published_posts(&blog).await?)?,
         Action::Show {
             post,
             at_version,
@@ -257,8 +271,49 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             )?;
         }
         Action::History { post } => write!(out, "{}", report::history(&blog, &post).await?)?,
-        Action::Authors => write!(out, "{}", report::authors(&blog)?)?,
+        Action::Authors => write!(out, "{}", report::authors(&blog).await?)?,
+        Action::Status => write!(out, "{}", report::status(&blog).await?)?,
+        Action::Rebuild { projection } => {
+            let mut bar = progress::Bar::new(&projection);
+            let done = rebuild(&*blog.store, &blog.projections, &projection, |progress| {
+                bar.show(progress)
+            })
+            .await?;
+            bar.finish();
+            writeln!(
+                out,
+                "rebuilt {projection}: generation {} is live ({} events in {:.1} s, {:.0} events/s)",
+                done.generation,
+                done.events,
+                done.elapsed.as_secs_f64(),
+                done.rate()
+            )?;
+        }
+        Action::DeadLetters { projection, retry } => match retry {
+            Some(position) => {
+                retry_dead_letter(&*blog.store, &blog.projections, &projection, position).await?;
+                writeln!(out, "applied the dead letter at position {position} to {projection}")?;
+            }
+            None => {
+                let letters = ReadStore::dead_letters(&*blog.store, &projection).await?;
+                writeln!(out, "== dead letters of {projection} ==")?;
+                if letters.is_empty() {
+                    writeln!(out, "(none)")?;
+                }
+                for letter in letters {
+                    writeln!(
+                        out,
+                        "pos {:<6} {} v{} {}: {}",
+                        letter.position, letter.stream, letter.version, letter.event_name, letter.error
+                    )?;
+                }
+            }
+        },
     }
+    // Commands return once committed; wait for the read models here only so that the next
+    // invocation's reads find them current, then stop the daemon.
+    let _ = blog.settle().await;
+    blog.close().await;
     Ok(out)
 }
 
@@ -285,13 +340,13 @@ async fn demo(blog: &Blog) -> Result<String, Failure> {
         ),
     }?;
     writeln!(out)?;
-    write!(out, "{}", report::published_posts(blog)?)?;
+    write!(out, "{}", report::published_posts(blog).await?)?;
     writeln!(out)?;
     if let Some(page) = report::post_page(blog, &outcome.featured_post, Moment::Now).await? {
         write!(out, "{page}")?;
     }
     writeln!(out)?;
-    write!(out, "{}", report::authors(blog)?)?;
+    write!(out, "{}", report::authors(blog).await?)?;
     writeln!(out)?;
     write!(
         out,

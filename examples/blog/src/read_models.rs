@@ -1,170 +1,79 @@
-//! Read models: what readers see, rebuilt from events, never written to directly.
+//! Read models: documents kept in the store's database by the projection daemon, never
+//! written to directly.
 //!
-//! Each keeps, per post, what it showed after every version of the post's stream, so that a
-//! rollback marker (`RolledBack { to_version }`) can put back exactly what was shown then.
-
-use std::collections::BTreeMap;
+//! `post_summaries` and `post_pages` keep one document per post, built from that post's
+//! stream only (`per_stream`): after a rollback the runtime rebuilds the post's document from
+//! the events that survive it. `author_stats` adds up across streams, so it handles the
+//! rollback marker itself.
 
 use chrono::{DateTime, Utc};
-use es_core::{projection, Aggregate, Envelope, RolledBack};
+use es_core::{projection, Aggregate, Docs, Envelope, RolledBack};
+use serde::{Deserialize, Serialize};
 
 use crate::author::{AuthorRegistered, LoggedIn};
 use crate::post::{CommentAdded, Post, PostArchived, PostDrafted, PostEdited, PostPublished};
 
-/// The id a post was created with.
-pub fn post_id<E>(envelope: &Envelope<E>) -> String {
-    envelope.aggregate_id().to_owned()
-}
-
-fn author_id<E>(envelope: &Envelope<E>) -> String {
-    envelope.aggregate_id().to_owned()
-}
-
-fn is_post<E>(envelope: &Envelope<E>) -> bool {
-    envelope.aggregate_type() == Post::NAME
-}
-
-/// What one read model showed for one post after each version: `after[v - 1]` is after version v.
-#[derive(Debug, Clone)]
-struct PerVersion<T> {
-    after: Vec<T>,
-}
-
-impl<T: Clone> PerVersion<T> {
-    fn new() -> Self {
-        PerVersion { after: Vec::new() }
-    }
-
-    /// Records `value` as what version `version` shows (earlier gaps repeat the last value).
-    fn record(&mut self, version: u64, value: T) {
-        while (self.after.len() as u64) + 1 < version {
-            let Some(last) = self.after.last().cloned() else {
-                break;
-            };
-            self.after.push(last);
-        }
-        self.after.push(value);
-    }
-
-    fn at(&self, version: u64) -> Option<&T> {
-        version
-            .checked_sub(1)
-            .and_then(|index| self.after.get(index as usize))
-    }
-
-    fn latest(&self) -> Option<&T> {
-        self.after.last()
-    }
-}
-
-/// One line of the front page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedPost {
-    pub id: String,
+/// One line of the post list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostSummary {
     pub title: String,
     pub author: String,
-    pub published_at: DateTime<Utc>,
+    /// `draft`, `published` or `archived`.
+    pub status: String,
+    pub published_at: Option<DateTime<Utc>>,
+    pub comments: u32,
 }
 
-/// Per post: its author and title so far, and its front-page line if it is on it.
-#[derive(Debug, Clone, Default)]
-struct FrontPageEntry {
-    author: String,
-    title: String,
-    line: Option<PublishedPost>,
-}
-
-/// The front page: published posts, oldest first. Archived posts leave it.
-#[projection(name = "published_posts")]
-#[derive(Debug, Default)]
-pub struct PublishedPosts {
-    entries: BTreeMap<String, PerVersion<FrontPageEntry>>,
-}
-
-impl PublishedPosts {
-    /// The posts on the front page, in publication order.
-    pub fn posts(&self) -> Vec<PublishedPost> {
-        let mut posts: Vec<PublishedPost> = self
-            .entries
-            .values()
-            .filter_map(|v| v.latest().and_then(|entry| entry.line.clone()))
-            .collect();
-        posts.sort_by(|a, b| (a.published_at, &a.id).cmp(&(b.published_at, &b.id)));
-        posts
-    }
-
-    fn change<E>(&mut self, event: &Envelope<E>, change: impl FnOnce(&mut FrontPageEntry)) {
-        let versions = self
-            .entries
-            .entry(post_id(event))
-            .or_insert_with(PerVersion::new);
-        let mut entry = versions.latest().cloned().unwrap_or_default();
-        change(&mut entry);
-        versions.record(event.version, entry);
-    }
-}
+/// Every post's summary, filterable by status and author.
+#[projection(name = "post_summaries", document = PostSummary, index(status, author), per_stream)]
+#[derive(Debug)]
+pub struct PostSummaries;
 
 #[projection]
-impl PublishedPosts {
+impl PostSummaries {
     #[on]
-    fn drafted(&mut self, event: &Envelope<PostDrafted>) {
-        self.change(event, |entry| {
-            entry.author = event.event.author.clone();
-            entry.title = event.event.title.clone();
+    fn drafted(&self, event: &Envelope<PostDrafted>, docs: &mut Docs<PostSummary>) {
+        docs.insert(
+            event.aggregate_id(),
+            PostSummary {
+                title: event.event.title.clone(),
+                author: event.event.author.clone(),
+                status: "draft".into(),
+                ..PostSummary::default()
+            },
+        );
+    }
+
+    #[on]
+    fn published(&self, event: &Envelope<PostPublished>, docs: &mut Docs<PostSummary>) {
+        docs.update(event.aggregate_id(), |summary| {
+            summary.status = "published".into();
+            summary.published_at = Some(event.recorded_at);
         });
     }
 
     #[on]
-    fn published(&mut self, event: &Envelope<PostPublished>) {
-        let id = post_id(event);
-        self.change(event, |entry| {
-            entry.line = Some(PublishedPost {
-                id,
-                title: entry.title.clone(),
-                author: entry.author.clone(),
-                published_at: event.recorded_at,
-            });
+    fn edited(&self, event: &Envelope<PostEdited>, docs: &mut Docs<PostSummary>) {
+        docs.update(event.aggregate_id(), |summary| {
+            summary.title = event.event.title.clone()
         });
     }
 
     #[on]
-    fn edited(&mut self, event: &Envelope<PostEdited>) {
-        self.change(event, |entry| {
-            entry.title = event.event.title.clone();
-            if let Some(line) = &mut entry.line {
-                line.title = event.event.title.clone();
-            }
+    fn commented(&self, event: &Envelope<CommentAdded>, docs: &mut Docs<PostSummary>) {
+        docs.update(event.aggregate_id(), |summary| summary.comments += 1);
+    }
+
+    #[on]
+    fn archived(&self, event: &Envelope<PostArchived>, docs: &mut Docs<PostSummary>) {
+        docs.update(event.aggregate_id(), |summary| {
+            summary.status = "archived".into()
         });
-    }
-
-    #[on]
-    fn commented(&mut self, event: &Envelope<CommentAdded>) {
-        self.change(event, |_| {});
-    }
-
-    #[on]
-    fn archived(&mut self, event: &Envelope<PostArchived>) {
-        self.change(event, |entry| entry.line = None);
-    }
-
-    #[on]
-    fn rolled_back(&mut self, event: &Envelope<RolledBack>) {
-        if !is_post(event) {
-            return;
-        }
-        let Some(versions) = self.entries.get(&post_id(event)) else {
-            return;
-        };
-        let then = versions
-            .at(event.event.to_version)
-            .cloned()
-            .unwrap_or_default();
-        self.change(event, |entry| *entry = then);
     }
 }
 
 /// A comment as shown under a post.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub author: String,
     pub text: String,
@@ -172,14 +81,13 @@ pub struct Comment {
 }
 
 /// Everything shown on a post's own page.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PostPage {
-    pub id: String,
     pub author: String,
     pub title: String,
     pub content: String,
     pub tags: Vec<String>,
-    pub status: &'static str,
+    pub status: String,
     pub comments: Vec<Comment>,
     /// The stream version this page shows.
     pub version: u64,
@@ -188,68 +96,56 @@ pub struct PostPage {
 }
 
 /// Each post's page with its comments.
-#[projection(name = "post_pages")]
-#[derive(Debug, Default)]
-pub struct PostPages {
-    pages: BTreeMap<String, PerVersion<Option<PostPage>>>,
-}
+#[projection(name = "post_pages", document = PostPage, per_stream)]
+#[derive(Debug)]
+pub struct PostPages;
 
 impl PostPages {
-    /// The page of one post, if it exists.
-    pub fn page(&self, id: &str) -> Option<&PostPage> {
-        self.pages
-            .get(id)
-            .and_then(|versions| versions.latest())
-            .and_then(Option::as_ref)
-    }
-
-    fn change<E>(&mut self, event: &Envelope<E>, change: impl FnOnce(&mut PostPage)) {
-        let versions = self
-            .pages
-            .entry(post_id(event))
-            .or_insert_with(PerVersion::new);
-        let mut page = versions.latest().cloned().flatten().unwrap_or_default();
-        change(&mut page);
-        page.version = event.version;
-        page.updated_at = Some(event.recorded_at);
-        versions.record(event.version, Some(page));
+    fn change<E>(
+        event: &Envelope<E>,
+        docs: &mut Docs<PostPage>,
+        change: impl FnOnce(&mut PostPage),
+    ) {
+        docs.upsert(event.aggregate_id(), |page| {
+            change(page);
+            page.version = event.version;
+            page.updated_at = Some(event.recorded_at);
+        });
     }
 }
 
 #[projection]
 impl PostPages {
     #[on]
-    fn drafted(&mut self, event: &Envelope<PostDrafted>) {
-        let id = post_id(event);
-        self.change(event, |page| {
+    fn drafted(&self, event: &Envelope<PostDrafted>, docs: &mut Docs<PostPage>) {
+        Self::change(event, docs, |page| {
             *page = PostPage {
-                id,
                 author: event.event.author.clone(),
                 title: event.event.title.clone(),
                 content: event.event.content.clone(),
                 tags: event.event.tags.clone(),
-                status: "draft",
+                status: "draft".into(),
                 ..PostPage::default()
             };
         });
     }
 
     #[on]
-    fn published(&mut self, event: &Envelope<PostPublished>) {
-        self.change(event, |page| page.status = "published");
+    fn published(&self, event: &Envelope<PostPublished>, docs: &mut Docs<PostPage>) {
+        Self::change(event, docs, |page| page.status = "published".into());
     }
 
     #[on]
-    fn edited(&mut self, event: &Envelope<PostEdited>) {
-        self.change(event, |page| {
+    fn edited(&self, event: &Envelope<PostEdited>, docs: &mut Docs<PostPage>) {
+        Self::change(event, docs, |page| {
             page.title = event.event.title.clone();
             page.content = event.event.content.clone();
         });
     }
 
     #[on]
-    fn commented(&mut self, event: &Envelope<CommentAdded>) {
-        self.change(event, |page| {
+    fn commented(&self, event: &Envelope<CommentAdded>, docs: &mut Docs<PostPage>) {
+        Self::change(event, docs, |page| {
             page.comments.push(Comment {
                 author: event.event.author.clone(),
                 text: event.event.text.clone(),
@@ -259,29 +155,13 @@ impl PostPages {
     }
 
     #[on]
-    fn archived(&mut self, event: &Envelope<PostArchived>) {
-        self.change(event, |page| page.status = "archived");
-    }
-
-    #[on]
-    fn rolled_back(&mut self, event: &Envelope<RolledBack>) {
-        if !is_post(event) {
-            return;
-        }
-        let Some(versions) = self.pages.get(&post_id(event)) else {
-            return;
-        };
-        let then = versions
-            .at(event.event.to_version)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
-        self.change(event, |page| *page = then);
+    fn archived(&self, event: &Envelope<PostArchived>, docs: &mut Docs<PostPage>) {
+        Self::change(event, docs, |page| page.status = "archived".into());
     }
 }
 
 /// Per-author figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorFigures {
     pub name: String,
     pub posts: u32,
@@ -290,82 +170,126 @@ pub struct AuthorFigures {
     pub last_login: Option<DateTime<Utc>>,
 }
 
-/// Statistics for each author: posts written, comments received, last login.
-#[projection(name = "author_stats")]
-#[derive(Debug, Default)]
-pub struct AuthorStats {
-    /// Per post: its author and its comment count after each version.
-    posts: BTreeMap<String, (String, PerVersion<u32>)>,
-    pub authors: BTreeMap<String, AuthorFigures>,
+/// What the author statistics keep: one entry per author (`author:{id}`), and one per post
+/// (`post:{id}`) to know whose comments a comment counts for, and how many comments the post
+/// had after each of its versions, so a rollback can take them back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StatsEntry {
+    Author(AuthorFigures),
+    Post {
+        author: String,
+        /// `comments_after[v - 1]`: the post's comments after its version v.
+        comments_after: Vec<u32>,
+    },
+}
+
+impl Default for StatsEntry {
+    fn default() -> Self {
+        StatsEntry::Author(AuthorFigures::default())
+    }
+}
+
+/// Statistics for each author: posts written, comments received, logins.
+#[projection(name = "author_stats", document = StatsEntry, index(kind))]
+#[derive(Debug)]
+pub struct AuthorStats;
+
+fn author_key(id: &str) -> String {
+    format!("author:{id}")
+}
+
+fn post_key(id: &str) -> String {
+    format!("post:{id}")
 }
 
 impl AuthorStats {
-    /// Sets a post's comment count at a version, moving the difference to its author.
-    fn set_comments<E>(&mut self, event: &Envelope<E>, count: impl FnOnce(u32) -> u32) {
-        let Some((author, counts)) = self.posts.get_mut(&post_id(event)) else {
+    fn author(docs: &mut Docs<StatsEntry>, id: &str, change: impl FnOnce(&mut AuthorFigures)) {
+        docs.upsert(&author_key(id), |entry| {
+            if let StatsEntry::Author(figures) = entry {
+                change(figures);
+            }
+        });
+    }
+
+    /// Records the post's comment count after this event's version and moves the difference
+    /// to its author.
+    fn set_comments<E>(
+        event: &Envelope<E>,
+        docs: &mut Docs<StatsEntry>,
+        count: impl FnOnce(u32) -> u32,
+    ) {
+        let Some(StatsEntry::Post {
+            author,
+            comments_after,
+        }) = docs.get(&post_key(event.aggregate_id())).cloned()
+        else {
             return;
         };
-        let before = counts.latest().copied().unwrap_or(0);
+        let before = comments_after.last().copied().unwrap_or(0);
         let after = count(before);
-        counts.record(event.version, after);
-        let figures = self.authors.entry(author.clone()).or_default();
-        figures.comments_received = (figures.comments_received + after).saturating_sub(before);
+        docs.upsert(&post_key(event.aggregate_id()), |entry| {
+            if let StatsEntry::Post { comments_after, .. } = entry {
+                // Versions without a comment change repeat the last count.
+                comments_after.resize(event.version.saturating_sub(1) as usize, before);
+                comments_after.push(after);
+            }
+        });
+        Self::author(docs, &author, |figures| {
+            figures.comments_received = (figures.comments_received + after).saturating_sub(before);
+        });
     }
 }
 
 #[projection]
 impl AuthorStats {
     #[on]
-    fn registered(&mut self, event: &Envelope<AuthorRegistered>) {
-        self.authors.entry(author_id(event)).or_default().name = event.event.name.clone();
+    fn registered(&self, event: &Envelope<AuthorRegistered>, docs: &mut Docs<StatsEntry>) {
+        Self::author(docs, event.aggregate_id(), |figures| {
+            figures.name = event.event.name.clone()
+        });
     }
 
     #[on]
-    fn logged_in(&mut self, event: &Envelope<LoggedIn>) {
-        let figures = self.authors.entry(author_id(event)).or_default();
-        figures.logins += 1;
-        figures.last_login = Some(event.event.at);
+    fn logged_in(&self, event: &Envelope<LoggedIn>, docs: &mut Docs<StatsEntry>) {
+        Self::author(docs, event.aggregate_id(), |figures| {
+            figures.logins += 1;
+            figures.last_login = Some(event.event.at);
+        });
     }
 
     #[on]
-    fn drafted(&mut self, event: &Envelope<PostDrafted>) {
-        let author = event.event.author.clone();
-        let mut counts = PerVersion::new();
-        counts.record(event.version, 0);
-        self.posts.insert(post_id(event), (author.clone(), counts));
-        self.authors.entry(author).or_default().posts += 1;
+    fn drafted(&self, event: &Envelope<PostDrafted>, docs: &mut Docs<StatsEntry>) {
+        docs.insert(
+            &post_key(event.aggregate_id()),
+            StatsEntry::Post {
+                author: event.event.author.clone(),
+                comments_after: vec![0],
+            },
+        );
+        Self::author(docs, &event.event.author, |figures| figures.posts += 1);
     }
 
     #[on]
-    fn commented(&mut self, event: &Envelope<CommentAdded>) {
-        self.set_comments(event, |count| count + 1);
+    fn commented(&self, event: &Envelope<CommentAdded>, docs: &mut Docs<StatsEntry>) {
+        Self::set_comments(event, docs, |count| count + 1);
     }
 
     #[on]
-    fn published(&mut self, event: &Envelope<PostPublished>) {
-        self.set_comments(event, |count| count);
-    }
-
-    #[on]
-    fn edited(&mut self, event: &Envelope<PostEdited>) {
-        self.set_comments(event, |count| count);
-    }
-
-    #[on]
-    fn archived(&mut self, event: &Envelope<PostArchived>) {
-        self.set_comments(event, |count| count);
-    }
-
-    #[on]
-    fn rolled_back(&mut self, event: &Envelope<RolledBack>) {
-        if !is_post(event) {
+    fn rolled_back(&self, event: &Envelope<RolledBack>, docs: &mut Docs<StatsEntry>) {
+        if event.aggregate_type() != Post::NAME {
             return;
         }
-        let then = self
-            .posts
-            .get(&post_id(event))
-            .and_then(|(_, counts)| counts.at(event.event.to_version).copied())
-            .unwrap_or(0);
-        self.set_comments(event, |_| then);
+        let then = match docs.get(&post_key(event.aggregate_id())) {
+            // The count after the last version up to `to_version` that recorded one.
+            Some(StatsEntry::Post { comments_after, .. }) => comments_after
+                .iter()
+                .take(event.event.to_version as usize)
+                .last()
+                .copied()
+                .unwrap_or(0),
+            _ => return,
+        };
+        Self::set_comments(event, docs, |_| then);
     }
 }

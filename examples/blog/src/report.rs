@@ -1,14 +1,20 @@
 //! Text renderings of the read models and of a stream's history, as the CLI prints them.
+//! Every read waits for the read models to show what was committed before it.
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use es_core::{Aggregate, Change, EventLogExt, Projection, ProjectionError, RepositoryError};
+use es_core::{
+    project_in_memory, Aggregate, Change, Documents, EventLogExt, ProjectionError,
+    RepositoryError,
+};
 use futures::TryStreamExt;
 
 use crate::app::Blog;
 use crate::post::{Post, PostError};
-use crate::read_models::{AuthorStats, PostPage, PostPages, PublishedPosts};
+use crate::read_models::{
+    AuthorStats, PostPage, PostPages, PostSummaries, PostSummary, StatsEntry,
+};
 
 /// Which moment of a post to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,62 +27,71 @@ pub enum Moment {
     AsOf(DateTime<Utc>),
 }
 
-/// The front page.
-pub fn published_posts(blog: &Blog) -> Result<String, ProjectionError> {
-    blog.projections.query(|published: &PublishedPosts| {
-        let mut out = String::from("== published posts ==\n");
-        if published.posts().is_empty() {
-            out.push_str("(none)\n");
-        }
-        for post in &published.posts() {
-            let _ = writeln!(out, "{:<14} {:<44} by {}", post.id, post.title, post.author);
-        }
-        out
-    })
+/// The published posts, oldest publication first, read from the `post_summaries` documents
+/// through their `status` index.
+pub async fn published_posts(blog: &Blog) -> Result<String, ProjectionError> {
+    blog.settle().await?;
+    let mut posts: Vec<(String, PostSummary)> = Documents::<PostSummaries>::of(&*blog.store)
+        .where_eq("status", "published")
+        .all()
+        .await?;
+    posts.sort_by(|(a_id, a), (b_id, b)| (a.published_at, a_id).cmp(&(b.published_at, b_id)));
+    let mut out = String::from("== published posts ==\n");
+    if posts.is_empty() {
+        out.push_str("(none)\n");
+    }
+    for (id, post) in &posts {
+        let _ = writeln!(
+            out,
+            "{id:<14} {:<44} by {:<8} {} comment(s)",
+            post.title, post.author, post.comments
+        );
+    }
+    Ok(out)
 }
 
 /// One post's page at a moment, or `None` when there was no such post then.
 ///
-/// The current page comes from the running read model. A past page is rebuilt by feeding the
-/// post's own events, up to that moment, to a fresh copy of the same read model: the page is
-/// exactly what readers saw then, rollbacks included.
+/// The current page is the `post_pages` document. A past page is the same projection applied
+/// in memory to the post's own events up to that moment: exactly what readers saw then,
+/// rollbacks included.
 pub async fn post_page(
     blog: &Blog,
     id: &str,
     moment: Moment,
 ) -> Result<Option<String>, ProjectionError> {
     let page = match moment {
-        Moment::Now => blog
-            .projections
-            .query(|pages: &PostPages| pages.page(id).cloned())?,
+        Moment::Now => {
+            blog.settle().await?;
+            Documents::<PostPages>::of(&*blog.store).get(id).await?
+        }
         Moment::Version(_) | Moment::AsOf(_) => {
-            let mut pages = PostPages::default();
             // An id that cannot name a stream names no post.
             let Ok(stream) = Post::stream(&id.to_owned()) else {
                 return Ok(None);
             };
-            let mut events = blog.store.stream_events(&stream, 1);
-            while let Some(record) = events.try_next().await? {
-                let beyond = match moment {
-                    Moment::Version(version) => record.version > version,
-                    Moment::AsOf(at) => record.recorded_at > at,
-                    Moment::Now => false,
-                };
-                if beyond {
-                    break;
-                }
-                pages.apply(&record)?;
-            }
-            pages.page(id).cloned()
+            let events: Vec<_> = blog
+                .store
+                .stream_events(&stream, 1)
+                .try_take_while(|record| {
+                    std::future::ready(Ok(match moment {
+                        Moment::Version(version) => record.version <= version,
+                        Moment::AsOf(at) => record.recorded_at <= at,
+                        Moment::Now => true,
+                    }))
+                })
+                .try_collect()
+                .await?;
+            project_in_memory(&PostPages, &events)?.remove(id)
         }
     };
-    Ok(page.map(|page| render_page(&page)))
+    Ok(page.map(|page| render_page(id, &page)))
 }
 
-fn render_page(page: &PostPage) -> String {
+fn render_page(id: &str, page: &PostPage) -> String {
     let mut out = format!(
-        "== post `{}` ({}, version {}) ==\n",
-        page.id, page.status, page.version
+        "== post `{id}` ({}, version {}) ==\n",
+        page.status, page.version
     );
     let _ = writeln!(
         out,
@@ -99,23 +114,30 @@ fn render_page(page: &PostPage) -> String {
     out
 }
 
-/// Per-author statistics.
-pub fn authors(blog: &Blog) -> Result<String, ProjectionError> {
-    blog.projections.query(|stats: &AuthorStats| {
-        let mut out = String::from("== authors ==\n");
-        for (id, figures) in &stats.authors {
-            let last = figures.last_login.map_or_else(
-                || "never".to_owned(),
-                |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            );
-            let _ = writeln!(
-                out,
-                "{id:<8} {:<14} posts: {}  comments received: {}  logins: {}  last login: {last}",
-                figures.name, figures.posts, figures.comments_received, figures.logins
-            );
-        }
-        out
-    })
+/// Per-author statistics, read through the `kind` index of `author_stats`.
+pub async fn authors(blog: &Blog) -> Result<String, ProjectionError> {
+    blog.settle().await?;
+    let entries = Documents::<AuthorStats>::of(&*blog.store)
+        .where_eq("kind", "author")
+        .all()
+        .await?;
+    let mut out = String::from("== authors ==\n");
+    for (key, entry) in &entries {
+        let StatsEntry::Author(figures) = entry else {
+            continue;
+        };
+        let id = key.strip_prefix("author:").unwrap_or(key);
+        let last = figures.last_login.map_or_else(
+            || "never".to_owned(),
+            |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "{id:<8} {:<14} posts: {}  comments received: {}  logins: {}  last login: {last}",
+            figures.name, figures.posts, figures.comments_received, figures.logins
+        );
+    }
+    Ok(out)
 }
 
 /// Every entry of one post's stream: version, time, name, position, user and what happened,
@@ -146,6 +168,36 @@ pub async fn history(blog: &Blog, id: &str) -> Result<String, RepositoryError<Po
             entry.position,
             user,
             what
+        );
+    }
+    Ok(out)
+}
+
+/// Each projection's checkpoint, lag, state and holder.
+pub async fn status(blog: &Blog) -> Result<String, ProjectionError> {
+    let mut out = String::from("== projections ==\n");
+    let _ = writeln!(
+        out,
+        "{:<16} {:>4} {:>10} {:>10} {:>8} {:>8}  {:<10} {}",
+        "name", "gen", "checkpoint", "head", "lag", "lag (s)", "holder", "state"
+    );
+    for health in blog.daemon().health().await? {
+        let _ = writeln!(
+            out,
+            "{:<16} {:>4} {:>10} {:>10} {:>8} {:>8.1}  {:<10} {}{}",
+            health.name,
+            health.generation,
+            health.checkpoint,
+            health.head,
+            health.lag_events,
+            health.lag_seconds,
+            health.holder.as_deref().unwrap_or("-"),
+            health.state,
+            if health.dead_letters > 0 {
+                format!(" ({} dead letter(s))", health.dead_letters)
+            } else {
+                String::new()
+            }
         );
     }
     Ok(out)

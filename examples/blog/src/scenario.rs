@@ -36,7 +36,7 @@ pub async fn free_suffix(blog: &Blog) -> Result<String, Failure> {
             <crate::post::Post as es_core::Aggregate>::NAME,
             &format!("engines{suffix}"),
         )
-        .map_err(|refusal| es_core::RepositoryError::InvalidId {
+        .map_err(|refusal| es_core::RepositoryError::<PostError>::InvalidId {
             aggregate_type: <crate::post::Post as es_core::Aggregate>::NAME,
             refusal,
         })?;

@@ -1,9 +1,10 @@
-//! The blog's domain rules, through the fixture `#[aggregate]` generates.
+//! The blog's domain rules, through the given/when/then fixture (`es_core::GivenExt`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use blog::author::*;
 use blog::post::*;
 use chrono::{TimeZone, Utc};
+use es_core::GivenExt;
 
 fn drafted() -> PostEvent {
     PostDrafted {

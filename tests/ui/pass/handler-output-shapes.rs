@@ -1,5 +1,5 @@
 //! Every shape a `#[handle]` method may return its events in.
-use es_core::{aggregate, Command, Event, EventSet};
+use es_core::{aggregate, Command, Event, EventSet, GivenExt};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct Nothing;
 pub struct TooBig;
 
 #[aggregate(id = u64, error = TooBig)]
-#[derive(Default, Debug)]
+#[derive(Default, Debug, PartialEq)]
 pub struct Counter {
     total: u32,
 }

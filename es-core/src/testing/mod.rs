@@ -21,6 +21,8 @@ use uuid::Uuid;
 
 pub use crate::schema_guard::SchemaGuard;
 
+pub mod read;
+
 use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
 use crate::error::{Conflict, StoreError};
 use crate::repository::{Repository, RetryPolicy};

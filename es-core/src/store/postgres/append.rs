@@ -1,0 +1,615 @@
+//! Appending: one statement on one connection, alone or inside a [`PgTransaction`].
+//!
+//! The statement reads the stream's version, checks the expectation and inserts the batch in
+//! one round trip. A concurrent writer that committed the same version first makes the
+//! insert fail with a unique violation; the actual version is then read on the same
+//! connection, so an append never holds more than one pooled connection (a second checkout
+//! per writer starves the pool once writers outnumber connections).
+
+use std::sync::Arc;
+
+use deadpool_postgres::{ClientWrapper, Object};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::connection::{self, QueryError};
+use super::decode::{self, metadata_column, RowReader};
+use super::Shared;
+use crate::envelope::{NewEvent, RecordedEvent};
+use crate::error::{Conflict, Refusal, StoreError};
+use crate::store::ExpectedVersion;
+use crate::stream::StreamId;
+
+/// Bits of a position that number the events of one transaction.
+pub(super) const INDEX_BITS: u32 = 20;
+/// The most events one transaction may append, across all its appends.
+pub(super) const MAX_EVENTS_PER_TRANSACTION: u64 = (1 << INDEX_BITS) - 1;
+
+/// How many times an append expecting [`ExpectedVersion::Any`] retries after losing the
+/// race for the next version; each loss means another writer made progress.
+const ANY_ATTEMPTS: u32 = 100;
+
+/// The SQL of the append statements, with the schema filled in.
+#[derive(Debug)]
+pub(super) struct Sql {
+    /// A batch, as column arrays unnested.
+    many: String,
+    /// Exactly one event, with scalar parameters: no arrays to encode and unnest.
+    one: String,
+    stream_version: String,
+}
+
+impl Sql {
+    pub(super) fn new(schema: &str) -> Self {
+        let events = format!("\"{schema}\".es_events");
+        // $1 stream, $2..$6 the events, $7 the expected version (NULL: any), $8 the number
+        // of events this transaction appended before.
+        let statement = |source: &str| {
+            format!(
+                "WITH current AS (
+                    SELECT coalesce(max(version), 0)::bigint AS version FROM {events} WHERE stream_id = $1::text
+                 ), inserted AS (
+                    INSERT INTO {events} (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
+                    SELECT (pg_current_xact_id()::text::bigint << {INDEX_BITS}) + $8::bigint + batch.ord,
+                           current.version + batch.ord, batch.schema_version, batch.event_id, $1,
+                           batch.event_name, batch.payload::json, batch.metadata::json
+                    FROM current, {source}
+                    WHERE $7::bigint IS NULL OR current.version = $7::bigint
+                    RETURNING position, version, recorded_at
+                 )
+                 SELECT current.version AS current_version, inserted.position, inserted.version, inserted.recorded_at
+                 FROM current LEFT JOIN inserted ON true
+                 ORDER BY inserted.version"
+            )
+        };
+        Sql {
+            many: statement(
+                "unnest($2::text[], $3::int[], $4::uuid[], $5::text[], $6::text[])
+                    WITH ORDINALITY AS batch(event_name, schema_version, event_id, metadata, payload, ord)",
+            ),
+            one: statement(
+                "(SELECT $2::text AS event_name, $3::int AS schema_version, $4::uuid AS event_id,
+                         $5::text AS metadata, $6::text AS payload, 1::bigint AS ord) AS batch",
+            ),
+            stream_version: format!(
+                "SELECT coalesce(max(version), 0)::bigint AS version FROM {events} WHERE stream_id = $1::text"
+            ),
+        }
+    }
+
+    pub(super) fn stream_version(&self) -> &str {
+        &self.stream_version
+    }
+}
+
+/// Where an append runs.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Alone: the statement commits by itself.
+    Alone,
+    /// Inside a caller's transaction, which already appended this many events.
+    InTransaction { appended: u64 },
+}
+
+/// Appends on its own pooled connection, committing by itself.
+pub(super) async fn append_alone(
+    shared: &Shared,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    crate::limits::check_append(stream, &events)?;
+    if events.is_empty() && expected == ExpectedVersion::Any {
+        return Ok(Vec::new());
+    }
+    let client = connection::checkout(&shared.pool, &shared.timeouts).await?;
+    let result = append_on(&client, shared, stream, expected, events, Mode::Alone).await;
+    release(client, result)
+}
+
+/// Returns a connection to the pool, or drops it when the failure left it unusable.
+fn release<T>(client: Object, result: Result<T, Failed>) -> Result<T, StoreError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(Failed { error, poisoned }) => {
+            if poisoned {
+                drop(Object::take(client));
+            }
+            Err(error)
+        }
+    }
+}
+
+/// A failed append, and whether its connection must leave the pool.
+struct Failed {
+    error: StoreError,
+    poisoned: bool,
+}
+
+impl From<StoreError> for Failed {
+    fn from(error: StoreError) -> Self {
+        Failed {
+            error,
+            poisoned: false,
+        }
+    }
+}
+
+/// The events as parameters of one statement.
+struct Columns<'a> {
+    names: Vec<&'a str>,
+    schema_versions: Vec<i32>,
+    event_ids: Vec<Uuid>,
+    metadata: Vec<String>,
+    payloads: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(events: &'a [NewEvent]) -> Result<Self, StoreError> {
+        let schema_versions = events
+            .iter()
+            .map(|event| {
+                i32::try_from(event.schema_version)
+                    .map_err(|_| SchemaVersionTooLarge(event.schema_version))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|error| StoreError::backend("appending to PostgreSQL", error))?;
+        Ok(Columns {
+            names: events.iter().map(|event| &*event.event_name).collect(),
+            schema_versions,
+            event_ids: events.iter().map(|event| event.metadata.event_id).collect(),
+            metadata: events
+                .iter()
+                .map(|event| metadata_column(&event.metadata))
+                .collect(),
+            payloads: events.iter().map(|event| event.payload.as_str()).collect(),
+        })
+    }
+}
+
+/// An event schema version the `int` column cannot hold. Stored as `int` rather than
+/// `bigint` because on a typical row the 4 bytes cost 8 (alignment); no real schema
+/// reaches 2^31 versions.
+#[derive(Debug, thiserror::Error)]
+#[error("event schema version {0} is larger than the PostgreSQL store keeps ({max}); nothing was written", max = i32::MAX)]
+struct SchemaVersionTooLarge(u32);
+
+/// What one run of the append statement found.
+enum Attempt {
+    Appended(Inserted),
+    /// The stream was at another version; nothing was inserted.
+    WrongVersion(u64),
+}
+
+/// The append on `client`. In a transaction, each run is wrapped in a savepoint, so a lost
+/// race or a stale plan leaves the caller's transaction as it was and can be retried.
+async fn append_on(
+    client: &ClientWrapper,
+    shared: &Shared,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    mode: Mode,
+) -> Result<Vec<RecordedEvent>, Failed> {
+    let timeouts = &shared.timeouts;
+    let expected_version: Option<i64> = match expected {
+        ExpectedVersion::Any => None,
+        ExpectedVersion::NoStream => Some(0),
+        ExpectedVersion::Exact(version) => match i64::try_from(version) {
+            Ok(version) => Some(version),
+            // No stream reaches a version past i64::MAX here: the expectation is wrong.
+            Err(_) => {
+                let actual = stream_version_on(client, shared, stream).await?;
+                return Err(conflict(stream, expected, actual).into());
+            }
+        },
+    };
+    if events.is_empty() {
+        let actual = stream_version_on(client, shared, stream).await?;
+        return if expected.accepts(actual) {
+            Ok(Vec::new())
+        } else {
+            Err(conflict(stream, expected, actual).into())
+        };
+    }
+    let appended_before = match mode {
+        Mode::Alone => 0,
+        Mode::InTransaction { appended } => appended,
+    };
+    let count = events.len() as u64;
+    if appended_before + count > MAX_EVENTS_PER_TRANSACTION {
+        return Err(StoreError::Refused {
+            stream: stream.clone(),
+            refusal: Refusal::TooManyEvents {
+                count: usize::try_from(appended_before + count).unwrap_or(usize::MAX),
+                max: MAX_EVENTS_PER_TRANSACTION as usize,
+            },
+        }
+        .into());
+    }
+    // Below 2^20, checked above.
+    let offset = appended_before as i64;
+    let columns = Columns::new(&events)?;
+    let sql = if events.len() == 1 {
+        &shared.sql.append.one
+    } else {
+        &shared.sql.append.many
+    };
+    let key = stream.as_str();
+    let params: [&(dyn ToSql + Sync); 8] = if events.len() == 1 {
+        [
+            &key,
+            &columns.names[0],
+            &columns.schema_versions[0],
+            &columns.event_ids[0],
+            &columns.metadata[0],
+            &columns.payloads[0],
+            &expected_version,
+            &offset,
+        ]
+    } else {
+        [
+            &key,
+            &columns.names,
+            &columns.schema_versions,
+            &columns.event_ids,
+            &columns.metadata,
+            &columns.payloads,
+            &expected_version,
+            &offset,
+        ]
+    };
+    let mut lost_races = 0;
+    let mut replanned = false;
+    loop {
+        let result = match mode {
+            Mode::Alone => connection::query_once(client, sql, &params, timeouts).await,
+            Mode::InTransaction { .. } => in_savepoint(client, sql, &params, shared).await,
+        };
+        let error = match result {
+            Ok(rows) => match attempt(&rows, stream, events.len())? {
+                Attempt::Appended(inserted) => return Ok(recorded(stream, inserted, events)),
+                Attempt::WrongVersion(actual) => {
+                    return Err(conflict(stream, expected, actual).into())
+                }
+            },
+            Err(error) => error,
+        };
+        if error.is_stale_plan() && !replanned {
+            // A schema change altered the statement's result columns; prepare it again.
+            replanned = true;
+            connection::forget_statement(client, sql);
+            continue;
+        }
+        if error.is_unique_violation() {
+            lost_races += 1;
+            if expected == ExpectedVersion::Any && lost_races < ANY_ATTEMPTS {
+                // `Any` promised to append whatever the version: try again.
+                continue;
+            }
+            let actual = stream_version_on(client, shared, stream).await?;
+            return Err(conflict(stream, expected, actual).into());
+        }
+        let poisoned = error.poisons_connection();
+        let error = match mode {
+            Mode::Alone => error.into_store_after_commit("appending to PostgreSQL", timeouts),
+            // Nothing commits until the caller commits.
+            Mode::InTransaction { .. } => error.into_store("appending to PostgreSQL", timeouts),
+        };
+        return Err(Failed { error, poisoned });
+    }
+}
+
+/// Version, position and time of each inserted event, in order.
+type Inserted = Vec<(u64, u64, chrono::DateTime<chrono::Utc>)>;
+
+/// Reads the append statement's rows: the stream's version, and what was inserted.
+fn attempt(rows: &[Row], stream: &StreamId, count: usize) -> Result<Attempt, StoreError> {
+    let Some(first) = rows.first() else {
+        return Err(StoreError::backend(
+            "appending to PostgreSQL",
+            Unexpected("the append statement returned no row"),
+        ));
+    };
+    let current = decode::count(first, Some(stream), "current_version")?;
+    if matches!(first.try_get::<_, Option<i64>>("position"), Ok(None)) {
+        return Ok(Attempt::WrongVersion(current));
+    }
+    let mut inserted: Inserted = Vec::with_capacity(count);
+    for row in rows {
+        let mut reader = RowReader::of_stream(row, stream);
+        let version = reader.version()?;
+        inserted.push((version, reader.position()?, reader.time("recorded_at")?));
+    }
+    if inserted.len() != count {
+        return Err(StoreError::backend(
+            "appending to PostgreSQL",
+            Unexpected("the append statement returned another number of rows than it inserted"),
+        ));
+    }
+    Ok(Attempt::Appended(inserted))
+}
+
+/// The recorded events: what the statement assigned, and what the caller sent (moved).
+fn recorded(stream: &StreamId, inserted: Inserted, events: Vec<NewEvent>) -> Vec<RecordedEvent> {
+    inserted
+        .into_iter()
+        .zip(events)
+        .map(|((version, position, recorded_at), event)| RecordedEvent {
+            stream: stream.clone(),
+            version,
+            position,
+            recorded_at,
+            event_name: event.event_name,
+            schema_version: event.schema_version,
+            metadata: event.metadata,
+            event: event.payload,
+        })
+        .collect()
+}
+
+/// Runs the append inside a savepoint, pipelined: SAVEPOINT, the statement and RELEASE are
+/// sent together, one round trip. When the statement fails, the transaction is rolled back
+/// to the savepoint, so it stays usable.
+async fn in_savepoint(
+    client: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    shared: &Shared,
+) -> Result<Vec<Row>, QueryError> {
+    let timeouts = &shared.timeouts;
+    let statement = connection::bounded(timeouts, client.prepare_cached(sql)).await?;
+    // `join!` polls in order, and each call queues its request on its first poll, so the
+    // server receives them in this order.
+    let (savepoint, rows, release) = connection::bounded(timeouts, async {
+        let (savepoint, rows, release) = futures::join!(
+            client.batch_execute("SAVEPOINT es_append"),
+            client.query(&statement, params),
+            client.batch_execute("RELEASE SAVEPOINT es_append"),
+        );
+        Ok((savepoint, rows, release))
+    })
+    .await?;
+    savepoint?;
+    match rows {
+        Ok(rows) => {
+            release?;
+            Ok(rows)
+        }
+        Err(error) => {
+            let error = QueryError::Driver(error);
+            if error.is_server_error() {
+                connection::execute_batch(
+                    client,
+                    "ROLLBACK TO SAVEPOINT es_append; RELEASE SAVEPOINT es_append",
+                    timeouts,
+                )
+                .await?;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The stream's version, read on the connection the append holds.
+async fn stream_version_on(
+    client: &ClientWrapper,
+    shared: &Shared,
+    stream: &StreamId,
+) -> Result<u64, Failed> {
+    let key = stream.as_str();
+    match connection::query(
+        client,
+        shared.sql.append.stream_version(),
+        &[&key],
+        &shared.timeouts,
+    )
+    .await
+    {
+        Ok(rows) => match rows.first() {
+            Some(row) => Ok(decode::count(row, Some(stream), "version")?),
+            None => Ok(0),
+        },
+        Err(error) => Err(Failed {
+            poisoned: error.poisons_connection(),
+            error: error.into_store("reading a PostgreSQL stream version", &shared.timeouts),
+        }),
+    }
+}
+
+fn conflict(stream: &StreamId, expected: ExpectedVersion, actual: u64) -> StoreError {
+    Conflict {
+        stream: stream.clone(),
+        expected,
+        actual,
+    }
+    .into()
+}
+
+/// The server answered in a way this code does not expect.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unexpected(&'static str);
+
+/// Appends to one or several streams in one PostgreSQL transaction, committed (or rolled
+/// back) together with whatever else the caller writes on [`client`](Self::client), e.g. a
+/// read model in the same database.
+///
+/// Positions continue across the appends of the transaction, so all of them can commit.
+/// A failed append (a conflict, a timeout) is rolled back to just before it; the
+/// transaction stays usable. Dropping it without [`commit`](Self::commit) rolls it back.
+///
+/// ```no_run
+/// # async fn demo(store: &es_core::postgres::PostgresStore, order: &es_core::StreamId,
+/// #     stock: &es_core::StreamId, placed: Vec<es_core::NewEvent>, reserved: Vec<es_core::NewEvent>)
+/// #     -> Result<(), es_core::StoreError> {
+/// use es_core::ExpectedVersion;
+///
+/// let mut transaction = store.transaction().await?;
+/// transaction.append(order, ExpectedVersion::NoStream, placed).await?;
+/// transaction.append(stock, ExpectedVersion::Exact(7), reserved).await?;
+/// transaction.commit().await?; // both, or neither
+/// # Ok(()) }
+/// ```
+pub struct PgTransaction {
+    /// `None` once committed or rolled back.
+    client: Option<Object>,
+    shared: Arc<Shared>,
+    /// Events appended so far; the next append numbers its positions after them.
+    appended: u64,
+}
+
+impl std::fmt::Debug for PgTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTransaction")
+            .field("schema", &self.shared.schema)
+            .field("appended", &self.appended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgTransaction {
+    /// Checks out a connection and starts a transaction on it.
+    pub(super) async fn begin(shared: Arc<Shared>) -> Result<Self, StoreError> {
+        let client = connection::checkout(&shared.pool, &shared.timeouts).await?;
+        match connection::execute_batch(&client, "BEGIN", &shared.timeouts).await {
+            Ok(()) => Ok(PgTransaction {
+                client: Some(client),
+                shared,
+                appended: 0,
+            }),
+            Err(error) => {
+                drop(Object::take(client));
+                Err(error.into_store("starting a PostgreSQL transaction", &shared.timeouts))
+            }
+        }
+    }
+
+    fn open_client(&self) -> Result<&Object, StoreError> {
+        self.client.as_ref().ok_or_else(|| {
+            StoreError::backend(
+                "using a PostgreSQL transaction",
+                Unexpected("the transaction has lost its connection"),
+            )
+        })
+    }
+
+    /// Appends to `stream` within the transaction, like [`EventLog::append`]; nothing is
+    /// visible to others until [`commit`](Self::commit).
+    ///
+    /// [`EventLog::append`]: crate::EventLog::append
+    pub async fn append(
+        &mut self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        crate::limits::check_append(stream, &events)?;
+        let client = self.open_client()?;
+        let count = events.len() as u64;
+        let mode = Mode::InTransaction {
+            appended: self.appended,
+        };
+        match append_on(client, &self.shared, stream, expected, events, mode).await {
+            Ok(recorded) => {
+                self.appended += count;
+                Ok(recorded)
+            }
+            Err(Failed { error, poisoned }) => {
+                if poisoned {
+                    if let Some(client) = self.client.take() {
+                        drop(Object::take(client));
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The connection, to run the caller's own statements inside the transaction.
+    pub fn client(&self) -> Result<&tokio_postgres::Client, StoreError> {
+        self.open_client().map(|client| &***client)
+    }
+
+    /// Commits every append and every statement of the transaction, or none.
+    ///
+    /// A transaction in which a statement failed (and was not rolled back to a savepoint) is
+    /// rolled back and the commit is an error: PostgreSQL would answer such a COMMIT with a
+    /// silent ROLLBACK. If the connection is lost after the COMMIT was sent, the result is
+    /// [`StoreError::OutcomeUnknown`].
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let client = self.client.take().ok_or_else(|| {
+            StoreError::backend(
+                "committing a PostgreSQL transaction",
+                Unexpected("the transaction has lost its connection; nothing was committed"),
+            )
+        })?;
+        let timeouts = self.shared.timeouts;
+        // `SELECT 1` fails in an aborted transaction, and then the rest of the batch is
+        // skipped: COMMIT only runs in a healthy transaction.
+        match connection::execute_batch(&client, "SELECT 1; COMMIT", &timeouts).await {
+            Ok(()) => Ok(()),
+            Err(error)
+                if error.code()
+                    == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) =>
+            {
+                let rolled_back = connection::execute_batch(&client, "ROLLBACK", &timeouts).await;
+                if rolled_back.is_err() {
+                    drop(Object::take(client));
+                }
+                Err(StoreError::backend(
+                    "cannot commit: a statement of this PostgreSQL transaction failed, so it was rolled back",
+                    connection::DriverError::from(match error {
+                        QueryError::Driver(error) => error,
+                        // Only a driver error carries a code.
+                        QueryError::NoReply(_) => return Err(StoreError::backend("committing a PostgreSQL transaction", Unexpected("no reply"))),
+                    }),
+                ))
+            }
+            Err(error) => {
+                let poisoned = error.poisons_connection();
+                let error =
+                    error.into_store_after_commit("committing a PostgreSQL transaction", &timeouts);
+                if poisoned {
+                    drop(Object::take(client));
+                } else {
+                    // A server error ended the transaction; make sure the connection is clean.
+                    if connection::execute_batch(&client, "ROLLBACK", &timeouts)
+                        .await
+                        .is_err()
+                    {
+                        drop(Object::take(client));
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Rolls back every append and statement of the transaction.
+    pub async fn rollback(mut self) -> Result<(), StoreError> {
+        let Some(client) = self.client.take() else {
+            // The connection was lost: the server rolled the transaction back.
+            return Ok(());
+        };
+        let timeouts = self.shared.timeouts;
+        match connection::execute_batch(&client, "ROLLBACK", &timeouts).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                drop(Object::take(client));
+                Err(error.into_store("rolling back a PostgreSQL transaction", &timeouts))
+            }
+        }
+    }
+}
+
+impl Drop for PgTransaction {
+    fn drop(&mut self) {
+        // Still open: closing the connection makes the server roll the transaction back; the
+        // connection must not go back to the pool mid-transaction.
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The tables, created on first connect, and the guard that refuses a schema of another
+//! layout. Each table, index and trigger is in its own `.sql` file beside this module.
+
+use deadpool_postgres::Object;
+
+use super::config::Timeouts;
+use super::connection::{bounded, QueryError};
+use super::SetupError;
+use crate::error::StoreError;
+
+/// The table layout this code reads and writes, recorded in `es_schema_version`.
+///
+/// 2: no `aggregate_type` column (it is the prefix of `stream_id`), every column NOT NULL,
+/// metadata ids in one `metadata` json column, no checkpoint table.
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// Everything the store needs, in creation order. `{schema}` stands for the schema name, a
+/// checked identifier (never a value).
+const OBJECTS: [&str; 7] = [
+    include_str!("sql/schema_version_table.sql"),
+    include_str!("sql/events_table.sql"),
+    include_str!("sql/events_position_index.sql"),
+    include_str!("sql/refuse_change_function.sql"),
+    include_str!("sql/events_append_only_trigger.sql"),
+    include_str!("sql/events_no_truncate_trigger.sql"),
+    include_str!("sql/snapshots_table.sql"),
+];
+
+/// Creates the tables in `schema` if it holds none, or checks they are of
+/// [`SCHEMA_VERSION`]. Safe to run from many processes at once: they take turns on an
+/// advisory lock.
+pub(super) async fn prepare(
+    client: &mut Object,
+    schema: &str,
+    timeouts: &Timeouts,
+) -> Result<(), StoreError> {
+    let failed =
+        |context: &'static str| move |error: QueryError| error.into_store(context, timeouts);
+    let transaction = bounded(timeouts, client.transaction())
+        .await
+        .map_err(failed("starting to prepare the PostgreSQL schema"))?;
+    bounded(
+        timeouts,
+        transaction.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('es-core schema ' || $1::text))",
+            &[&schema],
+        ),
+    )
+    .await
+    .map_err(failed("locking the PostgreSQL schema"))?;
+    bounded(
+        timeouts,
+        transaction.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")),
+    )
+    .await
+    .map_err(failed("creating the PostgreSQL schema"))?;
+    let qualified = |table: &str| format!("\"{schema}\".{table}");
+    let existing = bounded(
+        timeouts,
+        transaction.query_one(
+            "SELECT to_regclass($1)::text, to_regclass($2)::text",
+            &[&qualified("es_schema_version"), &qualified("es_events")],
+        ),
+    )
+    .await
+    .map_err(failed("inspecting the PostgreSQL schema"))?;
+    let has_version_table = matches!(existing.try_get::<_, Option<String>>(0), Ok(Some(_)));
+    let has_events_table = matches!(existing.try_get::<_, Option<String>>(1), Ok(Some(_)));
+    if has_version_table {
+        let row = bounded(
+            timeouts,
+            transaction.query_one(
+                &format!(
+                    "SELECT max(version)::bigint FROM {}",
+                    qualified("es_schema_version")
+                ),
+                &[],
+            ),
+        )
+        .await
+        .map_err(failed("reading the PostgreSQL schema version"))?;
+        let found: Option<i64> = row.try_get(0).unwrap_or(None);
+        if found != Some(i64::from(SCHEMA_VERSION)) {
+            return Err(StoreError::backend(
+                "checking the PostgreSQL schema version",
+                SetupError::SchemaVersion {
+                    schema: schema.to_owned(),
+                    found,
+                    expected: SCHEMA_VERSION,
+                },
+            ));
+        }
+        return bounded(timeouts, transaction.commit())
+            .await
+            .map_err(failed("checking the PostgreSQL schema"));
+    }
+    if has_events_table {
+        return Err(StoreError::backend(
+            "checking the PostgreSQL schema version",
+            SetupError::SchemaVersion {
+                schema: schema.to_owned(),
+                found: None,
+                expected: SCHEMA_VERSION,
+            },
+        ));
+    }
+    for object in OBJECTS {
+        bounded(
+            timeouts,
+            transaction.batch_execute(&object.replace("{schema}", schema)),
+        )
+        .await
+        .map_err(failed("creating the PostgreSQL tables"))?;
+    }
+    bounded(
+        timeouts,
+        transaction.execute(
+            &format!(
+                "INSERT INTO {} (version) VALUES ($1)",
+                qualified("es_schema_version")
+            ),
+            &[&SCHEMA_VERSION],
+        ),
+    )
+    .await
+    .map_err(failed("recording the PostgreSQL schema version"))?;
+    bounded(timeouts, transaction.commit())
+        .await
+        .map_err(failed("committing the PostgreSQL tables"))
+}
