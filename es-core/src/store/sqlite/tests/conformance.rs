@@ -1,4 +1,4 @@
-//! The store conformance suite, run against SQLite inside this crate, so a change here is
+//! The store and read-model conformance suites, run against SQLite inside this crate, so a change here is
 //! checked by `cargo test -p es-core --features sqlite,testing` alone.
 
 use super::super::SqliteStore;
@@ -20,3 +20,4 @@ async fn remove(store: SqliteStore) {
 }
 
 crate::store_conformance_tests!(fresh_store(), after = remove);
+crate::read_model_conformance_tests!(fresh_store(), after = remove);

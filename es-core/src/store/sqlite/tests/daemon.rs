@@ -19,7 +19,7 @@ struct Count {
     events: u64,
 }
 
-/// How many events each stream has.
+/// How many events each stream has, keyed by aggregate id.
 struct StreamCounts;
 
 impl Projection for StreamCounts {
@@ -28,9 +28,10 @@ impl Projection for StreamCounts {
     const VERSION: &'static str = "1";
     const EVENTS: &'static [&'static str] = &["test.happened"];
     const INDEXES: &'static [&'static str] = &["aggregate_type"];
+    const PER_STREAM: bool = true;
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<Count>) -> Result<(), ProjectionError> {
-        docs.upsert(event.stream.as_str(), |count| {
+        docs.upsert(event.aggregate_id(), |count| {
             count.aggregate_type = event.stream.aggregate_type().to_owned();
             count.events += 1;
         });
@@ -44,14 +45,14 @@ async fn the_daemon_keeps_documents_in_the_file_as_commands_append() {
     let store = Arc::new(SqliteStore::open(dir.file("store.db")).await.unwrap());
     // History from before the daemon started is caught up on.
     store
-        .append(&stream("post", "1"), ExpectedVersion::NoStream, events(3))
+        .append(&stream("post", "p1"), ExpectedVersion::NoStream, events(3))
         .await
         .unwrap();
     let daemon = Daemon::start(store.clone(), Projections::new().with(StreamCounts))
         .await
         .unwrap();
     let mut last = 0;
-    for (aggregate_type, id, count) in [("post", "2", 2), ("user", "1", 4), ("post", "1", 1)] {
+    for (aggregate_type, id, count) in [("post", "p2", 2), ("user", "u1", 4), ("post", "p1", 1)] {
         let recorded = store
             .append(
                 &stream(aggregate_type, id),
@@ -81,10 +82,10 @@ async fn the_daemon_keeps_documents_in_the_file_as_commands_append() {
         .iter()
         .map(|(key, count)| (key.as_str(), count.events))
         .collect();
-    assert_eq!(found, [("post/1", 4), ("post/2", 2)]);
+    assert_eq!(found, [("p1", 4), ("p2", 2)]);
     let user = store
         .documents::<StreamCounts>()
-        .get("user/1")
+        .get("u1")
         .await
         .unwrap()
         .unwrap();
