@@ -37,7 +37,7 @@
 //! [`es_core::sqlite::rusqlite`](crate::sqlite::rusqlite), so an application that also opens
 //! the file itself uses the same driver and links one SQLite.
 //!
-//! # Schema (layout 1)
+//! # Schema (layout 2)
 //!
 //! - `es_events (position INTEGER PRIMARY KEY, stream_id TEXT, version INTEGER,
 //!   aggregate_type TEXT GENERATED, event_name TEXT, schema_version INTEGER,
@@ -46,6 +46,12 @@
 //!   `aggregate_type`, with triggers refusing `UPDATE` and `DELETE`.
 //! - `es_snapshots (stream_id TEXT PRIMARY KEY, version INTEGER, state_fingerprint TEXT,
 //!   state TEXT, taken_at_us INTEGER) STRICT`.
+//! - Layout 2 adds the read side (see `read_models.rs`): `es_projection_generations
+//!   (projection, generation, version, checkpoint, status, stopped_position, stopped_error)`,
+//!   `es_dead_letters (projection, position, stream_id, version, event_name, error,
+//!   failed_at_us)`, `es_projection_leases (projection, holder, expires_at_us)`, and one
+//!   `es_doc_{projection}_{generation} (key, body, idx_0, ...)` per projection generation,
+//!   made at run time. A layout-1 file is upgraded when opened.
 //!
 //! Times are stored as microseconds since the Unix epoch, so they read back truncated to the
 //! microsecond; the events `append` returns are truncated the same way.

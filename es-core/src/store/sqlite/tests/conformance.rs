@@ -1,5 +1,5 @@
-//! The store and read-model conformance suites, run against SQLite inside this crate, so a change here is
-//! checked by `cargo test -p es-core --features sqlite,testing` alone.
+//! The store and read-model conformance suites, run against SQLite inside this crate, so a
+//! change here is checked by `cargo test -p es-core --features sqlite,testing` alone.
 
 use super::super::SqliteStore;
 
