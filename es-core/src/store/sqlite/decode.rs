@@ -1,5 +1,6 @@
 //! The one strict row decoder every read goes through: streams, read-all, replay payloads,
-//! versions, the head position and snapshots.
+//! versions, the head position and snapshots; and on the read side, projection generations,
+//! dead letters and documents.
 //!
 //! Each column is read as a [`ValueRef`] and checked: a NULL, a value of another type, a
 //! number out of range for its meaning, a bad UUID, metadata that is not a JSON object of
@@ -22,6 +23,7 @@ use uuid::Uuid;
 
 use crate::envelope::{Metadata, Payload, RecordedEvent};
 use crate::error::{CorruptRecord, Corruption, StoreError};
+use crate::read::{DeadLetter, DocumentRow, GenerationState, GenerationStatus, Stopped};
 use crate::store::{Snapshot, StoredPayload};
 use crate::stream::StreamId;
 
@@ -38,6 +40,117 @@ pub(super) const PAYLOAD: &str =
 
 /// The columns of a snapshot, in the order [`snapshot`] reads them.
 pub(super) const SNAPSHOT: &str = "version, state_fingerprint, state, taken_at_us";
+
+/// The columns of a projection generation, in the order [`generation`] reads them.
+pub(super) const GENERATION: &str =
+    "projection, generation, version, checkpoint, status, stopped_position, stopped_error";
+
+/// The columns of a dead letter, in the order [`dead_letter`] reads them: [`LOCATE`] first,
+/// since a dead letter names its event the way an event row does.
+pub(super) const DEAD_LETTER: &str =
+    "position, stream_id, version, event_name, projection, error, failed_at_us";
+
+/// The columns of a document, in the order [`document`] reads them.
+pub(super) const DOCUMENT: &str = "key, body";
+
+/// A read-side row (a projection's state or one of its documents) that cannot be read back,
+/// and where it is. Reported as the source of a [`StoreError::Backend`]: read models are
+/// derived data, rebuilt from the log, so this is not a [`StoreError::Corrupt`] event.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt row in `{table}` ({row}): {problem}")]
+pub(super) struct CorruptReadRow {
+    table: String,
+    row: String,
+    problem: Corruption,
+}
+
+fn corrupt_read_row(table: &str, row: String, problem: Corruption) -> StoreError {
+    StoreError::backend(
+        "reading a SQLite read model",
+        CorruptReadRow {
+            table: table.to_owned(),
+            row,
+            problem,
+        },
+    )
+}
+
+/// Decodes a row of [`GENERATION`] columns.
+pub(super) fn generation(row: &Row<'_>) -> Result<GenerationState, StoreError> {
+    let projection = text(row, 0, "projection");
+    let generation = integer(row, 1, "generation").and_then(|value| {
+        u32::try_from(value).map_err(|_| Corruption::OutOfRange {
+            column: "generation",
+            value,
+        })
+    });
+    let place = format!(
+        "projection `{}`, generation {}",
+        projection.as_ref().map_or("<unreadable>", |name| *name),
+        generation
+            .as_ref()
+            .map_or_else(|_| "<unreadable>".to_owned(), u32::to_string)
+    );
+    let fail = |problem| corrupt_read_row("es_projection_generations", place.clone(), problem);
+    let status = text(row, 4, "status").map_err(fail)?;
+    let status = GenerationStatus::parse(status).ok_or_else(|| {
+        fail(Corruption::Unreadable {
+            column: "status",
+            detail: format!("{status:?} is neither 'live' nor 'building'"),
+        })
+    })?;
+    let stopped = match optional_integer(row, 5, "stopped_position").map_err(fail)? {
+        None => None,
+        Some(position) => Some(Stopped {
+            position: u64::try_from(position).map_err(|_| {
+                fail(Corruption::OutOfRange {
+                    column: "stopped_position",
+                    value: position,
+                })
+            })?,
+            error: text(row, 6, "stopped_error").map_err(fail)?.to_owned(),
+        }),
+    };
+    Ok(GenerationState {
+        projection: projection.map_err(fail)?.to_owned(),
+        generation: generation.map_err(fail)?,
+        version: text(row, 2, "version").map_err(fail)?.to_owned(),
+        checkpoint: unsigned(row, 3, "checkpoint", 0).map_err(fail)?,
+        status,
+        stopped,
+    })
+}
+
+/// Decodes a row of [`DEAD_LETTER`] columns.
+pub(super) fn dead_letter(row: &Row<'_>) -> Result<DeadLetter, StoreError> {
+    let at = locate(row)?;
+    let fail = |problem| at.corrupt(problem);
+    Ok(DeadLetter {
+        projection: text(row, 4, "projection").map_err(fail)?.to_owned(),
+        position: at.position,
+        stream: StreamId::parse(at.stream_key)
+            .map_err(Corruption::StreamKey)
+            .map_err(fail)?,
+        version: at.version,
+        event_name: at.event_name.to_owned(),
+        error: text(row, 5, "error").map_err(fail)?.to_owned(),
+        failed_at: timestamp(row, 6, "failed_at_us").map_err(fail)?,
+    })
+}
+
+/// Decodes a row of [`DOCUMENT`] columns of the document table `table`.
+pub(super) fn document(table: &str, row: &Row<'_>) -> Result<DocumentRow, StoreError> {
+    let key = text(row, 0, "key");
+    let place = match &key {
+        Ok(key) => format!("key {key:?}"),
+        Err(_) => "key <unreadable>".to_owned(),
+    };
+    let fail = |problem| corrupt_read_row(table, place.clone(), problem);
+    Ok(DocumentRow {
+        key: key.map_err(fail)?.to_owned(),
+        body: Payload::from_json_text(text(row, 1, "body").map_err(fail)?),
+    })
+}
 
 /// Where a row is, as far as its columns could be read; every error names it.
 struct Place<'r> {
@@ -259,6 +372,18 @@ fn timestamp(
     Utc.timestamp_micros(value)
         .single()
         .ok_or(Corruption::OutOfRange { column, value })
+}
+
+fn optional_integer(
+    row: &Row<'_>,
+    index: usize,
+    column: &'static str,
+) -> Result<Option<i64>, Corruption> {
+    match value(row, index, column)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Integer(value) => Ok(Some(value)),
+        other => Err(wrong_type(column, "an integer", other)),
+    }
 }
 
 fn optional_text<'r>(

@@ -37,7 +37,7 @@
 //! [`es_core::sqlite::rusqlite`](crate::sqlite::rusqlite), so an application that also opens
 //! the file itself uses the same driver and links one SQLite.
 //!
-//! # Schema (layout 1)
+//! # Schema (layout 2)
 //!
 //! - `es_events (position INTEGER PRIMARY KEY, stream_id TEXT, version INTEGER,
 //!   aggregate_type TEXT GENERATED, event_name TEXT, schema_version INTEGER,
@@ -46,6 +46,12 @@
 //!   `aggregate_type`, with triggers refusing `UPDATE` and `DELETE`.
 //! - `es_snapshots (stream_id TEXT PRIMARY KEY, version INTEGER, state_fingerprint TEXT,
 //!   state TEXT, taken_at_us INTEGER) STRICT`.
+//! - Layout 2 adds the read side (see `read_models.rs`): `es_projection_generations
+//!   (projection, generation, version, checkpoint, status, stopped_position, stopped_error)`,
+//!   `es_dead_letters (projection, position, stream_id, version, event_name, error,
+//!   failed_at_us)`, `es_projection_leases (projection, holder, expires_at_us)`, and one
+//!   `es_doc_{projection}_{generation} (key, body, idx_0, ...)` per projection generation,
+//!   made at run time. A layout-1 file is upgraded when opened.
 //!
 //! Times are stored as microseconds since the Unix epoch, so they read back truncated to the
 //! microsecond; the events `append` returns are truncated the same way.
@@ -60,6 +66,7 @@ pub use rusqlite;
 mod append;
 mod decode;
 mod read;
+mod read_models;
 mod schema;
 mod snapshots;
 #[cfg(test)]
@@ -104,9 +111,13 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    writer: Mutex<rusqlite::Connection>,
+    /// An async mutex, so a projection batch ([`ReadStore::begin`](crate::read::ReadStore::begin))
+    /// can hold the connection, and its open transaction, across `.await`s; see `read_models`.
+    writer: Arc<tokio::sync::Mutex<rusqlite::Connection>>,
     /// Idle read connections; more are opened on demand.
     readers: Mutex<Vec<rusqlite::Connection>>,
+    /// The position of the last event appended through this store (and its clones).
+    appended: tokio::sync::watch::Sender<u64>,
 }
 
 /// Wraps a driver error with what the store was doing.
@@ -149,8 +160,9 @@ impl SqliteStore {
             Ok(SqliteStore {
                 inner: Arc::new(Inner {
                     path,
-                    writer: Mutex::new(writer),
+                    writer: Arc::new(tokio::sync::Mutex::new(writer)),
                     readers: Mutex::new(Vec::new()),
+                    appended: tokio::sync::watch::Sender::new(0),
                 }),
             })
         })
@@ -163,20 +175,29 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// Runs `work` with the writer connection on the blocking pool.
+    /// Runs `work` with the writer connection on the blocking pool, once no one else holds
+    /// it (an open projection batch included: see `read_models`).
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = Arc::clone(&self.inner);
+        let mut writer = self.lock_writer().await;
+        // A panic inside `work` cannot leave the connection mid-transaction: rusqlite's
+        // `Transaction` rolls back on drop, and a batch transaction rolls back when dropped.
         tokio::task::spawn_blocking(move || {
-            // A panic inside `work` cannot leave the connection mid-transaction: rusqlite's
-            // `Transaction` rolls back on drop. So a poisoned lock is still usable.
-            let mut writer = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            read_models::reset(&writer)?;
             work(&mut writer)
         })
         .await
         .map_err(|error| StoreError::backend("SQLite write task", error))?
+    }
+
+    /// Takes the writer connection once no one else in this process holds it: another write,
+    /// or an open projection batch, served first come first served. Waiting parks the task,
+    /// not a blocking-pool thread. Not bounded by a timer: `tokio::time` would panic in a
+    /// runtime built without the time driver; every holder lets go after one transaction.
+    async fn lock_writer(&self) -> tokio::sync::OwnedMutexGuard<rusqlite::Connection> {
+        Arc::clone(&self.inner.writer).lock_owned().await
     }
 
     /// Runs `work` with a read connection on the blocking pool.
@@ -232,8 +253,16 @@ impl EventLog for SqliteStore {
             return Ok(Vec::new());
         }
         let stream = stream.clone();
-        self.write(move |connection| append::append(connection, &stream, expected, events))
-            .await
+        let recorded = self
+            .write(move |connection| append::append(connection, &stream, expected, events))
+            .await?;
+        if let Some(last) = recorded.last() {
+            // The highest position, not the latest sent: two appenders may finish out of order.
+            self.inner
+                .appended
+                .send_modify(|head| *head = (*head).max(last.position));
+        }
+        Ok(recorded)
     }
 
     async fn read_stream(

@@ -20,16 +20,17 @@ use super::Durability;
 use crate::error::StoreError;
 
 /// `PRAGMA application_id` of an es-core store: "esco" in ASCII.
-const APPLICATION_ID: i32 = 0x6573_636F;
+pub(super) const APPLICATION_ID: i32 = 0x6573_636F;
 
 /// The layout this code reads and writes; stored in `PRAGMA user_version`.
-pub(super) const LAYOUT_VERSION: i64 = 1;
+pub(super) const LAYOUT_VERSION: i64 = 2;
 
 /// The statements that create layout 1 in an empty file, one table, index or trigger each.
 ///
-/// For maintainers: a later layout `n` adds a step that upgrades `n - 1` to `n` (run in the
-/// same transaction, see [`migrate`]) and never edits these files: files in the field hold them.
-const LAYOUT_1: &[&str] = &[
+/// For maintainers: a later layout `n` adds a step (`LAYOUT_n`, listed in [`STEPS`]) that
+/// upgrades `n - 1` to `n`, run in the same transaction as the check (see [`migrate`]), and
+/// never edits these files: files in the field hold them.
+pub(super) const LAYOUT_1: &[&str] = &[
     include_str!("schema/events.sql"),
     include_str!("schema/events_by_stream.sql"),
     include_str!("schema/events_by_aggregate_type.sql"),
@@ -37,6 +38,17 @@ const LAYOUT_1: &[&str] = &[
     include_str!("schema/events_no_delete.sql"),
     include_str!("schema/snapshots.sql"),
 ];
+
+/// Layout 2 adds the read side: projection generations with their checkpoints, dead letters
+/// and leases. (Each projection's document tables are made at run time, see `read_models`.)
+const LAYOUT_2: &[&str] = &[
+    include_str!("schema/projection_generations.sql"),
+    include_str!("schema/dead_letters.sql"),
+    include_str!("schema/projection_leases.sql"),
+];
+
+/// `STEPS[n - 1]` turns a file of layout `n - 1` (0: empty) into layout `n`.
+const STEPS: &[&[&str]] = &[LAYOUT_1, LAYOUT_2];
 
 /// How long a connection waits for a lock another connection holds before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -170,7 +182,8 @@ impl From<rusqlite::Error> for Opening {
     }
 }
 
-/// Creates layout 1 in an empty file, or checks a file's layout, under the write lock.
+/// Creates the current layout in an empty file, or checks a file's layout and upgrades an
+/// older one, under the write lock.
 fn migrate(connection: &mut Connection) -> Result<(), Opening> {
     // IMMEDIATE takes the write lock now (waiting for it via the busy timeout), so no other
     // opener can create the schema between our reading the layout and our writing it; a
@@ -180,25 +193,34 @@ fn migrate(connection: &mut Connection) -> Result<(), Opening> {
     let user_version = pragma_integer(&transaction, "PRAGMA user_version")?;
     let tables = pragma_integer(&transaction, "SELECT count(*) FROM sqlite_master")?;
     let ours = application_id == i64::from(APPLICATION_ID);
-    if application_id == 0 && user_version == 0 && tables == 0 {
-        for statement in LAYOUT_1 {
-            transaction.execute_batch(statement)?;
-        }
-        transaction.execute_batch(&format!(
-            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {LAYOUT_VERSION};"
-        ))?;
+    let found = if application_id == 0 && user_version == 0 && tables == 0 {
+        0
     } else if ours && user_version > LAYOUT_VERSION {
         return Err(Opening::Layout(LayoutError::Newer {
             found: user_version,
             supported: LAYOUT_VERSION,
         }));
-    } else if !(ours && user_version == LAYOUT_VERSION) {
+    } else if ours && user_version >= 1 {
+        user_version
+    } else {
         return Err(Opening::Layout(LayoutError::Foreign {
             // Both fields are 32-bit in the file header, so this only guards a driver oddity.
             application_id: i32::try_from(application_id).unwrap_or(-1),
             user_version,
             tables,
         }));
+    };
+    if found < LAYOUT_VERSION {
+        // `found` is 0 ..= LAYOUT_VERSION - 1 here, so the slice is in range.
+        let pending = STEPS
+            .get(usize::try_from(found).unwrap_or(usize::MAX)..)
+            .unwrap_or(&[]);
+        for statement in pending.iter().copied().flatten() {
+            transaction.execute_batch(statement)?;
+        }
+        transaction.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {LAYOUT_VERSION};"
+        ))?;
     }
     transaction.commit()?;
     Ok(())

@@ -14,9 +14,13 @@ use crate::envelope::{Metadata, NewEvent, Payload};
 use crate::error::StoreError;
 use crate::stream::StreamId;
 
+#[cfg(feature = "testing")]
+mod conformance;
 mod corruption;
+mod daemon;
 mod log;
 mod opening;
+mod read_models;
 
 /// A directory of its own per test, removed with everything SQLite put in it (-wal, -shm).
 pub(super) struct TempDir(PathBuf);
