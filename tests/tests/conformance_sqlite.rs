@@ -8,3 +8,7 @@ es_core::store_conformance_tests!(
     async { Some(stores::sqlite_store().await) },
     after = |store: SqliteStore| async move { stores::remove_sqlite(store) }
 );
+es_core::read_model_conformance_tests!(
+    async { Some(stores::sqlite_store().await) },
+    after = |store: SqliteStore| async move { stores::remove_sqlite(store) }
+);

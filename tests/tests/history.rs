@@ -124,7 +124,7 @@ async fn history_lists_every_event_with_versions_times_and_metadata(store: Store
         Some("ann")
     );
     assert!(history[0].recorded_at <= history[1].recorded_at);
-    assert_eq!(history[1].event_name, "account.deposited");
+    assert_eq!(&*history[1].event_name, "account.deposited");
 }
 
 async fn rollback_returns_to_an_earlier_state_and_loses_nothing(store: Store) {

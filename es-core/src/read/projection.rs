@@ -50,7 +50,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Default + Send + Sync + 'static> 
 /// #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// pub struct PostSummary { pub title: String, pub author: String }
 ///
-/// #[projection(name = "post_summaries", document = PostSummary, index(author))]
+/// #[projection(name = "post_summaries", document = PostSummary, index(author), per_stream)]
 /// pub struct PostSummaries;
 ///
 /// #[projection]

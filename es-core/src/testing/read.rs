@@ -592,8 +592,3 @@ pub async fn a_changed_version_rebuilds_by_itself(store: Store) {
     assert!(after.iter().all(|(_, count)| *count == expected(10, 2)), "{after:?}");
     new.shutdown().await;
 }
-
-#[cfg(test)]
-mod memory {
-    crate::read_model_conformance_tests!(async { Some(crate::MemoryStore::new()) });
-}

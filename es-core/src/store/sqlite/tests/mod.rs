@@ -15,7 +15,6 @@ use crate::error::StoreError;
 use crate::stream::StreamId;
 
 #[cfg(feature = "testing")]
-mod conformance;
 mod corruption;
 mod daemon;
 mod log;
