@@ -15,6 +15,7 @@ pub struct CountingStore {
     inner: Arc<dyn EventStore>,
     calls: AtomicU64,
     stream_reads: AtomicU64,
+    events_read: AtomicU64,
 }
 
 impl CountingStore {
@@ -24,6 +25,7 @@ impl CountingStore {
             inner,
             calls: AtomicU64::new(0),
             stream_reads: AtomicU64::new(0),
+            events_read: AtomicU64::new(0),
         }
     }
 
@@ -35,6 +37,11 @@ impl CountingStore {
     /// Calls that read a stream's events (full envelopes or replay payloads).
     pub fn stream_reads(&self) -> u64 {
         self.stream_reads.load(Ordering::SeqCst)
+    }
+
+    /// Events returned by stream reads (full envelopes or replay payloads).
+    pub fn events_read(&self) -> u64 {
+        self.events_read.load(Ordering::SeqCst)
     }
 
     fn count(&self) {
@@ -66,7 +73,10 @@ impl EventLog for CountingStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.count_stream_read();
-        self.inner.read_stream(stream, from, limit).await
+        let events = self.inner.read_stream(stream, from, limit).await?;
+        self.events_read
+            .fetch_add(events.len() as u64, Ordering::SeqCst);
+        Ok(events)
     }
 
     async fn read_stream_payloads(
@@ -76,7 +86,10 @@ impl EventLog for CountingStore {
         limit: usize,
     ) -> Result<Vec<StoredPayload>, StoreError> {
         self.count_stream_read();
-        self.inner.read_stream_payloads(stream, from, limit).await
+        let events = self.inner.read_stream_payloads(stream, from, limit).await?;
+        self.events_read
+            .fetch_add(events.len() as u64, Ordering::SeqCst);
+        Ok(events)
     }
 
     async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {

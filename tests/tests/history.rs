@@ -35,6 +35,7 @@ on_every_store!(
     history_lists_every_event_with_versions_times_and_metadata,
     rollback_returns_to_an_earlier_state_and_loses_nothing,
     rollback_to_the_current_version_or_later_is_refused,
+    a_stream_with_fifty_rollbacks_loads_in_reads_linear_in_its_length,
     snapshots_are_taken_every_n_events_and_load_equals_full_replay,
     a_snapshot_of_another_shape_or_unreadable_is_ignored,
     a_stale_cached_copy_is_dropped_on_conflict,
@@ -215,6 +216,42 @@ async fn rollback_returns_to_an_earlier_state_and_loses_nothing(store: Store) {
         .await
         .unwrap();
     assert_eq!(fresh.load(&id("r")).await.unwrap().state.balance, 6);
+}
+
+/// Each rollback marker used to replay the stream again from the start, recursively: 20
+/// markers cost a million reads. A load now reads each event at most a few times.
+async fn a_stream_with_fifty_rollbacks_loads_in_reads_linear_in_its_length(store: Store) {
+    let counting = Arc::new(CountingStore::new(store));
+    let accounts = Repository::<Account>::new(Arc::clone(&counting)).without_cache();
+    open_account(&accounts, "many").await;
+    let mut expected_balance = 0;
+    for round in 1..=50u64 {
+        for _ in 0..3 {
+            accounts
+                .execute(&id("many"), Deposit { amount: round })
+                .await
+                .unwrap();
+        }
+        // Undo the round's last deposit.
+        let version = accounts.load(&id("many")).await.unwrap().version;
+        accounts
+            .rollback(&id("many"), version - 1, "ops", "undo one")
+            .await
+            .unwrap();
+        expected_balance += 2 * round;
+    }
+    let length = accounts.history(&id("many")).await.unwrap().len() as u64;
+    assert_eq!(length, 1 + 50 * 4);
+    let before = counting.events_read();
+    let loaded = accounts.load(&id("many")).await.unwrap();
+    let read = counting.events_read() - before;
+    assert_eq!(loaded.state.balance, expected_balance);
+    assert_eq!(loaded.version, length);
+    assert!(
+        read <= 2 * length,
+        "a load of {length} events with 50 rollbacks read {read} events"
+    );
+    println!("stream of {length} events, 50 rollbacks: one load read {read} events");
 }
 
 async fn rollback_to_the_current_version_or_later_is_refused(store: Store) {
