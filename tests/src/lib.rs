@@ -4,4 +4,5 @@
 
 pub mod bank;
 pub mod counting;
+pub mod crash;
 pub mod stores;

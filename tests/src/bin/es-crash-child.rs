@@ -1,0 +1,57 @@
+//! The child process of the crash tests: `es-crash-child append STORE STREAM` appends batches
+//! and prints `ack BATCH VERSION` after each commit; `es-crash-child project STORE` runs the
+//! projection daemon. Both run until killed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use es_core::{Daemon, EventLog, Event, ExpectedVersion, Metadata, NewEvent, Payload, Projections, StreamId};
+use es_tests::crash::{self, Appended, Tallies};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let store = crash::open(&args[2]).await;
+    match args[1].as_str() {
+        "append" => {
+            let stream = StreamId::new("crash", &args[3]).unwrap();
+            let mut version = store.stream_version(&stream).await.unwrap();
+            let mut batch = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                % 1_000_000_000;
+            loop {
+                batch += 1;
+                let size = batch % 5 + 1;
+                let events = (0..size)
+                    .map(|index| NewEvent {
+                        event_name: Appended::NAME.into(),
+                        schema_version: 1,
+                        metadata: Metadata::new(uuid::Uuid::now_v7()),
+                        payload: Payload::encode(&Appended { batch, size, index }).unwrap(),
+                    })
+                    .collect();
+                let recorded = store
+                    .append(&stream, ExpectedVersion::Exact(version), events)
+                    .await
+                    .unwrap();
+                version = recorded.last().unwrap().version;
+                let mut stdout = std::io::stdout().lock();
+                writeln!(stdout, "ack {batch} {version}").unwrap();
+                stdout.flush().unwrap();
+            }
+        }
+        "project" => {
+            let _daemon = Daemon::start(store, Projections::new().with(Tallies))
+                .await
+                .unwrap();
+            println!("started");
+            loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+        other => panic!("unknown mode `{other}`"),
+    }
+}

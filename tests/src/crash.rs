@@ -1,0 +1,65 @@
+//! What the crash tests' child process runs, and what the parent checks it against.
+//!
+//! The child (`es-crash-child`) appends batches, or runs the projection daemon, until it is
+//! killed with SIGKILL; the parent kills it at random moments and checks the log and the
+//! read models afterwards.
+
+use std::sync::Arc;
+
+use es_core::postgres::{PostgresConfig, PostgresStore};
+use es_core::sqlite::SqliteStore;
+use es_core::{projection, Docs, Envelope, Event, Store};
+use serde::{Deserialize, Serialize};
+
+/// One event of a crash-test batch: its batch number, the batch's size and its index in it.
+#[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[event(name = "crash.appended")]
+pub struct Appended {
+    /// The batch it belongs to.
+    pub batch: u64,
+    /// How many events that batch has.
+    pub size: u64,
+    /// Its index in the batch.
+    pub index: u64,
+}
+
+/// Per stream: how many `crash.appended` events, and the sum of their batch numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Events applied.
+    pub events: u64,
+    /// Sum of their batch numbers: a duplicate or a loss changes it.
+    pub batch_sum: u64,
+}
+
+/// Counts what the appender wrote, per stream.
+#[projection(name = "crash_tallies", document = Tally, per_stream)]
+#[derive(Debug)]
+pub struct Tallies;
+
+#[projection]
+impl Tallies {
+    #[on]
+    fn appended(&self, event: &Envelope<Appended>, docs: &mut Docs<Tally>) {
+        docs.upsert(event.aggregate_id(), |tally| {
+            tally.events += 1;
+            tally.batch_sum += event.event.batch;
+        });
+    }
+}
+
+/// Opens `sqlite:PATH` or `postgres:URL#SCHEMA`.
+pub async fn open(spec: &str) -> Arc<dyn Store> {
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        return Arc::new(SqliteStore::open(path).await.expect("open SQLite"));
+    }
+    if let Some(rest) = spec.strip_prefix("postgres:") {
+        let (url, schema) = rest.split_once('#').expect("postgres:URL#SCHEMA");
+        return Arc::new(
+            PostgresStore::connect_with(PostgresConfig::new(url).schema(schema))
+                .await
+                .expect("connect to PostgreSQL"),
+        );
+    }
+    panic!("unknown store spec `{spec}`")
+}
