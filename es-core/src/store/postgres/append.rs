@@ -43,8 +43,13 @@ pub(super) struct Sql {
 impl Sql {
     pub(super) fn new(schema: &str) -> Self {
         let events = format!("\"{schema}\".es_events");
+        let channel = super::listener::channel(schema);
         // $1 stream, $2..$6 the events, $7 the expected version (NULL: any), $8 the number
         // of events this transaction appended before.
+        //
+        // `notified` queues a notification with the last position when the batch was
+        // inserted; PostgreSQL delivers it to listeners (daemons in any process) at commit,
+        // and drops it with a rollback. Joined so it runs once, within the same round trip.
         let statement = |source: &str| {
             format!(
                 "WITH current AS (
@@ -57,9 +62,11 @@ impl Sql {
                     FROM current, {source}
                     WHERE $7::bigint IS NULL OR current.version = $7::bigint
                     RETURNING position, version, recorded_at
+                 ), notified AS (
+                    SELECT pg_notify('{channel}', max(position)::text) FROM inserted HAVING count(*) > 0
                  )
                  SELECT current.version AS current_version, inserted.position, inserted.version, inserted.recorded_at
-                 FROM current LEFT JOIN inserted ON true
+                 FROM current LEFT JOIN inserted ON true LEFT JOIN notified ON true
                  ORDER BY inserted.version"
             )
         };
@@ -105,7 +112,12 @@ pub(super) async fn append_alone(
     }
     let client = connection::checkout(&shared.pool, &shared.timeouts).await?;
     let result = append_on(&client, shared, stream, expected, events, Mode::Alone).await;
-    release(client, result)
+    let recorded = release(client, result)?;
+    if let Some(last) = recorded.last() {
+        // Wakes this process's daemons now; others hear the notification.
+        shared.listener.appended(last.position);
+    }
+    Ok(recorded)
 }
 
 /// Returns a connection to the pool, or drops it when the failure left it unusable.
@@ -458,6 +470,8 @@ pub struct PgTransaction {
     shared: Arc<Shared>,
     /// Events appended so far; the next append numbers its positions after them.
     appended: u64,
+    /// The position of the last event appended, to wake this process's daemons at commit.
+    last_position: Option<u64>,
 }
 
 impl std::fmt::Debug for PgTransaction {
@@ -478,6 +492,7 @@ impl PgTransaction {
                 client: Some(client),
                 shared,
                 appended: 0,
+                last_position: None,
             }),
             Err(error) => {
                 drop(Object::take(client));
@@ -486,7 +501,15 @@ impl PgTransaction {
         }
     }
 
-    fn open_client(&self) -> Result<&Object, StoreError> {
+    /// Closes the connection (the server rolls the transaction back) after a failure that
+    /// left it unusable; later statements fail, and a commit is an error.
+    pub(super) fn discard_connection(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+
+    pub(super) fn open_client(&self) -> Result<&Object, StoreError> {
         self.client.as_ref().ok_or_else(|| {
             StoreError::backend(
                 "using a PostgreSQL transaction",
@@ -514,6 +537,9 @@ impl PgTransaction {
         match append_on(client, &self.shared, stream, expected, events, mode).await {
             Ok(recorded) => {
                 self.appended += count;
+                if let Some(last) = recorded.last() {
+                    self.last_position = Some(last.position);
+                }
                 Ok(recorded)
             }
             Err(Failed { error, poisoned }) => {
@@ -549,7 +575,12 @@ impl PgTransaction {
         // `SELECT 1` fails in an aborted transaction, and then the rest of the batch is
         // skipped: COMMIT only runs in a healthy transaction.
         match connection::execute_batch(&client, "SELECT 1; COMMIT", &timeouts).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(last) = self.last_position {
+                    self.shared.listener.appended(last);
+                }
+                Ok(())
+            }
             Err(error)
                 if error.code()
                     == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) =>

@@ -109,8 +109,11 @@ fn valid_schema(schema: &str) -> bool {
         && schema.len() <= 63
 }
 
-/// Checks the configuration and builds the pool; no connection is opened yet.
-pub(super) fn build_pool(config: &PostgresConfig) -> Result<(Pool, Timeouts), StoreError> {
+/// Checks the configuration and builds the pool; no connection is opened yet. Also returns
+/// the driver configuration, for the connection that listens for appends.
+pub(super) fn build_pool(
+    config: &PostgresConfig,
+) -> Result<(Pool, Timeouts, tokio_postgres::Config), StoreError> {
     if !valid_schema(&config.schema) {
         return Err(StoreError::backend(
             "checking the PostgreSQL configuration",
@@ -145,6 +148,7 @@ pub(super) fn build_pool(config: &PostgresConfig) -> Result<(Pool, Timeouts), St
     if pg_config.get_application_name().is_none() {
         pg_config.application_name("es-core");
     }
+    let listener_config = pg_config.clone();
     let manager = Manager::from_config(
         pg_config,
         NoTls,
@@ -165,5 +169,5 @@ pub(super) fn build_pool(config: &PostgresConfig) -> Result<(Pool, Timeouts), St
         checkout: config.checkout_timeout,
         statement: config.statement_timeout,
     };
-    Ok((pool, timeouts))
+    Ok((pool, timeouts, listener_config))
 }

@@ -40,7 +40,9 @@ mod append;
 mod config;
 mod connection;
 mod decode;
+mod listener;
 mod read;
+mod read_models;
 mod schema;
 mod snapshots;
 #[cfg(test)]
@@ -112,6 +114,8 @@ struct Shared {
     timeouts: config::Timeouts,
     schema: String,
     sql: Sql,
+    /// Appends heard of, here and (while anyone subscribes) in other processes.
+    listener: listener::Listener,
 }
 
 /// SQL text with the schema name filled in once (a checked identifier, never a value).
@@ -120,6 +124,7 @@ struct Sql {
     append: append::Sql,
     read: read::Sql,
     snapshots: snapshots::Sql,
+    read_models: read_models::Sql,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -139,7 +144,7 @@ impl PostgresStore {
     /// Connects with explicit settings, creates the tables if the schema has none, and
     /// checks that existing ones are of this code's layout ([`SCHEMA_VERSION`]).
     pub async fn connect_with(config: PostgresConfig) -> Result<Self, StoreError> {
-        let (pool, timeouts) = config::build_pool(&config)?;
+        let (pool, timeouts, listener_config) = config::build_pool(&config)?;
         let mut client = connection::checkout(&pool, &timeouts).await?;
         schema::prepare(&mut client, &config.schema, &timeouts).await?;
         drop(client);
@@ -151,7 +156,9 @@ impl PostgresStore {
                     append: append::Sql::new(&config.schema),
                     read: read::Sql::new(&config.schema),
                     snapshots: snapshots::Sql::new(&config.schema),
+                    read_models: read_models::Sql::new(&config.schema),
                 },
+                listener: listener::Listener::new(&config.schema, listener_config),
                 schema: config.schema,
             }),
         })

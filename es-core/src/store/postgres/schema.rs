@@ -12,11 +12,14 @@ use crate::error::StoreError;
 ///
 /// 2: no `aggregate_type` column (it is the prefix of `stream_id`), every column NOT NULL,
 /// metadata ids in one `metadata` json column, no checkpoint table.
-pub const SCHEMA_VERSION: i32 = 2;
+///
+/// 3: read models beside the events: `es_projection_generations`, `es_dead_letters`,
+/// `es_projection_leases` (document tables are created per projection generation).
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Everything the store needs, in creation order. `{schema}` stands for the schema name, a
 /// checked identifier (never a value).
-const OBJECTS: [&str; 7] = [
+const OBJECTS: [&str; 10] = [
     include_str!("sql/schema_version_table.sql"),
     include_str!("sql/events_table.sql"),
     include_str!("sql/events_position_index.sql"),
@@ -24,6 +27,9 @@ const OBJECTS: [&str; 7] = [
     include_str!("sql/events_append_only_trigger.sql"),
     include_str!("sql/events_no_truncate_trigger.sql"),
     include_str!("sql/snapshots_table.sql"),
+    include_str!("sql/projection_generations_table.sql"),
+    include_str!("sql/dead_letters_table.sql"),
+    include_str!("sql/projection_leases_table.sql"),
 ];
 
 /// Creates the tables in `schema` if it holds none, or checks they are of

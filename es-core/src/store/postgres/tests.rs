@@ -648,3 +648,5 @@ async fn raw_second(application: &str) -> tokio_postgres::Client {
     }
     panic!("the append never waited on the lock");
 }
+
+mod read_models;
