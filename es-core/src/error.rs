@@ -66,7 +66,9 @@ pub enum StoreError {
         source: serde_json::Error,
     },
     /// A dead letter was retried by someone else first (or never existed).
-    #[error("projection `{projection}` has no dead letter at position {position} (already retried?)")]
+    #[error(
+        "projection `{projection}` has no dead letter at position {position} (already retried?)"
+    )]
     NoDeadLetter {
         /// The projection.
         projection: String,

@@ -112,16 +112,15 @@ async fn resolve_rollbacks<A: Aggregate>(
     let mut markers = Vec::with_capacity(records.len());
     for record in &records {
         markers.push(if &*record.event_name == RolledBack::NAME {
-            let marker = RolledBack::decode(record.schema_version, &record.payload).map_err(
-                |failure| {
+            let marker =
+                RolledBack::decode(record.schema_version, &record.payload).map_err(|failure| {
                     failure.at(
                         stream,
                         record.version,
                         &record.event_name,
                         record.schema_version,
                     )
-                },
-            )?;
+                })?;
             Some(marker.to_version)
         } else {
             None

@@ -225,9 +225,15 @@ impl<A: Aggregate> Repository<A> {
     /// Loads the aggregate `id` by replaying its stream (from its latest snapshot).
     pub async fn load(&self, id: &A::Id) -> Result<Loaded<A>, RepositoryError<A::Error>> {
         let stream = Self::stream_of(id)?;
-        let span = tracing::debug_span!("es.load", aggregate = A::NAME, aggregate_id = stream.aggregate_id(), version = tracing::field::Empty);
+        let span = tracing::debug_span!(
+            "es.load",
+            aggregate = A::NAME,
+            aggregate_id = stream.aggregate_id(),
+            version = tracing::field::Empty
+        );
         async {
-            let loaded = rebuild::<A>(&*self.store, &stream, Until::Version(u64::MAX), true).await?;
+            let loaded =
+                rebuild::<A>(&*self.store, &stream, Until::Version(u64::MAX), true).await?;
             tracing::Span::current().record("version", loaded.version);
             Ok(loaded)
         }
@@ -337,7 +343,11 @@ impl<A: Aggregate> Repository<A> {
                 Ok(recorded) => {
                     span.record(
                         "outcome",
-                        if attempt == 1 { "applied" } else { "applied after conflicts" },
+                        if attempt == 1 {
+                            "applied"
+                        } else {
+                            "applied after conflicts"
+                        },
                     );
                     self.remember(stream, loaded, &changes, &recorded).await;
                     // Read models catch up on their own: a command never waits for them.
@@ -481,11 +491,9 @@ fn encode<A: Aggregate>(
         .enumerate()
         .map(|(index, change)| {
             let (event_name, schema_version, payload) = match change {
-                Change::Event(event) => (
-                    event.event_name(),
-                    event.schema_version(),
-                    event.encode(),
-                ),
+                Change::Event(event) => {
+                    (event.event_name(), event.schema_version(), event.encode())
+                }
                 Change::RolledBack(marker) => (
                     RolledBack::NAME,
                     RolledBack::VERSION,

@@ -11,9 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_core::{
-    Daemon, Documents, EventLogExt, ExpectedVersion, Projections, Store, StreamId,
-};
+use es_core::{Daemon, Documents, EventLogExt, ExpectedVersion, Projections, Store, StreamId};
 use es_tests::crash::{Appended, Tallies, Tally};
 use es_tests::stores;
 use futures::TryStreamExt;
@@ -66,7 +64,9 @@ async fn check_log(store: &Arc<dyn Store>, stream: &StreamId, acknowledged: &[(u
     let mut batches: BTreeMap<u64, (u64, Vec<u64>)> = BTreeMap::new();
     for event in &events {
         let appended: Appended = event.event.decode().unwrap();
-        let entry = batches.entry(appended.batch).or_insert((appended.size, Vec::new()));
+        let entry = batches
+            .entry(appended.batch)
+            .or_insert((appended.size, Vec::new()));
         entry.1.push(appended.index);
     }
     for (batch, (size, indexes)) in &batches {
@@ -77,7 +77,10 @@ async fn check_log(store: &Arc<dyn Store>, stream: &StreamId, acknowledged: &[(u
         );
     }
     for (batch, version) in acknowledged {
-        assert!(batches.contains_key(batch), "acknowledged batch {batch} is in the log");
+        assert!(
+            batches.contains_key(batch),
+            "acknowledged batch {batch} is in the log"
+        );
         assert!(*version <= events.len() as u64);
     }
     events.len() as u64
@@ -129,7 +132,7 @@ async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
         writer.join().unwrap();
     }
     // Finish in this process and compare with a count from the log.
-    let daemon = Daemon::start(Arc::clone(&store), Projections::new().with(Tallies))
+    let daemon = Daemon::start(store.clone(), Projections::new().with(Tallies))
         .await
         .unwrap();
     let head = store.head_position().await.unwrap();
@@ -164,7 +167,8 @@ fn sqlite_spec() -> String {
     std::fs::create_dir_all(&dir).unwrap();
     format!(
         "sqlite:{}",
-        dir.join(format!("{}.db", uuid::Uuid::new_v4().simple())).display()
+        dir.join(format!("{}.db", uuid::Uuid::new_v4().simple()))
+            .display()
     )
 }
 

@@ -1,17 +1,16 @@
 //! Time travel, history, rollback, snapshots and the aggregate cache, on every store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_tests::bank::*;
-use es_tests::{counting, stores};
 use counting::CountingStore;
 use es_core::{
-    aggregate, Change, Event, EventStore, EventLogExt, Payload, RecordedEvent, Repository,
+    aggregate, Change, Event, EventLogExt, EventStore, Payload, RecordedEvent, Repository,
     RolledBack, Snapshot, StreamId,
 };
+use es_tests::bank::*;
+use es_tests::{counting, stores};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,6 @@
 //! the append-only table, corrupt rows, unreachable servers, concurrent migrations.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-
 use std::time::{Duration, Instant};
 
 use es_core::postgres::{PostgresConfig, PostgresStore};
@@ -112,10 +111,7 @@ async fn a_rolled_back_append_is_never_seen() {
     transaction.rollback().await.unwrap();
     let events = read_all_until(&store, 1).await;
     assert_eq!(
-        events
-            .iter()
-            .map(|e| &*e.event_name)
-            .collect::<Vec<_>>(),
+        events.iter().map(|e| &*e.event_name).collect::<Vec<_>>(),
         ["test.real"]
     );
     assert_eq!(store.stream_version(&stream("ghost")).await.unwrap(), 0);
@@ -194,7 +190,10 @@ async fn a_corrupt_row_is_an_error_naming_stream_version_and_event() {
                 (key.as_str(), version, event_name.as_deref()),
                 ("test/7", Some(1), Some("test.fine"))
             );
-            assert!(matches!(problem, Corruption::Unreadable { .. }), "{problem}");
+            assert!(
+                matches!(problem, Corruption::Unreadable { .. }),
+                "{problem}"
+            );
         }
         other => panic!("expected a corrupt-row error, got {other:?}"),
     }
@@ -207,7 +206,10 @@ async fn a_corrupt_row_is_an_error_naming_stream_version_and_event() {
         )
         .await
         .unwrap();
-    assert_eq!(store.read_stream(&stream("8"), 1, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.read_stream(&stream("8"), 1, 10).await.unwrap().len(),
+        1
+    );
     store.drop_schema().await.unwrap();
 }
 
@@ -312,12 +314,10 @@ async fn commands_do_not_wait_for_read_models_behind_a_slow_transaction() {
         return;
     };
     let shared: std::sync::Arc<dyn es_core::Store> = std::sync::Arc::new(store.clone());
-    let daemon = es_core::Daemon::start(
-        shared.clone(),
-        es_core::Projections::new().with(SeenCount),
-    )
-    .await
-    .unwrap();
+    let daemon =
+        es_core::Daemon::start(shared.clone(), es_core::Projections::new().with(SeenCount))
+            .await
+            .unwrap();
     let repository = es_core::Repository::<Counter>::new(store.clone());
     let mut transaction = store.transaction().await.unwrap();
     transaction
@@ -328,7 +328,10 @@ async fn commands_do_not_wait_for_read_models_behind_a_slow_transaction() {
         )
         .await
         .unwrap();
-    let committed = repository.execute(&"c".to_owned(), Increment).await.unwrap();
+    let committed = repository
+        .execute(&"c".to_owned(), Increment)
+        .await
+        .unwrap();
     let position = committed[0].position;
     assert!(
         !daemon

@@ -1,15 +1,14 @@
 //! Repository behaviour on the memory store: commands, rejections, metadata, retries, errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-
 use std::sync::Arc;
 
-use es_tests::bank::*;
 use es_core::{
-    CommandMetadata, Conflict, EventLog, EventStore, ExpectedVersion, GivenExt, MemoryStore, Metadata,
-    NewEvent, Payload, RecordedEvent, Repository, RepositoryError, RetryPolicy, Snapshot,
+    CommandMetadata, Conflict, EventLog, EventStore, ExpectedVersion, GivenExt, MemoryStore,
+    Metadata, NewEvent, Payload, RecordedEvent, Repository, RepositoryError, RetryPolicy, Snapshot,
     SnapshotStore, StoreError, StreamId,
 };
+use es_tests::bank::*;
 use uuid::Uuid;
 
 fn id(text: &str) -> String {
@@ -73,7 +72,13 @@ async fn a_rejected_command_returns_the_domain_error_and_appends_nothing() {
             requested: 5
         })
     );
-    assert_eq!(store.stream_version(&StreamId::new("account", "a").unwrap()).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .stream_version(&StreamId::new("account", "a").unwrap())
+            .await
+            .unwrap(),
+        1
+    );
     assert!(store.read_all(1, 100).await.unwrap().len() == 1);
 }
 

@@ -3,12 +3,11 @@
 //! past version's state stays reachable. On memory, SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-
 use std::sync::Arc;
 
-use es_tests::stores;
-use es_tests::bank::{AccountError, Deposit, Deposited, Withdraw, Withdrawn};
 use es_core::{aggregate, EventStore, Repository};
+use es_tests::bank::{AccountError, Deposit, Deposited, Withdraw, Withdrawn};
+use es_tests::stores;
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 

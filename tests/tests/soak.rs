@@ -35,7 +35,12 @@ async fn soak(store: Arc<dyn EventStore>, label: &str) {
     });
     for n in 0..STREAMS {
         accounts
-            .execute(&stream_id(n), Open { owner: "soak".into() })
+            .execute(
+                &stream_id(n),
+                Open {
+                    owner: "soak".into(),
+                },
+            )
             .await
             .unwrap();
     }
@@ -74,12 +79,19 @@ async fn soak(store: Arc<dyn EventStore>, label: &str) {
         let mut seen: Vec<u64> = events
             .iter()
             .filter(|event| &*event.event_name == "account.deposited")
-            .map(|event| event.event.decode::<serde_json::Value>().unwrap()["amount"].as_u64().unwrap())
+            .map(|event| {
+                event.event.decode::<serde_json::Value>().unwrap()["amount"]
+                    .as_u64()
+                    .unwrap()
+            })
             .collect();
         let mut expected = acknowledged.remove(&id).unwrap_or_default();
         seen.sort_unstable();
         expected.sort_unstable();
-        assert_eq!(seen, expected, "{label}: every acknowledged command once, nothing else");
+        assert_eq!(
+            seen, expected,
+            "{label}: every acknowledged command once, nothing else"
+        );
         checked += events.len();
         let fresh = Repository::<Account>::new(Arc::clone(&store)).without_cache();
         let loaded = fresh.load(&id).await.unwrap();
@@ -88,7 +100,10 @@ async fn soak(store: Arc<dyn EventStore>, label: &str) {
             let decoded: AccountEvent = es_core::decode_event(event).unwrap();
             es_core::Aggregate::apply(&mut replayed, &decoded);
         }
-        assert_eq!(loaded.state, replayed, "{label}: the load equals a sequential replay");
+        assert_eq!(
+            loaded.state, replayed,
+            "{label}: the load equals a sequential replay"
+        );
         assert_eq!(loaded.version, events.len() as u64);
     }
     // Read-all: each event once, in increasing position.
@@ -104,7 +119,10 @@ async fn soak(store: Arc<dyn EventStore>, label: &str) {
             break;
         }
         assert!(mine < checked, "{label}: read-all returned an event twice");
-        assert!(std::time::Instant::now() < deadline, "{label}: read-all never showed every event");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{label}: read-all never showed every event"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(

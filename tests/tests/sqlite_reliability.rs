@@ -112,10 +112,21 @@ async fn a_corrupt_row_is_an_error_naming_stream_version_and_event_and_stops_not
         other => panic!("expected a corrupt-row error, got {other:?}"),
     }
     store
-        .append(&stream("fine"), ExpectedVersion::NoStream, vec![event("test.ok", 1)])
+        .append(
+            &stream("fine"),
+            ExpectedVersion::NoStream,
+            vec![event("test.ok", 1)],
+        )
         .await
         .unwrap();
-    assert_eq!(store.read_stream(&stream("fine"), 1, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .read_stream(&stream("fine"), 1, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

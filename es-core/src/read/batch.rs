@@ -9,11 +9,11 @@ use crate::envelope::{Payload, RecordedEvent};
 use crate::error::{CorruptRecord, Corruption, ProjectionError, StoreError};
 use crate::event::Event;
 use crate::history::RolledBack;
-use crate::replay::surviving_events;
-use crate::store::{EventLog, EventLogExt};
 use crate::read::projection::{OnFailure, Projection};
 use crate::read::store::{DocumentTable, DocumentWrite, ReadTx};
 use crate::read::Docs;
+use crate::replay::surviving_events;
+use crate::store::{EventLog, EventLogExt};
 
 /// What applying a batch did besides writing documents.
 #[derive(Debug, Default)]

@@ -305,11 +305,7 @@ impl Worker {
     }
 
     /// Waits for new events, a shutdown, or `interval`, whichever comes first.
-    async fn pause(
-        &mut self,
-        interval: Duration,
-        appended: &mut Option<watch::Receiver<u64>>,
-    ) {
+    async fn pause(&mut self, interval: Duration, appended: &mut Option<watch::Receiver<u64>>) {
         let signal = async {
             match appended {
                 Some(receiver) => {

@@ -52,7 +52,11 @@ impl fmt::Display for HealthState {
             HealthState::Running => f.write_str("running"),
             HealthState::CaughtUp => f.write_str("caught up"),
             HealthState::Stopped(stopped) => {
-                write!(f, "stopped at position {}: {}", stopped.position, stopped.error)
+                write!(
+                    f,
+                    "stopped at position {}: {}",
+                    stopped.position, stopped.error
+                )
             }
             HealthState::Rebuilding {
                 generation,

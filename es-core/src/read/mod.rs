@@ -35,9 +35,9 @@ pub use store::{
     ListQuery, ReadStore, ReadTx, Stopped,
 };
 
+pub use batch::project_in_memory;
 #[doc(hidden)]
 pub use batch::ErasedProjection;
-pub use batch::project_in_memory;
 #[doc(hidden)]
 pub use projection::ProjectionDecl;
 

@@ -224,8 +224,12 @@ pub trait ReadTx: Send {
 
     /// Moves the generation's checkpoint from `from` to `to`, or fails with
     /// [`StoreError::CheckpointMoved`] when it is no longer at `from`.
-    async fn advance(&mut self, table: &DocumentTable, from: u64, to: u64)
-        -> Result<(), StoreError>;
+    async fn advance(
+        &mut self,
+        table: &DocumentTable,
+        from: u64,
+        to: u64,
+    ) -> Result<(), StoreError>;
 
     /// Records that the generation stopped at `stopped` (or clears it with `None`).
     async fn set_stopped(

@@ -91,7 +91,10 @@ mod tests {
     struct FastOnly;
 
     fn slow() -> StoreError {
-        StoreError::backend("test", "the slow default was called instead of the fast path")
+        StoreError::backend(
+            "test",
+            "the slow default was called instead of the fast path",
+        )
     }
 
     #[async_trait]

@@ -187,7 +187,11 @@ impl EventLog for MemoryStore {
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        Ok(self.read().streams.get(stream).map_or(0, |v| v.len() as u64))
+        Ok(self
+            .read()
+            .streams
+            .get(stream)
+            .map_or(0, |v| v.len() as u64))
     }
 }
 

@@ -77,30 +77,36 @@ where
 {
     let from_version = from_version.max(1);
     // State: the next version to fetch, or None once a short page said "end".
-    stream::try_unfold((Some(from_version), fetch), move |(from, fetch)| async move {
-        let Some(from) = from else {
-            return Ok(None);
-        };
-        let page = fetch(from).await?;
-        let mut expected = from;
-        for event in &page {
-            let (version, event_name) = place(event);
-            if version != expected {
-                return Err(CorruptRecord::new(
-                    stream.as_str(),
-                    Some(version),
-                    Some(event_name),
-                    Corruption::VersionGap {
-                        expected,
-                        found: version,
-                    },
-                ));
+    stream::try_unfold(
+        (Some(from_version), fetch),
+        move |(from, fetch)| async move {
+            let Some(from) = from else {
+                return Ok(None);
+            };
+            let page = fetch(from).await?;
+            let mut expected = from;
+            for event in &page {
+                let (version, event_name) = place(event);
+                if version != expected {
+                    return Err(CorruptRecord::new(
+                        stream.as_str(),
+                        Some(version),
+                        Some(event_name),
+                        Corruption::VersionGap {
+                            expected,
+                            found: version,
+                        },
+                    ));
+                }
+                expected += 1;
             }
-            expected += 1;
-        }
-        let next = (page.len() == page_size).then_some(expected);
-        Ok(Some((stream::iter(page.into_iter().map(Ok)), (next, fetch))))
-    })
+            let next = (page.len() == page_size).then_some(expected);
+            Ok(Some((
+                stream::iter(page.into_iter().map(Ok)),
+                (next, fetch),
+            )))
+        },
+    )
     .try_flatten()
     .boxed()
 }

@@ -226,11 +226,7 @@ pub async fn appends_with_each_expected_version(store: Store) {
     );
     assert_eq!(
         store
-            .append(
-                &unique_stream("modes-any"),
-                ExpectedVersion::Any,
-                batch(1)
-            )
+            .append(&unique_stream("modes-any"), ExpectedVersion::Any, batch(1))
             .await
             .unwrap()[0]
             .version,
@@ -293,11 +289,7 @@ pub async fn a_batch_is_seen_whole_or_not_at_all(store: Store) {
     };
     for round in 0..20 {
         store
-            .append(
-                &stream,
-                ExpectedVersion::Exact(round * 50),
-                batch(50),
-            )
+            .append(&stream, ExpectedVersion::Exact(round * 50), batch(50))
             .await
             .unwrap();
     }
@@ -660,11 +652,7 @@ pub async fn streams_100000_events_in_pages(store: Store) {
     let stream = unique_stream("long");
     for round in 0..100 {
         store
-            .append(
-                &stream,
-                ExpectedVersion::Exact(round * 1000),
-                batch(1000),
-            )
+            .append(&stream, ExpectedVersion::Exact(round * 1000), batch(1000))
             .await
             .unwrap();
     }
@@ -683,7 +671,8 @@ pub async fn odd_strings_round_trip_unchanged(store: Store) {
     let odd =
         "it's \"quoted\"; DROP TABLE es_events; -- \\ back\\slash \u{1F980} Ünïcødé 日本語 \t\n";
     let long = "x".repeat(1024);
-    let stream = StreamId::new("odd_type-1.x", &format!("{odd}{}", Uuid::new_v4().simple())).unwrap();
+    let stream =
+        StreamId::new("odd_type-1.x", &format!("{odd}{}", Uuid::new_v4().simple())).unwrap();
     let mut event = event("test.odd;'\"", 1);
     event.metadata.extra.insert("odd".into(), odd.into());
     event.metadata.extra.insert(odd.into(), long.clone());
@@ -792,26 +781,56 @@ pub async fn refuses_what_breaks_a_limit(store: Store) {
     let mut long_name = event("x", 1);
     long_name.event_name = "n".repeat(limits::MAX_EVENT_NAME_BYTES + 1).into();
     assert!(matches!(
-        refused(store.append(&stream, ExpectedVersion::Any, vec![long_name]).await),
-        Refusal::TooLong { field: Field::EventName, .. }
+        refused(
+            store
+                .append(&stream, ExpectedVersion::Any, vec![long_name])
+                .await
+        ),
+        Refusal::TooLong {
+            field: Field::EventName,
+            ..
+        }
     ));
     let mut nul_name = event("x", 1);
     nul_name.event_name = "a\0b".into();
     assert!(matches!(
-        refused(store.append(&stream, ExpectedVersion::Any, vec![nul_name]).await),
-        Refusal::Character { field: Field::EventName, character: '\0' }
+        refused(
+            store
+                .append(&stream, ExpectedVersion::Any, vec![nul_name])
+                .await
+        ),
+        Refusal::Character {
+            field: Field::EventName,
+            character: '\0'
+        }
     ));
     let mut empty_name = event("x", 1);
     empty_name.event_name = "".into();
     assert!(matches!(
-        refused(store.append(&stream, ExpectedVersion::Any, vec![empty_name]).await),
-        Refusal::Empty { field: Field::EventName }
+        refused(
+            store
+                .append(&stream, ExpectedVersion::Any, vec![empty_name])
+                .await
+        ),
+        Refusal::Empty {
+            field: Field::EventName
+        }
     ));
     let mut nul_metadata = event("x", 1);
-    nul_metadata.metadata.extra.insert("who".into(), "a\0b".into());
+    nul_metadata
+        .metadata
+        .extra
+        .insert("who".into(), "a\0b".into());
     assert!(matches!(
-        refused(store.append(&stream, ExpectedVersion::Any, vec![nul_metadata]).await),
-        Refusal::Character { field: Field::Metadata, .. }
+        refused(
+            store
+                .append(&stream, ExpectedVersion::Any, vec![nul_metadata])
+                .await
+        ),
+        Refusal::Character {
+            field: Field::Metadata,
+            ..
+        }
     ));
     let mut big_metadata = event("x", 1);
     big_metadata
@@ -819,29 +838,54 @@ pub async fn refuses_what_breaks_a_limit(store: Store) {
         .extra
         .insert("big".into(), "m".repeat(limits::MAX_METADATA_BYTES));
     assert!(matches!(
-        refused(store.append(&stream, ExpectedVersion::Any, vec![big_metadata]).await),
-        Refusal::TooLong { field: Field::Metadata, .. }
+        refused(
+            store
+                .append(&stream, ExpectedVersion::Any, vec![big_metadata])
+                .await
+        ),
+        Refusal::TooLong {
+            field: Field::Metadata,
+            ..
+        }
     ));
     let mut big_payload = event("x", 1);
-    big_payload.payload =
-        Payload::encode(&"p".repeat(limits::MAX_PAYLOAD_BYTES)).unwrap();
+    big_payload.payload = Payload::encode(&"p".repeat(limits::MAX_PAYLOAD_BYTES)).unwrap();
     assert!(matches!(
-        refused(store.append(&stream, ExpectedVersion::Any, vec![big_payload]).await),
-        Refusal::TooLong { field: Field::Payload, .. }
+        refused(
+            store
+                .append(&stream, ExpectedVersion::Any, vec![big_payload])
+                .await
+        ),
+        Refusal::TooLong {
+            field: Field::Payload,
+            ..
+        }
     ));
     assert!(matches!(
         refused(
             store
-                .append(&stream, ExpectedVersion::Any, batch(limits::MAX_EVENTS_PER_APPEND as u64 + 1))
+                .append(
+                    &stream,
+                    ExpectedVersion::Any,
+                    batch(limits::MAX_EVENTS_PER_APPEND as u64 + 1)
+                )
                 .await
         ),
         Refusal::TooManyEvents { .. }
     ));
-    assert_eq!(store.stream_version(&stream).await.unwrap(), 0, "nothing was written");
+    assert_eq!(
+        store.stream_version(&stream).await.unwrap(),
+        0,
+        "nothing was written"
+    );
     // At the limit itself, everything is stored: the longest id, name and metadata.
     let longest = StreamId::new(
         &"t".repeat(limits::MAX_AGGREGATE_TYPE_BYTES),
-        &format!("{}{}", Uuid::new_v4().simple(), "i".repeat(limits::MAX_AGGREGATE_ID_BYTES - 32)),
+        &format!(
+            "{}{}",
+            Uuid::new_v4().simple(),
+            "i".repeat(limits::MAX_AGGREGATE_ID_BYTES - 32)
+        ),
     )
     .unwrap();
     let mut at_limit = event(&"n".repeat(limits::MAX_EVENT_NAME_BYTES), 1);
@@ -866,8 +910,14 @@ pub async fn reads_all_events_of_one_aggregate_type(store: Store) {
     for n in 0..5 {
         let mine = StreamId::new(&kind, &n.to_string()).unwrap();
         let theirs = StreamId::new(&other, &n.to_string()).unwrap();
-        store.append(&mine, ExpectedVersion::NoStream, batch(2)).await.unwrap();
-        store.append(&theirs, ExpectedVersion::NoStream, batch(1)).await.unwrap();
+        store
+            .append(&mine, ExpectedVersion::NoStream, batch(2))
+            .await
+            .unwrap();
+        store
+            .append(&theirs, ExpectedVersion::NoStream, batch(1))
+            .await
+            .unwrap();
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let events = loop {
@@ -892,12 +942,21 @@ pub async fn reads_all_events_of_one_aggregate_type(store: Store) {
 /// A store behind `Arc`, `Box` or `&` answers exactly as the store itself, fast paths included.
 pub async fn a_wrapped_store_answers_the_same(store: Store) {
     let stream = unique_stream("wrapped");
-    store.append(&stream, ExpectedVersion::NoStream, batch(4)).await.unwrap();
+    store
+        .append(&stream, ExpectedVersion::NoStream, batch(4))
+        .await
+        .unwrap();
     let boxed: Box<dyn EventStore> = Box::new(Arc::clone(&store));
     let by_ref: &dyn EventStore = &*store;
     let direct = store.read_stream_payloads(&stream, 2, 10).await.unwrap();
-    assert_eq!(boxed.read_stream_payloads(&stream, 2, 10).await.unwrap(), direct);
-    assert_eq!(by_ref.read_stream_payloads(&stream, 2, 10).await.unwrap(), direct);
+    assert_eq!(
+        boxed.read_stream_payloads(&stream, 2, 10).await.unwrap(),
+        direct
+    );
+    assert_eq!(
+        by_ref.read_stream_payloads(&stream, 2, 10).await.unwrap(),
+        direct
+    );
     let head = store.head_position().await.unwrap();
     assert!(boxed.head_position().await.unwrap() >= head);
     assert!(by_ref.head_position().await.unwrap() >= head);

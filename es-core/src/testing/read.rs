@@ -91,7 +91,11 @@ impl<const SKIP: bool, const FACTOR: u64> Projection for Counts<SKIP, FACTOR> {
     const VERSION: &'static str = if FACTOR == 1 { "1" } else { "2" };
     const EVENTS: &'static [&'static str] = &["test.happened"];
     const INDEXES: &'static [&'static str] = &["parity"];
-    const ON_FAILURE: OnFailure = if SKIP { OnFailure::Skip } else { OnFailure::Stop };
+    const ON_FAILURE: OnFailure = if SKIP {
+        OnFailure::Skip
+    } else {
+        OnFailure::Stop
+    };
     const PER_STREAM: bool = true;
 
     fn apply(&self, event: &RecordedEvent, docs: &mut Docs<Count>) -> Result<(), ProjectionError> {
@@ -186,7 +190,10 @@ async fn documents<P: Projection>(store: &Store) -> Vec<(String, P::Document)> {
 async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !done().await {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -211,7 +218,10 @@ fn write(key: &str, parity: &str) -> DocumentWrite {
 pub async fn keeps_documents_checkpoints_and_dead_letters_in_one_transaction(store: Store) {
     let table = table(1);
     let state = store.create_generation(&table, "1").await.unwrap();
-    assert_eq!((state.checkpoint, state.status), (1, GenerationStatus::Live));
+    assert_eq!(
+        (state.checkpoint, state.status),
+        (1, GenerationStatus::Live)
+    );
     let letter_stream = unique_stream("letter");
     let letter = |position| crate::read::DeadLetter {
         projection: table.projection.clone(),
@@ -230,10 +240,19 @@ pub async fn keeps_documents_checkpoints_and_dead_letters_in_one_transaction(sto
         // Dropped without commit: rolled back.
     }
     assert!(store.get_document(&table, "a").await.unwrap().is_none());
-    assert_eq!(store.generations(&table.projection).await.unwrap()[0].checkpoint, 1);
-    assert!(store.dead_letters(&table.projection).await.unwrap().is_empty());
+    assert_eq!(
+        store.generations(&table.projection).await.unwrap()[0].checkpoint,
+        1
+    );
+    assert!(store
+        .dead_letters(&table.projection)
+        .await
+        .unwrap()
+        .is_empty());
     let mut tx = store.begin().await.unwrap();
-    tx.write(&table, vec![write("a", "odd"), write("b", "even")]).await.unwrap();
+    tx.write(&table, vec![write("a", "odd"), write("b", "even")])
+        .await
+        .unwrap();
     tx.advance(&table, 1, 10).await.unwrap();
     tx.add_dead_letter(&letter(5)).await.unwrap();
     tx.commit().await.unwrap();
@@ -241,8 +260,14 @@ pub async fn keeps_documents_checkpoints_and_dead_letters_in_one_transaction(sto
         store.get_document(&table, "a").await.unwrap().unwrap().body,
         write("a", "odd").body.unwrap()
     );
-    assert_eq!(store.generations(&table.projection).await.unwrap()[0].checkpoint, 10);
-    assert_eq!(store.dead_letters(&table.projection).await.unwrap(), vec![letter(5)]);
+    assert_eq!(
+        store.generations(&table.projection).await.unwrap()[0].checkpoint,
+        10
+    );
+    assert_eq!(
+        store.dead_letters(&table.projection).await.unwrap(),
+        vec![letter(5)]
+    );
     let mut tx = store.begin().await.unwrap();
     tx.write(
         &table,
@@ -257,7 +282,11 @@ pub async fn keeps_documents_checkpoints_and_dead_letters_in_one_transaction(sto
     assert!(tx.remove_dead_letter(&table.projection, 5).await.unwrap());
     tx.commit().await.unwrap();
     assert!(store.get_document(&table, "a").await.unwrap().is_none());
-    assert!(store.dead_letters(&table.projection).await.unwrap().is_empty());
+    assert!(store
+        .dead_letters(&table.projection)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Of two batches from the same checkpoint, only the first commits; the second is refused
@@ -266,11 +295,17 @@ pub async fn a_checkpoint_moves_for_one_worker_only(store: Store) {
     let table = table(1);
     store.create_generation(&table, "1").await.unwrap();
     let mut first = store.begin().await.unwrap();
-    first.write(&table, vec![write("first", "odd")]).await.unwrap();
+    first
+        .write(&table, vec![write("first", "odd")])
+        .await
+        .unwrap();
     first.advance(&table, 1, 5).await.unwrap();
     first.commit().await.unwrap();
     let mut second = store.begin().await.unwrap();
-    second.write(&table, vec![write("second", "odd")]).await.unwrap();
+    second
+        .write(&table, vec![write("second", "odd")])
+        .await
+        .unwrap();
     let refused = match second.advance(&table, 1, 5).await {
         Err(error) => Err(error),
         Ok(()) => second.commit().await,
@@ -283,7 +318,11 @@ pub async fn a_checkpoint_moves_for_one_worker_only(store: Store) {
         }) => {}
         other => panic!("expected the checkpoint to have moved, got {other:?}"),
     }
-    assert!(store.get_document(&table, "second").await.unwrap().is_none());
+    assert!(store
+        .get_document(&table, "second")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Documents list in key order, a page at a time, filtered on an indexed field.
@@ -304,8 +343,16 @@ pub async fn lists_documents_in_key_order_by_index_and_cursor(store: Store) {
     let keys = |rows: Vec<crate::read::DocumentRow>| -> Vec<String> {
         rows.into_iter().map(|row| row.key).collect()
     };
-    let first = keys(store.list_documents(&table, &page(None, None, 10)).await.unwrap());
-    assert_eq!(first, (0..10).map(|n| format!("k{n:02}")).collect::<Vec<_>>());
+    let first = keys(
+        store
+            .list_documents(&table, &page(None, None, 10))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        first,
+        (0..10).map(|n| format!("k{n:02}")).collect::<Vec<_>>()
+    );
     let next = keys(
         store
             .list_documents(&table, &page(None, Some("k09".into()), 10))
@@ -315,13 +362,19 @@ pub async fn lists_documents_in_key_order_by_index_and_cursor(store: Store) {
     assert_eq!(next[0], "k10");
     let odd = keys(
         store
-            .list_documents(&table, &page(Some((0, "odd".into())), Some("k10".into()), 100))
+            .list_documents(
+                &table,
+                &page(Some((0, "odd".into())), Some("k10".into()), 100),
+            )
             .await
             .unwrap(),
     );
     assert_eq!(
         odd,
-        (11..25).step_by(2).map(|n| format!("k{n:02}")).collect::<Vec<_>>()
+        (11..25)
+            .step_by(2)
+            .map(|n| format!("k{n:02}"))
+            .collect::<Vec<_>>()
     );
     let missing = DocumentTable {
         generation: 9,
@@ -338,16 +391,34 @@ pub async fn lists_documents_in_key_order_by_index_and_cursor(store: Store) {
 pub async fn leases_are_held_renewed_and_taken_over(store: Store) {
     let projection = format!("conformance_l{}", &prefix()[..8]);
     let ttl = Duration::from_millis(300);
-    assert_eq!(store.acquire_lease(&projection, "a", ttl).await.unwrap(), "a");
-    assert_eq!(store.acquire_lease(&projection, "b", ttl).await.unwrap(), "a");
-    assert_eq!(store.lease_holder(&projection).await.unwrap().as_deref(), Some("a"));
+    assert_eq!(
+        store.acquire_lease(&projection, "a", ttl).await.unwrap(),
+        "a"
+    );
+    assert_eq!(
+        store.acquire_lease(&projection, "b", ttl).await.unwrap(),
+        "a"
+    );
+    assert_eq!(
+        store.lease_holder(&projection).await.unwrap().as_deref(),
+        Some("a")
+    );
     tokio::time::sleep(ttl * 2).await;
     assert_eq!(store.lease_holder(&projection).await.unwrap(), None);
-    assert_eq!(store.acquire_lease(&projection, "b", ttl).await.unwrap(), "b");
+    assert_eq!(
+        store.acquire_lease(&projection, "b", ttl).await.unwrap(),
+        "b"
+    );
     store.release_lease(&projection, "a").await.unwrap();
-    assert_eq!(store.lease_holder(&projection).await.unwrap().as_deref(), Some("b"));
+    assert_eq!(
+        store.lease_holder(&projection).await.unwrap().as_deref(),
+        Some("b")
+    );
     store.release_lease(&projection, "b").await.unwrap();
-    assert_eq!(store.acquire_lease(&projection, "a", ttl).await.unwrap(), "a");
+    assert_eq!(
+        store.acquire_lease(&projection, "a", ttl).await.unwrap(),
+        "a"
+    );
 }
 
 /// A second generation builds beside the live one; promoting it drops the first.
@@ -434,7 +505,10 @@ pub async fn two_daemons_share_the_work_and_apply_each_event_once(store: Store) 
         .unwrap());
     let docs = documents::<Stopping>(&store).await;
     assert_eq!(docs.len(), 4);
-    assert!(docs.iter().all(|(_, count)| *count == expected(25, 1)), "{docs:?}");
+    assert!(
+        docs.iter().all(|(_, count)| *count == expected(25, 1)),
+        "{docs:?}"
+    );
     second.shutdown().await;
 }
 
@@ -461,7 +535,11 @@ pub async fn a_failing_handler_stops_the_projection_and_commands_go_on(store: St
     let HealthState::Stopped(stopped) = &health[0].state else {
         unreachable!()
     };
-    assert!(stopped.error.contains("refusing n = 13"), "{}", stopped.error);
+    assert!(
+        stopped.error.contains("refusing n = 13"),
+        "{}",
+        stopped.error
+    );
     assert_eq!(health[0].checkpoint, stopped.position);
     assert_eq!(documents::<Stopping>(&store).await[0].1.count, 13);
     // Commands are not held hostage.
@@ -509,9 +587,11 @@ pub async fn a_skipping_projection_sets_the_event_aside_for_a_retry(store: Store
     assert!(letters[0].error.contains("refusing n = 13"));
     let position = letters[0].position;
     let still_broken = Projections::new().with(counts::<true, 1>(&prefix, Some(13)));
-    assert!(retry_dead_letter(&*store, &still_broken, Skipping::NAME, position)
-        .await
-        .is_err());
+    assert!(
+        retry_dead_letter(&*store, &still_broken, Skipping::NAME, position)
+            .await
+            .is_err()
+    );
     assert_eq!(store.dead_letters(Skipping::NAME).await.unwrap().len(), 1);
     let fixed = Projections::new().with(counts::<true, 1>(&prefix, None));
     retry_dead_letter(&*store, &fixed, Skipping::NAME, position)
@@ -589,6 +669,9 @@ pub async fn a_changed_version_rebuilds_by_itself(store: Store) {
     .await;
     let after = documents::<Counts<false, 2>>(&store).await;
     assert_eq!(after.len(), 2);
-    assert!(after.iter().all(|(_, count)| *count == expected(10, 2)), "{after:?}");
+    assert!(
+        after.iter().all(|(_, count)| *count == expected(10, 2)),
+        "{after:?}"
+    );
     new.shutdown().await;
 }

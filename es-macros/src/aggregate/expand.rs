@@ -26,11 +26,7 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
     // Asserted once each, at the user's types, with messages that say what is missing; the
     // `Aggregate` impl assumes them under `for<'__es>` instead of checking them again.
     let id_assertion = assert_implements(id.span(), id, quote!(::es_core::AggregateId));
-    let error_assertion = assert_implements(
-        error.span(),
-        error,
-        quote!(::es_core::DomainError),
-    );
+    let error_assertion = assert_implements(error.span(), error, quote!(::es_core::DomainError));
     let fingerprint = state_fingerprint(declaration);
     let snapshots = if declaration.snapshot_every.is_some() {
         let assertion = assert_implements(

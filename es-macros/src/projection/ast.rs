@@ -74,7 +74,10 @@ impl<'a> Declaration<'a> {
                 meta.parse_nested_meta(|field| {
                     match field.path.get_ident() {
                         Some(ident) => indexes.push(ident.clone()),
-                        None => cx.error_spanned_by(&field.path, "an index names one field of the document, e.g. `index(author)`"),
+                        None => cx.error_spanned_by(
+                            &field.path,
+                            "an index names one field of the document, e.g. `index(author)`",
+                        ),
                     }
                     Ok(())
                 })?;
@@ -82,9 +85,14 @@ impl<'a> Declaration<'a> {
                 // version = 2  or  version = "2024-05"
                 let value: syn::Lit = meta.value()?.parse()?;
                 match &value {
-                    syn::Lit::Int(int) => version.set(cx, &meta.path, int.base10_digits().to_owned()),
+                    syn::Lit::Int(int) => {
+                        version.set(cx, &meta.path, int.base10_digits().to_owned())
+                    }
                     syn::Lit::Str(text) => version.set(cx, &meta.path, text.value()),
-                    other => cx.error_spanned_by(other, "`version` is a number or a string, e.g. `version = 2`"),
+                    other => cx.error_spanned_by(
+                        other,
+                        "`version` is a number or a string, e.g. `version = 2`",
+                    ),
                 }
             } else if meta.path == ON_FAILURE {
                 // on_failure = stop  or  on_failure = skip
@@ -96,7 +104,10 @@ impl<'a> Declaration<'a> {
             } else if meta.path == PER_STREAM {
                 // per_stream: each document is keyed by one stream's aggregate id
                 if per_stream {
-                    cx.error_spanned_by(&meta.path, "duplicate `per_stream` in `#[projection]`; give it once");
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "duplicate `per_stream` in `#[projection]`; give it once",
+                    );
                 }
                 per_stream = true;
             } else {
@@ -142,7 +153,9 @@ impl<'a> Declaration<'a> {
 }
 
 fn type_path_is(path: &syn::Path, name: &str) -> bool {
-    path.segments.last().is_some_and(|segment| segment.ident == name)
+    path.segments
+        .last()
+        .is_some_and(|segment| segment.ident == name)
 }
 
 /// Projection names become table names: lowercase identifiers only.

@@ -56,7 +56,9 @@ pub fn check(cx: &Ctxt, projection: &ProjectionImpl) {
 /// the runtime may run them again within a batch and in every rebuild.
 fn check_handler_shape(cx: &Ctxt, handler: &Handler) {
     let name = handler.ident();
-    let example = format!("e.g. `fn {name}(&self, event: &Envelope<PostPublished>, docs: &mut Docs<PostSummary>)`");
+    let example = format!(
+        "e.g. `fn {name}(&self, event: &Envelope<PostPublished>, docs: &mut Docs<PostSummary>)`"
+    );
     if let Some(asyncness) = &handler.original.sig.asyncness {
         cx.error_spanned_by(asyncness, format!("`#[on]` handler `{name}` cannot be `async`: the runtime loads the documents it needs before calling it, {example}"));
         return;

@@ -140,10 +140,11 @@ pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
         })
     });
     let fingerprint = fingerprint(projection);
-    let handles_rollback = projection
-        .handlers
-        .iter()
-        .any(|handler| handler.event_ident().is_some_and(|ident| ident == "RolledBack"));
+    let handles_rollback = projection.handlers.iter().any(|handler| {
+        handler
+            .event_ident()
+            .is_some_and(|ident| ident == "RolledBack")
+    });
     let self_ident = projection.self_ident;
     let rollback_message = format!(
         "projection `{self_ident}` builds documents across streams but has no `#[on]` handler for `RolledBack`, so a rollback would leave its documents showing rolled-back events; add `#[on] fn rolled_back(&self, event: &Envelope<RolledBack>, docs: &mut Docs<...>)`, or declare `#[projection(per_stream)]` if each document is built from one stream's events (the runtime then rebuilds it after a rollback)"

@@ -292,7 +292,10 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         Action::DeadLetters { projection, retry } => match retry {
             Some(position) => {
                 retry_dead_letter(&*blog.store, &blog.projections, &projection, position).await?;
-                writeln!(out, "applied the dead letter at position {position} to {projection}")?;
+                writeln!(
+                    out,
+                    "applied the dead letter at position {position} to {projection}"
+                )?;
             }
             None => {
                 let letters = ReadStore::dead_letters(&*blog.store, &projection).await?;
@@ -304,7 +307,11 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                     writeln!(
                         out,
                         "pos {:<6} {} v{} {}: {}",
-                        letter.position, letter.stream, letter.version, letter.event_name, letter.error
+                        letter.position,
+                        letter.stream,
+                        letter.version,
+                        letter.event_name,
+                        letter.error
                     )?;
                 }
             }

@@ -25,9 +25,10 @@ impl Bar {
 
     /// Shows `progress`: every call on a terminal, at most one line a second otherwise.
     pub fn show(&mut self, progress: &RebuildProgress) {
-        let eta = progress
-            .eta()
-            .map_or_else(|| "-".to_owned(), |eta| format!("{:.0} s", eta.as_secs_f64()));
+        let eta = progress.eta().map_or_else(
+            || "-".to_owned(),
+            |eta| format!("{:.0} s", eta.as_secs_f64()),
+        );
         let text = format!(
             "{}: {}/{} events ({:.0}%), {:.0} events/s, ETA {eta}",
             self.label,

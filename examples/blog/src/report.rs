@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use es_core::{
-    project_in_memory, Aggregate, Change, Documents, EventLogExt, ProjectionError,
-    RepositoryError,
+    project_in_memory, Aggregate, Change, Documents, EventLogExt, ProjectionError, RepositoryError,
 };
 use futures::TryStreamExt;
 

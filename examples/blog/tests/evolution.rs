@@ -130,7 +130,8 @@ async fn a_rollback_is_reflected_by_every_read_model_and_keeps_the_history() {
             );
             let list = report::published_posts(&blog).await.unwrap();
             assert!(
-                list.contains("Notes on the Analytical Engine ") && list.contains("by ada      1 comment(s)"),
+                list.contains("Notes on the Analytical Engine ")
+                    && list.contains("by ada      1 comment(s)"),
                 "{list}"
             );
             let authors = report::authors(&blog).await.unwrap();
@@ -161,14 +162,26 @@ async fn a_rollback_is_reflected_by_every_read_model_and_keeps_the_history() {
             for name in blog.projections.names() {
                 let before_pages = report::published_posts(&blog).await.unwrap();
                 let before_authors = report::authors(&blog).await.unwrap();
-                let before_page = report::post_page(&blog, "engines", Moment::Now).await.unwrap();
+                let before_page = report::post_page(&blog, "engines", Moment::Now)
+                    .await
+                    .unwrap();
                 es_core::rebuild(&*blog.store, &blog.projections, name, |_| {})
                     .await
                     .unwrap();
-                assert_eq!(report::published_posts(&blog).await.unwrap(), before_pages, "{name}");
-                assert_eq!(report::authors(&blog).await.unwrap(), before_authors, "{name}");
                 assert_eq!(
-                    report::post_page(&blog, "engines", Moment::Now).await.unwrap(),
+                    report::published_posts(&blog).await.unwrap(),
+                    before_pages,
+                    "{name}"
+                );
+                assert_eq!(
+                    report::authors(&blog).await.unwrap(),
+                    before_authors,
+                    "{name}"
+                );
+                assert_eq!(
+                    report::post_page(&blog, "engines", Moment::Now)
+                        .await
+                        .unwrap(),
                     before_page,
                     "{name}"
                 );

@@ -39,9 +39,7 @@ async fn a_second_run_on_the_sqlite_file_sees_the_first() {
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("blog-{}.db", uuid_like()));
     two_runs(|| {
         let path = path.clone();
-        Box::pin(
-            async move { Arc::new(SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store> },
-        )
+        Box::pin(async move { Arc::new(SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store> })
     })
     .await;
 }

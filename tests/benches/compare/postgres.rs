@@ -14,9 +14,9 @@ use es_core::{EventStore, Repository};
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlx::postgres::PgPoolOptions;
 
-use es_tests::counting::CountingStore;
 use crate::report::{median, Better, Row};
 use crate::{ours, theirs, Settings, POOL_SIZE};
+use es_tests::counting::CountingStore;
 
 pub struct Pg {
     pub url: String,

@@ -6,7 +6,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use es_core::{Daemon, EventLog, Event, ExpectedVersion, Metadata, NewEvent, Payload, Projections, StreamId};
+use es_core::{
+    Daemon, Event, EventLog, ExpectedVersion, Metadata, NewEvent, Payload, Projections, StreamId,
+};
 use es_tests::crash::{self, Appended, Tallies};
 
 #[tokio::main]
