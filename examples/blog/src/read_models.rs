@@ -285,7 +285,7 @@ impl AuthorStats {
             Some(StatsEntry::Post { comments_after, .. }) => comments_after
                 .iter()
                 .take(event.event.to_version as usize)
-                .last()
+                .next_back()
                 .copied()
                 .unwrap_or(0),
             _ => return,

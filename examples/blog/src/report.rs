@@ -177,8 +177,8 @@ pub async fn status(blog: &Blog) -> Result<String, ProjectionError> {
     let mut out = String::from("== projections ==\n");
     let _ = writeln!(
         out,
-        "{:<16} {:>4} {:>10} {:>10} {:>8} {:>8}  {:<10} {}",
-        "name", "gen", "checkpoint", "head", "lag", "lag (s)", "holder", "state"
+        "{:<16} {:>4} {:>10} {:>10} {:>8} {:>8}  {:<10} state",
+        "name", "gen", "checkpoint", "head", "lag", "lag (s)", "holder"
     );
     for health in blog.daemon().health().await? {
         let _ = writeln!(
