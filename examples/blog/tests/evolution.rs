@@ -136,7 +136,7 @@ async fn a_rollback_is_reflected_by_every_read_model_and_keeps_the_history() {
             );
             let authors = report::authors(&blog).await.unwrap();
             assert!(
-                authors.contains("Ada Lovelace   posts: 2  comments received: 1"),
+                authors.contains("Ada Lovelace   posts: 1  comments received: 1"),
                 "the rolled-back comment no longer counts: {authors}"
             );
 
