@@ -1,6 +1,7 @@
 //! Waking daemons when events are appended, in this process and in any other: each append
-//! queues `pg_notify(channel, position)` in its transaction (see `append.rs`), and the store
-//! keeps one dedicated connection that `LISTEN`s on the channel while anyone subscribes.
+//! is followed, in the same round trip, by `pg_notify(channel, head position)` (see
+//! `append.rs` for why after the commit rather than inside it), and the store keeps one
+//! dedicated connection that `LISTEN`s on the channel while anyone subscribes.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

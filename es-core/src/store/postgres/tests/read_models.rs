@@ -125,7 +125,7 @@ async fn an_append_through_another_instance_wakes_a_listening_receiver() {
         .await
         .expect("the notification arrives")
         .unwrap();
-    assert_eq!(*appended.borrow(), recorded[1].position);
+    assert!(*appended.borrow() >= recorded[1].position);
     // A transaction's appends are announced when it commits.
     let mut transaction = other.transaction().await.unwrap();
     let in_transaction = transaction
