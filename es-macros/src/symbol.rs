@@ -26,7 +26,6 @@ pub const HANDLE: Symbol = Symbol("handle");
 pub const APPLY: Symbol = Symbol("apply");
 pub const ON: Symbol = Symbol("on");
 // #[projection(...)] on a struct
-pub const DOCUMENT: Symbol = Symbol("document");
 pub const INDEX: Symbol = Symbol("index");
 pub const ON_FAILURE: Symbol = Symbol("on_failure");
 pub const PER_STREAM: Symbol = Symbol("per_stream");

@@ -33,7 +33,7 @@ pub struct Tally {
 }
 
 /// Counts what the appender wrote, per stream.
-#[projection(name = "crash_tallies", document = Tally, per_stream)]
+#[projection(name = "crash_tallies", per_stream)]
 #[derive(Debug)]
 pub struct Tallies;
 

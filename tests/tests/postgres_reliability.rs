@@ -270,7 +270,10 @@ async fn an_unreachable_server_or_bad_url_is_a_clear_error() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(error.starts_with("cannot connect to PostgreSQL"), "{error}");
+    assert!(
+        error.starts_with("connecting to PostgreSQL") && error.contains("refused"),
+        "{error}"
+    );
     let error = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/db?sslmode=bogus")
         .await
         .unwrap_err()

@@ -22,7 +22,7 @@ pub struct Balance {
     pub positions: Vec<u64>,
 }
 
-#[projection(name = "balances", document = Balance, index(owner), per_stream)]
+#[projection(name = "balances", index(owner), per_stream)]
 #[derive(Debug)]
 pub struct Balances;
 
@@ -64,7 +64,7 @@ pub struct OwnerEntry {
 }
 
 /// Holds configuration, so it is added by hand rather than discovered.
-#[projection(name = "owner_totals", document = OwnerEntry, on_failure = skip)]
+#[projection(name = "owner_totals", on_failure = skip)]
 #[derive(Debug)]
 pub struct OwnerTotals {
     /// Deposits above this are refused (to see the skip policy).
@@ -233,7 +233,7 @@ async fn commands_neither_wait_for_nor_fail_on_a_stopped_projection() {
     #[derive(Clone, Debug, Default, Serialize, Deserialize)]
     pub struct Nothing;
 
-    #[projection(name = "always_failing", document = Nothing, per_stream)]
+    #[projection(name = "always_failing", per_stream)]
     #[derive(Debug)]
     pub struct AlwaysFailing;
 

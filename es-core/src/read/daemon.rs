@@ -157,7 +157,9 @@ impl Daemon {
 
     /// Waits until `projection` has applied every event up to and including `position`
     /// (e.g. the position of the last event a command appended), for at most `timeout`.
-    /// Returns whether it got there; a stopped projection never does.
+    /// Returns whether it got there; a stopped projection never does. Works whichever
+    /// process holds the projection: when another one does, this one watches the stored
+    /// checkpoint.
     pub async fn wait_for(
         &self,
         projection: &str,
@@ -167,11 +169,41 @@ impl Daemon {
         let Some(sender) = self.shared.checkpoints.get(projection) else {
             return Err(ProjectionError::NotRegistered(projection.to_owned()));
         };
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut receiver = sender.subscribe();
-        let reached = tokio::time::timeout(timeout, receiver.wait_for(|next| *next > position))
-            .await
-            .is_ok_and(|seen| seen.is_ok());
-        Ok(reached)
+        loop {
+            if *receiver.borrow_and_update() > position {
+                return Ok(true);
+            }
+            let stored = self
+                .shared
+                .store
+                .generations(projection)
+                .await?
+                .into_iter()
+                .find(|state| state.status == GenerationStatus::Live)
+                .map_or(0, |state| state.checkpoint);
+            if stored > position {
+                sender.send_if_modified(|seen| {
+                    let newer = stored > *seen;
+                    if newer {
+                        *seen = stored;
+                    }
+                    newer
+                });
+                return Ok(true);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            // Woken by this process's worker, or after a short while to look at the store.
+            let _ = tokio::time::timeout(
+                (deadline - now).min(Duration::from_millis(50)),
+                receiver.changed(),
+            )
+            .await;
+        }
     }
 
     /// Makes a stopped projection try the event it stopped at again (after the cause was

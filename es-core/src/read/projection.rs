@@ -50,7 +50,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Default + Send + Sync + 'static> 
 /// #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// pub struct PostSummary { pub title: String, pub author: String }
 ///
-/// #[projection(name = "post_summaries", document = PostSummary, index(author), per_stream)]
+/// #[projection(name = "post_summaries", index(author), per_stream)]
 /// pub struct PostSummaries;
 ///
 /// #[projection]
@@ -98,15 +98,15 @@ pub trait Projection: Send + Sync + 'static {
     ) -> Result<(), ProjectionError>;
 }
 
-/// The struct-level half of `#[projection(...)]`: name, document type, indexes, declared
-/// version and failure policy, read back by the impl-level half.
+/// The struct-level half of `#[projection(...)]`: name, indexes, declared version, failure
+/// policy and whether documents are per stream, read back by the impl-level half (which
+/// takes the document type from its handlers' `Docs<D>`).
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has `#[projection]` on its impl block but not on its struct",
-    label = "add `#[projection(document = YourDocument)]` to the struct `{Self}`"
+    label = "add `#[projection]` to the struct `{Self}`"
 )]
 pub trait ProjectionDecl {
-    type Document: Document;
     const NAME: &'static str;
     const INDEXES: &'static [&'static str];
     const DECLARED_VERSION: Option<&'static str>;

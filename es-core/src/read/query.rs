@@ -15,7 +15,7 @@ use crate::read::store::{DocumentRow, DocumentTable, GenerationStatus, ListQuery
 /// # pub struct PostPublished { pub author: String }
 /// # #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 /// # pub struct PostSummary { pub author: String }
-/// # #[projection(document = PostSummary, index(author), per_stream)]
+/// # #[projection(index(author), per_stream)]
 /// # pub struct PostSummaries;
 /// # #[projection]
 /// # impl PostSummaries {

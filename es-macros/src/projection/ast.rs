@@ -10,16 +10,14 @@ use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
 use crate::impl_block;
 use crate::naming::snake_case;
-use crate::symbol::{DOCUMENT, INDEX, NAME, ON, ON_FAILURE, PER_STREAM, VERSION};
+use crate::symbol::{INDEX, NAME, ON, ON_FAILURE, PER_STREAM, VERSION};
 use crate::types::type_ident;
 
-/// `#[projection(name = "post_summaries", document = PostSummary, index(author))]` on a struct.
+/// `#[projection(name = "post_summaries", index(author), per_stream)]` on a struct.
 pub struct Declaration<'a> {
     pub original: &'a Item,
     pub ident: &'a Ident,
     pub name: String,
-    pub name_span: proc_macro2::Span,
-    pub document: Option<Type>,
     pub indexes: Vec<Ident>,
     pub version: Option<String>,
     pub skip_failures: bool,
@@ -55,7 +53,6 @@ impl<'a> Declaration<'a> {
             );
         }
         let mut name: Once<LitStr> = Once::new("projection", NAME);
-        let mut document: Once<Type> = Once::new("projection", DOCUMENT);
         let mut version: Once<String> = Once::new("projection", VERSION);
         let mut on_failure: Once<Ident> = Once::new("projection", ON_FAILURE);
         let mut indexes = Vec::new();
@@ -66,9 +63,6 @@ impl<'a> Declaration<'a> {
                 let value = attr::parse_lit_str(&meta)?;
                 check_name(cx, &value);
                 name.set(cx, &meta.path, value);
-            } else if meta.path == DOCUMENT {
-                // document = PostSummary
-                document.set(cx, &meta.path, meta.value()?.parse()?);
             } else if meta.path == INDEX {
                 // index(author, published)
                 meta.parse_nested_meta(|field| {
@@ -114,7 +108,7 @@ impl<'a> Declaration<'a> {
                 return Err(attr::unknown_key(
                     &meta,
                     "projection",
-                    &[NAME, DOCUMENT, INDEX, VERSION, ON_FAILURE, PER_STREAM],
+                    &[NAME, INDEX, VERSION, ON_FAILURE, PER_STREAM],
                 ));
             }
             Ok(())
@@ -134,9 +128,7 @@ impl<'a> Declaration<'a> {
         Some(Declaration {
             original: item,
             ident,
-            name_span: name.as_ref().map_or_else(|| ident.span(), LitStr::span),
             name: name.map_or_else(|| snake_case(&ident.to_string()), |n| n.value()),
-            document: document.get(),
             indexes,
             version: version.get(),
             skip_failures: on_failure.get().is_some_and(|policy| policy == "skip"),
@@ -228,19 +220,32 @@ impl<'a> Handler<'a> {
         Some(Input::Event(inner))
     }
 
-    /// The `&mut Docs<D>` argument, if it is the second one.
-    pub fn docs(&self) -> Option<&'a Type> {
+    /// `D` of the `&mut Docs<D>` argument, if it is the second one.
+    pub fn document(&self) -> Option<&'a Type> {
         let Some(Type::Reference(reference)) = self.arguments.get(1) else {
             return None;
         };
         reference.mutability?;
-        generic_argument_of(&reference.elem, "Docs").map(|_| &*reference.elem)
+        generic_argument_of(&reference.elem, "Docs")
     }
 
     pub fn event_type(&self) -> Option<&'a Type> {
         match self.input()? {
             Input::Envelope(ty) | Input::Event(ty) => Some(ty),
         }
+    }
+
+    /// The event type the first argument names, however it is taken (for messages).
+    pub fn named_event_type(&self) -> Option<&'a Type> {
+        if let Some(event) = self.event_type() {
+            return Some(event);
+        }
+        let first = self.arguments.first()?;
+        let inner = match first {
+            Type::Reference(reference) => &*reference.elem,
+            other => other,
+        };
+        generic_argument_of(inner, "Envelope").or(Some(inner))
     }
 
     pub fn event_ident(&self) -> Option<&'a Ident> {
@@ -277,6 +282,11 @@ fn generic_argument_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
 }
 
 impl<'a> ProjectionImpl<'a> {
+    /// The document type: the `Docs<D>` of the first handler that names one.
+    pub fn document(&self) -> Option<&'a Type> {
+        self.handlers.iter().find_map(Handler::document)
+    }
+
     pub fn from_ast(cx: &Ctxt, item: &'a ItemImpl) -> Option<Self> {
         let self_ident = impl_block::self_ident(cx, item, "projection")?;
         let handlers = impl_block::methods(item)

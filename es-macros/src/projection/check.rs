@@ -7,21 +7,7 @@ use crate::ctxt::Ctxt;
 use crate::impl_block::each_repeat;
 
 pub fn check_declaration(cx: &Ctxt, declaration: &Declaration) {
-    check_has_document(cx, declaration);
     check_indexes_unique(cx, declaration);
-}
-
-/// The runtime stores documents of one type per projection; it must know which.
-fn check_has_document(cx: &Ctxt, declaration: &Declaration) {
-    if declaration.document.is_none() {
-        cx.error_at(
-            declaration.name_span,
-            format!(
-                "projection `{}` needs its document type: `#[projection(document = {}Document)]`, a serde struct with `Default` and `Clone` that its handlers keep up to date",
-                declaration.ident, declaration.ident
-            ),
-        );
-    }
 }
 
 /// One index per field: a second would only cost writes.
@@ -47,18 +33,50 @@ pub fn check(cx: &Ctxt, projection: &ProjectionImpl) {
         );
     }
     for handler in &projection.handlers {
-        check_handler_shape(cx, handler);
+        check_handler_shape(cx, handler, projection);
     }
     check_one_handler_per_event(cx, projection);
+    check_one_document_type(cx, projection);
+}
+
+/// A projection keeps documents of one type: its handlers' `Docs<D>` say which, and must agree.
+fn check_one_document_type(cx: &Ctxt, projection: &ProjectionImpl) {
+    let Some(first) = projection.document() else {
+        return;
+    };
+    let first_text = quote::quote!(#first).to_string();
+    for handler in &projection.handlers {
+        if let Some(document) = handler.document() {
+            if quote::quote!(#document).to_string() != first_text {
+                cx.error_spanned_by(
+                    document,
+                    format!(
+                        "`#[on]` handler `{}` takes `Docs<{}>`, but the other handlers of `{}` take `Docs<{}>`; a projection keeps documents of one type",
+                        handler.ident(),
+                        quote::quote!(#document),
+                        projection.self_ident,
+                        first_text
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// Handlers update documents from one event, deterministically, without waiting on anything:
 /// the runtime may run them again within a batch and in every rebuild.
-fn check_handler_shape(cx: &Ctxt, handler: &Handler) {
+fn check_handler_shape(cx: &Ctxt, handler: &Handler, projection: &ProjectionImpl) {
     let name = handler.ident();
-    let example = format!(
-        "e.g. `fn {name}(&self, event: &Envelope<PostPublished>, docs: &mut Docs<PostSummary>)`"
+    let event = handler.named_event_type().map_or_else(
+        || "YourEvent".to_owned(),
+        |ty| quote::quote!(#ty).to_string(),
     );
+    let document = projection.document().map_or_else(
+        || "YourDocument".to_owned(),
+        |ty| quote::quote!(#ty).to_string(),
+    );
+    let example =
+        format!("e.g. `fn {name}(&self, event: &Envelope<{event}>, docs: &mut Docs<{document}>)`");
     if let Some(asyncness) = &handler.original.sig.asyncness {
         cx.error_spanned_by(asyncness, format!("`#[on]` handler `{name}` cannot be `async`: the runtime loads the documents it needs before calling it, {example}"));
         return;
@@ -66,14 +84,14 @@ fn check_handler_shape(cx: &Ctxt, handler: &Handler) {
     let well_formed = handler.receiver == Receiver::Shared
         && handler.arguments.len() == 2
         && handler.input().is_some()
-        && handler.docs().is_some();
+        && handler.document().is_some();
     if !well_formed {
         let problem = if handler.receiver != Receiver::Shared {
             "must take `&self` (documents change through `docs`, not through `self`)"
         } else if handler.input().is_none() {
             "must take one event by reference first"
         } else {
-            "must take `docs: &mut Docs<YourDocument>` after the event"
+            "must take the documents it keeps, `docs: &mut Docs<...>`, after the event"
         };
         cx.error_at(
             handler.original.sig.paren_token.span.join(),

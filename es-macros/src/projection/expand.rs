@@ -8,12 +8,12 @@ use syn::ItemImpl;
 use super::ast::{Construction, Declaration, Input, ProjectionImpl};
 use crate::impl_block;
 use crate::symbol::ON;
+use crate::types::assert_implements;
 
 pub fn declaration(declaration: &Declaration) -> TokenStream {
     let item = declaration.original;
     let ident = declaration.ident;
     let name = &declaration.name;
-    let document = &declaration.document;
     let indexes = declaration.indexes.iter().map(ToString::to_string);
     let version = match &declaration.version {
         Some(version) => quote!(::core::option::Option::Some(#version)),
@@ -46,7 +46,6 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
         #item
         #[automatically_derived]
         impl ::es_core::__private::ProjectionDecl for #ident {
-            type Document = #document;
             const NAME: &'static str = #name;
             const INDEXES: &'static [&'static str] = &[#(#indexes),*];
             const DECLARED_VERSION: ::core::option::Option<&'static str> = #version;
@@ -66,7 +65,6 @@ pub fn declaration_fallback(declaration: &Declaration) -> TokenStream {
     quote! {
         #item
         impl ::es_core::__private::ProjectionDecl for #ident {
-            type Document = ();
             const NAME: &'static str = #name;
             const INDEXES: &'static [&'static str] = &[];
             const DECLARED_VERSION: ::core::option::Option<&'static str> = ::core::option::Option::None;
@@ -86,10 +84,11 @@ fn stripped_impl(original: &ItemImpl) -> ItemImpl {
 pub fn fallback(projection: &ProjectionImpl) -> TokenStream {
     let item = stripped_impl(projection.original);
     let self_ty = &projection.original.self_ty;
+    let document = document_type(projection);
     quote! {
         #item
         impl ::es_core::Projection for #self_ty {
-            type Document = <#self_ty as ::es_core::__private::ProjectionDecl>::Document;
+            type Document = #document;
             const NAME: &'static str = <#self_ty as ::es_core::__private::ProjectionDecl>::NAME;
             const VERSION: &'static str = "";
             const EVENTS: &'static [&'static str] = &[];
@@ -109,6 +108,14 @@ pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
     let self_ty = &projection.original.self_ty;
     let decl = quote!(<#self_ty as ::es_core::__private::ProjectionDecl>);
     let name = quote!(#decl::NAME);
+    let document = document_type(projection);
+    // The struct's half is asserted once, at the impl's type; the impl assumes it under
+    // `for<'__es>`, so a missing `#[projection(...)]` on the struct is one error, not many.
+    let declared = assert_implements(
+        self_ty.span(),
+        self_ty,
+        quote!(::es_core::__private::ProjectionDecl),
+    );
     let event_types: Vec<_> = projection
         .handlers
         .iter()
@@ -156,10 +163,14 @@ pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
     });
     quote! {
         #item
+        #declared
         #rollback_check
         #[automatically_derived]
-        impl ::es_core::Projection for #self_ty {
-            type Document = #decl::Document;
+        impl ::es_core::Projection for #self_ty
+        where
+            for<'__es> #self_ty: ::es_core::__private::ProjectionDecl,
+        {
+            type Document = #document;
             const NAME: &'static str = #name;
             const VERSION: &'static str = match #decl::DECLARED_VERSION {
                 ::core::option::Option::Some(version) => version,
@@ -179,6 +190,15 @@ pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
                 ::core::result::Result::Ok(())
             }
         }
+    }
+}
+
+/// The document type, as the handlers' `Docs<D>` name it (`()` when none does: an error
+/// has been reported).
+fn document_type(projection: &ProjectionImpl) -> TokenStream {
+    match projection.document() {
+        Some(document) => quote!(#document),
+        None => quote!(()),
     }
 }
 

@@ -25,7 +25,7 @@ pub struct PostSummary {
 }
 
 /// Every post's summary, filterable by status and author.
-#[projection(name = "post_summaries", document = PostSummary, index(status, author), per_stream)]
+#[projection(name = "post_summaries", index(status, author), per_stream)]
 #[derive(Debug)]
 pub struct PostSummaries;
 
@@ -96,7 +96,7 @@ pub struct PostPage {
 }
 
 /// Each post's page with its comments.
-#[projection(name = "post_pages", document = PostPage, per_stream)]
+#[projection(name = "post_pages", per_stream)]
 #[derive(Debug)]
 pub struct PostPages;
 
@@ -191,7 +191,7 @@ impl Default for StatsEntry {
 }
 
 /// Statistics for each author: posts written, comments received, logins.
-#[projection(name = "author_stats", document = StatsEntry, index(kind))]
+#[projection(name = "author_stats", index(kind))]
 #[derive(Debug)]
 pub struct AuthorStats;
 

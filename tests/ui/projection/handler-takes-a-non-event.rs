@@ -1,22 +1,23 @@
-use es_core::{projection, Event};
+use es_core::{projection, Docs, Event};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[event(name = "door.opened")]
 pub struct DoorOpened;
 
-#[projection]
-#[derive(Default, Debug)]
-pub struct OpenCount {
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Openings {
     count: u32,
 }
+
+#[projection(per_stream)]
+pub struct OpenCount;
 
 #[projection]
 impl OpenCount {
     #[on]
-    fn opened(&mut self, _: &String) {
-        self.count += 1;
+    fn opened(&self, _: &String, docs: &mut Docs<Openings>) {
+        docs.upsert("all", |doc| doc.count += 1);
     }
 }
-
 fn main() {}

@@ -1,21 +1,25 @@
-use es_core::{projection, Event};
+use es_core::{projection, Docs, Envelope, Event, RolledBack};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[event(name = "door.opened")]
 pub struct DoorOpened;
 
-#[derive(Default, Debug)]
-pub struct OpenCount {
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Openings {
     count: u32,
 }
+
+pub struct OpenCount;
 
 #[projection]
 impl OpenCount {
     #[on]
-    fn opened(&mut self, _: &DoorOpened) {
-        self.count += 1;
+    fn opened(&self, event: &Envelope<DoorOpened>, docs: &mut Docs<Openings>) {
+        docs.upsert(event.aggregate_id(), |doc| doc.count += 1);
     }
-}
 
+    #[on]
+    fn rolled_back(&self, _: &Envelope<RolledBack>, _: &mut Docs<Openings>) {}
+}
 fn main() {}

@@ -5,17 +5,18 @@ use serde::{Deserialize, Serialize};
 #[event(name = "door.opened")]
 pub struct DoorOpened;
 
-#[projection]
-#[derive(Default, Debug)]
-pub struct OpenCount {
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Openings {
     count: u32,
 }
 
+#[projection(per_stream)]
+pub struct OpenCount;
+
 #[projection]
 impl OpenCount {
-    fn count(&self) -> u32 {
-        self.count
+    fn describe(&self) -> &str {
+        "door openings"
     }
 }
-
 fn main() {}

@@ -1,27 +1,28 @@
-use es_core::{projection, Envelope, Event};
+use es_core::{projection, Docs, Envelope, Event};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[event(name = "door.opened")]
 pub struct DoorOpened;
 
-#[projection]
-#[derive(Default, Debug)]
-pub struct OpenCount {
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Openings {
     count: u32,
 }
+
+#[projection(per_stream)]
+pub struct OpenCount;
 
 #[projection]
 impl OpenCount {
     #[on]
-    fn opened(&mut self, _: &Envelope<DoorOpened>) {
-        self.count += 1;
+    fn opened(&self, event: &Envelope<DoorOpened>, docs: &mut Docs<Openings>) {
+        docs.upsert(event.aggregate_id(), |doc| doc.count += 1);
     }
 
     #[on]
-    fn counted(&mut self, _: &DoorOpened) {
-        self.count += 1;
+    fn counted(&self, _: &DoorOpened, docs: &mut Docs<Openings>) {
+        docs.upsert("all", |doc| doc.count += 1);
     }
 }
-
 fn main() {}

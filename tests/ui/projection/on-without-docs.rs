@@ -5,16 +5,19 @@ use serde::{Deserialize, Serialize};
 #[event(name = "door.opened")]
 pub struct DoorOpened;
 
-#[projection]
-#[derive(Default, Debug)]
-pub struct OpenCount {
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Openings {
     count: u32,
 }
+
+#[projection(per_stream)]
+pub struct OpenCount;
 
 #[projection]
 impl OpenCount {
     #[on]
-    fn opened(&self, _: &Envelope<DoorOpened>) {}
+    fn opened(&self, event: &Envelope<DoorOpened>) {
+        let _ = event;
+    }
 }
-
 fn main() {}
