@@ -278,7 +278,10 @@ async fn an_unreachable_server_or_bad_url_is_a_clear_error() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(error.starts_with("invalid PostgreSQL URL"), "{error}");
+    assert!(
+        error.starts_with("parsing the PostgreSQL URL") && error.contains("sslmode"),
+        "{error}"
+    );
     let error = PostgresStore::connect_with(
         PostgresConfig::new("postgres://x@127.0.0.1/y").schema("Robert'); DROP TABLE"),
     )
