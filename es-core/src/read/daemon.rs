@@ -146,8 +146,10 @@ impl Daemon {
         let mut report = health::health(&*self.shared.store, &self.shared.projections).await?;
         let states = self.shared.lock_states();
         for projection in &mut report {
+            // What this process's worker knows is fresher than the store, once it has done
+            // a round; before that the store's view stands.
             if let Some(state) = states.get(projection.name.as_str()) {
-                if projection.state.is_unknown() || !matches!(state, HealthState::Starting) {
+                if !matches!(state, HealthState::Starting) || projection.state.is_unknown() {
                     projection.state = state.clone();
                 }
             }

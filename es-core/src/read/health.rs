@@ -140,6 +140,7 @@ pub async fn health(
                 done: building.checkpoint.saturating_sub(1),
                 head,
             },
+            (None, None) if live.checkpoint > head => HealthState::CaughtUp,
             (None, None) => HealthState::Unknown,
         };
         report.push(ProjectionHealth {
