@@ -11,3 +11,9 @@ es_core::store_conformance_tests!(
         store.drop_schema().await.expect("drop the test schema");
     }
 );
+es_core::read_model_conformance_tests!(
+    stores::postgres_store(),
+    after = |store: PostgresStore| async move {
+        store.drop_schema().await.expect("drop the test schema");
+    }
+);

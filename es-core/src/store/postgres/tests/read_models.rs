@@ -1,27 +1,11 @@
-//! The read side on PostgreSQL: the conformance suite (one fresh schema per case, dropped
-//! after), and what only a real server shows: row locks between connections, LISTEN/NOTIFY
-//! between store instances, concurrent generation creation.
+//! The read side on PostgreSQL beyond the conformance suite (which runs from the tests
+//! crate): row locks between connections, LISTEN/NOTIFY between store instances, concurrent
+//! generation creation.
 
 use std::sync::Arc;
 
 use super::*;
 use crate::read::{DocumentTable, DocumentWrite, GenerationStatus, ReadStore};
-
-async fn fresh_store() -> Option<PostgresStore> {
-    store_with("read_models", |config| config)
-        .await
-        .map(|(store, _raw)| store)
-}
-
-#[cfg(feature = "testing")]
-mod conformance {
-    crate::read_model_conformance_tests!(
-        super::fresh_store(),
-        after = |store: super::PostgresStore| async move {
-            store.drop_schema().await.unwrap();
-        }
-    );
-}
 
 /// A second store on the same schema: another process, as far as the server can tell.
 async fn second_instance(store: &PostgresStore) -> PostgresStore {
