@@ -121,8 +121,8 @@ pub use read::{project_in_memory, retry_dead_letter};
 pub use repository::{decode_event, CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;
 pub use store::{
-    EventLog, EventLogExt, EventStore, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload,
-    PAGE_SIZE, REPLAY_PAGE_SIZE,
+    Blocker, EventLog, EventLogExt, EventStore, ExpectedVersion, Snapshot, SnapshotStore,
+    StoredPayload, PAGE_SIZE, REPLAY_PAGE_SIZE,
 };
 pub use stream::StreamId;
 

@@ -161,6 +161,12 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
         }
     }
 
+    /// The transaction holding read-all back, if the store can have one and one does
+    /// (PostgreSQL: the oldest open transaction with an id). The default: none.
+    async fn read_all_blocker(&self) -> Result<Option<Blocker>, StoreError> {
+        Ok(None)
+    }
+
     /// The highest position committed so far (0 when the store is empty). Read-all may not
     /// return it yet (see the read-all rule above); it tells a reader how far to wait for.
     /// The default pages through read-all; stores override it with one cheap query.
@@ -173,6 +179,34 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
                 None => return Ok(head),
             }
         }
+    }
+}
+
+/// A transaction that holds read-all back: read-all returns no event of a transaction younger
+/// than the oldest one still running, so one long-open transaction anywhere delays every
+/// reader. Health and read-your-writes waits name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocker {
+    /// The server process running it.
+    pub pid: i64,
+    /// How long it has been open.
+    pub age: std::time::Duration,
+    /// Its state, e.g. `idle in transaction`.
+    pub state: String,
+    /// The start of its last statement.
+    pub query: String,
+}
+
+impl std::fmt::Display for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "transaction of server process {} open for {:.1} s ({}): {}",
+            self.pid,
+            self.age.as_secs_f64(),
+            self.state,
+            self.query
+        )
     }
 }
 

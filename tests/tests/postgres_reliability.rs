@@ -389,3 +389,63 @@ impl Counter {
         self.count += 1;
     }
 }
+
+/// A transaction left open anywhere in the cluster holds read-all back. Commands keep their
+/// speed (they never read-all); health names the blocking transaction, its process and age.
+#[tokio::test]
+async fn a_long_open_transaction_is_named_in_health_and_commands_go_on() {
+    let Some(store) = stores::postgres_store().await else {
+        return;
+    };
+    let shared: std::sync::Arc<dyn es_core::Store> = std::sync::Arc::new(store.clone());
+    let daemon =
+        es_core::Daemon::start(shared.clone(), es_core::Projections::new().with(SeenCount))
+            .await
+            .unwrap();
+    let mut client = raw_client(&stores::postgres_url().await.unwrap()).await;
+    let open = client.transaction().await.unwrap();
+    let pid: i32 = open
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    open.query_one("SELECT pg_current_xact_id()::text", &[])
+        .await
+        .unwrap();
+    let repository = es_core::Repository::<Counter>::new(store.clone());
+    let started = Instant::now();
+    for _ in 0..20 {
+        repository
+            .execute(&"c".to_owned(), Increment)
+            .await
+            .unwrap();
+    }
+    let took = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let blocker = loop {
+        let health = daemon.health().await.unwrap();
+        if let es_core::HealthState::HeldBack(blocker) = &health[0].state {
+            break blocker.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health never named the blocker: {health:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(blocker.pid, i64::from(pid));
+    open.rollback().await.unwrap();
+    let head = store.head_position().await.unwrap();
+    assert!(daemon
+        .wait_for("seen_count", head, Duration::from_secs(30))
+        .await
+        .unwrap());
+    println!(
+        "20 commands behind a long-open transaction took {:.1} ms; health named pid {} ({:.1} s old)",
+        took.as_secs_f64() * 1e3,
+        blocker.pid,
+        blocker.age.as_secs_f64()
+    );
+    daemon.shutdown().await;
+    store.drop_schema().await.unwrap();
+}

@@ -148,8 +148,15 @@ impl Daemon {
         for projection in &mut report {
             // What this process's worker knows is fresher than the store, once it has done
             // a round; before that the store's view stands.
+            // A stop or a blocking transaction seen in the store says more than "caught up".
+            let store_knows_better = matches!(
+                projection.state,
+                HealthState::Stopped(_) | HealthState::HeldBack(_)
+            );
             if let Some(state) = states.get(projection.name.as_str()) {
-                if !matches!(state, HealthState::Starting) || projection.state.is_unknown() {
+                if !store_knows_better
+                    && (!matches!(state, HealthState::Starting) || projection.state.is_unknown())
+                {
                     projection.state = state.clone();
                 }
             }

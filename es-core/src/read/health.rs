@@ -36,6 +36,9 @@ pub enum HealthState {
     },
     /// The last batch failed on a store error; retrying.
     Failing(String),
+    /// Events are committed beyond the checkpoint, but read-all holds them back behind a
+    /// long-open transaction.
+    HeldBack(crate::store::Blocker),
 }
 
 impl HealthState {
@@ -65,6 +68,7 @@ impl fmt::Display for HealthState {
             } => write!(f, "rebuilding generation {generation}: {done} of {head}"),
             HealthState::Standby { holder } => write!(f, "standby (held by {holder})"),
             HealthState::Failing(error) => write!(f, "retrying after: {error}"),
+            HealthState::HeldBack(blocker) => write!(f, "held back by a {blocker}"),
         }
     }
 }
@@ -133,6 +137,11 @@ pub async fn health(
         let building = generations
             .iter()
             .find(|state| state.status == GenerationStatus::Building);
+        let held_back = if oldest_unapplied.is_empty() && live.checkpoint <= head {
+            store.read_all_blocker().await?
+        } else {
+            None
+        };
         let state = match (&live.stopped, building) {
             (Some(stopped), _) => HealthState::Stopped(stopped.clone()),
             (None, Some(building)) => HealthState::Rebuilding {
@@ -140,8 +149,11 @@ pub async fn health(
                 done: building.checkpoint.saturating_sub(1),
                 head,
             },
-            (None, None) if live.checkpoint > head => HealthState::CaughtUp,
-            (None, None) => HealthState::Unknown,
+            (None, None) => match held_back {
+                Some(blocker) => HealthState::HeldBack(blocker),
+                None if live.checkpoint > head => HealthState::CaughtUp,
+                None => HealthState::Unknown,
+            },
         };
         report.push(ProjectionHealth {
             name: name.to_owned(),

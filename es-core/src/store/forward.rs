@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload};
+use super::{Blocker, EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload};
 use crate::envelope::{NewEvent, RecordedEvent};
 use crate::error::StoreError;
 use crate::stream::StreamId;
@@ -64,6 +64,10 @@ macro_rules! forward {
 
             async fn head_position(&self) -> Result<u64, StoreError> {
                 (**self).head_position().await
+            }
+
+            async fn read_all_blocker(&self) -> Result<Option<Blocker>, StoreError> {
+                (**self).read_all_blocker().await
             }
         }
 

@@ -51,11 +51,15 @@ impl Blog {
         let head = self.store.head_position().await?;
         for name in self.projections.names() {
             if head > 0 && !self.daemon.wait_for(name, head, SETTLE_TIMEOUT).await? {
+                let why = match self.store.read_all_blocker().await? {
+                    Some(blocker) => format!("read-all is held back by a {blocker}"),
+                    None => "see `blog status`".to_owned(),
+                };
                 return Err(ProjectionError::Stopped {
                     projection: name.to_owned(),
                     position: head,
                     error: format!(
-                        "it has not reached position {head} within {SETTLE_TIMEOUT:?}; see `blog status`"
+                        "it has not reached position {head} within {SETTLE_TIMEOUT:?}; {why}"
                     ),
                 });
             }

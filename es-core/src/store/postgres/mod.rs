@@ -246,6 +246,10 @@ impl EventLog for PostgresStore {
     async fn head_position(&self) -> Result<u64, StoreError> {
         read::head_position(&self.shared).await
     }
+
+    async fn read_all_blocker(&self) -> Result<Option<crate::store::Blocker>, StoreError> {
+        read::read_all_blocker(&self.shared).await
+    }
 }
 
 #[async_trait]

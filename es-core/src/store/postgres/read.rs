@@ -21,6 +21,7 @@ pub(super) struct Sql {
     read_all: String,
     read_aggregate_type: String,
     head_position: String,
+    blocker: String,
 }
 
 impl Sql {
@@ -56,6 +57,14 @@ impl Sql {
             head_position: format!(
                 "SELECT coalesce(max(position), 0)::bigint AS position FROM {events}"
             ),
+            // The oldest transaction with an id, in any database of the cluster: the one
+            // whose xid bounds read-all.
+            blocker: "SELECT pid::bigint, extract(epoch FROM now() - xact_start)::float8 AS age,
+                             coalesce(state, '') AS state, left(coalesce(query, ''), 120) AS query
+                      FROM pg_stat_activity
+                      WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+                      ORDER BY age(backend_xid) DESC LIMIT 1"
+                .to_owned(),
         }
     }
 }
@@ -198,4 +207,28 @@ pub(super) async fn head_position(shared: &Shared) -> Result<u64, StoreError> {
         Some(row) => decode::count(row, None, "position"),
         None => Ok(0),
     }
+}
+
+pub(super) async fn read_all_blocker(
+    shared: &Shared,
+) -> Result<Option<crate::store::Blocker>, StoreError> {
+    let rows = rows(
+        shared,
+        &shared.sql.read.blocker,
+        &[],
+        "looking for the transaction that holds read-all back",
+    )
+    .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let unreadable =
+        |error: tokio_postgres::Error| StoreError::backend("reading pg_stat_activity", error);
+    let age: f64 = row.try_get("age").map_err(unreadable)?;
+    Ok(Some(crate::store::Blocker {
+        pid: row.try_get("pid").map_err(unreadable)?,
+        age: std::time::Duration::from_secs_f64(age.max(0.0)),
+        state: row.try_get("state").map_err(unreadable)?,
+        query: row.try_get("query").map_err(unreadable)?,
+    }))
 }
