@@ -114,6 +114,9 @@ async fn crash_appender(spec: &str, store: Arc<dyn Store>, label: &str) {
 async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
     let stream_id = format!("projected-{}", uuid::Uuid::new_v4().simple());
     let stream = StreamId::new("crash", &stream_id).unwrap();
+    // Cycles in which a killed daemon had moved the checkpoint: proof the kills hit real work.
+    let mut cycles_with_progress = 0;
+    let mut last_checkpoint = 0;
     for cycle in 0..cycles() {
         // Events keep arriving while the daemon is killed at random moments.
         let writer = std::thread::spawn({
@@ -122,15 +125,31 @@ async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
         });
         let mut child = Command::new(CHILD)
             .args(["project", spec])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(pause(cycle));
+        // Long enough for the previous child's lease (150 ms) to expire and work to happen.
+        std::thread::sleep(Duration::from_millis(200) + pause(cycle));
         child.kill().unwrap();
         child.wait().unwrap();
         writer.join().unwrap();
+        let reported = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| line.strip_prefix("checkpoint ")?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        if reported > last_checkpoint {
+            cycles_with_progress += 1;
+            last_checkpoint = reported;
+        }
     }
+    assert!(
+        cycles_with_progress >= cycles() / 2,
+        "the killed daemons applied batches in only {cycles_with_progress} of {} cycles",
+        cycles()
+    );
     // Finish in this process and compare with a count from the log.
     let daemon = Daemon::start(store.clone(), Projections::new().with(Tallies))
         .await
@@ -156,7 +175,7 @@ async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
         .unwrap_or_default();
     assert_eq!(tally, expected, "every event applied exactly once");
     println!(
-        "crash projection on {label}: cycles {}, events checked {}, applied twice 0, lost 0",
+        "crash projection on {label}: cycles {} ({cycles_with_progress} killed mid-work), events checked {}, applied twice 0, lost 0",
         cycles(),
         expected.events
     );

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use es_core::{
-    Daemon, Event, EventLog, ExpectedVersion, Metadata, NewEvent, Payload, Projections, StreamId,
+    Daemon, DaemonConfig, Event, EventLog, ExpectedVersion, Metadata, NewEvent, Payload,
+    Projections, StreamId,
 };
 use es_tests::crash::{self, Appended, Tallies};
 
@@ -46,12 +47,23 @@ async fn main() {
             }
         }
         "project" => {
-            let _daemon = Daemon::start(store, Projections::new().with(Tallies))
+            // A short lease, so the next child takes over soon after this one is killed.
+            let config = DaemonConfig {
+                lease_ttl: Duration::from_millis(150),
+                poll_interval: Duration::from_millis(10),
+                retry_after: Duration::from_millis(10),
+                ..DaemonConfig::default()
+            };
+            let daemon = Daemon::start_with(store, Projections::new().with(Tallies), config)
                 .await
                 .unwrap();
-            println!("started");
             loop {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if let Ok(health) = daemon.health().await {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = writeln!(stdout, "checkpoint {}", health[0].checkpoint);
+                    let _ = stdout.flush();
+                }
             }
         }
         other => panic!("unknown mode `{other}`"),
