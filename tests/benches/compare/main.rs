@@ -13,6 +13,7 @@ mod limits;
 mod memory;
 mod ours;
 mod postgres;
+mod read_side;
 mod report;
 mod sqlite;
 mod theirs;
@@ -37,6 +38,8 @@ pub struct Settings {
     pub pg_commands: u64,
     pub load_length: u64,
     pub cached_accounts: u64,
+    pub catch_up_events: u64,
+    pub large_blog_events: u64,
 }
 
 impl Settings {
@@ -49,6 +52,8 @@ impl Settings {
             pg_commands: 4_000,
             load_length: 10_000,
             cached_accounts: 10_000,
+            catch_up_events: 200_000,
+            large_blog_events: 1_000_000,
         }
     }
 
@@ -61,6 +66,8 @@ impl Settings {
             pg_commands: 400,
             load_length: 2_000,
             cached_accounts: 2_000,
+            catch_up_events: 20_000,
+            large_blog_events: 20_000,
         }
     }
 }
@@ -151,6 +158,11 @@ fn main() {
         rows.extend(sqlite::figure_6(&settings, &dir).await);
         eprintln!("figures 5 and 6 done");
         rows.extend(footprint::figure_7_memory(&settings, &dir).await);
+        let pg_url = postgres::Pg::connect(&url).await.ok().map(|_| url.clone());
+        rows.extend(read_side::figure_8(&settings, &dir, pg_url.as_deref()).await);
+        eprintln!("figure 8 done");
+        rows.extend(read_side::figure_9(&settings, &dir).await);
+        eprintln!("figure 9 done");
         if let Err(error) = report::write_chart(&dir.join("compare.svg"), &ours_points, &theirs_points) {
             eprintln!("could not draw the chart: {error}");
         }
