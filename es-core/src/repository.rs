@@ -513,6 +513,7 @@ fn encode<A: Aggregate>(
                 },
                 correlation_id,
                 causation_id: context.causation_id,
+                command_id: None,
                 extra: context.extra.clone(),
             };
             Ok(NewEvent {
