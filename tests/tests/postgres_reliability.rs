@@ -586,3 +586,59 @@ async fn a_concurrent_run_of_one_command_gets_the_first_outcome_not_an_error() {
     store.drop_schema().await.unwrap();
     println!("2 runs, 1 waited on the other, appended once");
 }
+
+/// A schema of layout 3 (no command ids) is upgraded in place when opened: its events stay,
+/// and commands become idempotent.
+#[tokio::test]
+async fn a_layout_3_schema_is_upgraded_in_place() {
+    let Some(store) = stores::postgres_store().await else {
+        return;
+    };
+    let stream = unique_stream("old");
+    store
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![event("test.old", 1)],
+        )
+        .await
+        .unwrap();
+    let url = stores::postgres_url().await.unwrap();
+    let client = raw_client(&url).await;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE \"{schema}\".es_events DROP COLUMN command_id;
+             UPDATE \"{schema}\".es_schema_version SET version = 3;",
+            schema = store.schema()
+        ))
+        .await
+        .unwrap();
+    let reopened = PostgresStore::connect_with(PostgresConfig::new(url).schema(store.schema()))
+        .await
+        .unwrap();
+    let version: i32 = client
+        .query_one(
+            &format!(
+                "SELECT version FROM \"{}\".es_schema_version",
+                store.schema()
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, es_core::postgres::SCHEMA_VERSION);
+    let mut command = event("test.new", 2);
+    command.metadata.command_id = Some(uuid::Uuid::now_v7());
+    let first = reopened
+        .append(&stream, ExpectedVersion::Exact(1), vec![command.clone()])
+        .await
+        .unwrap();
+    let again = reopened
+        .append(&stream, ExpectedVersion::Exact(1), vec![command])
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(reopened.stream_version(&stream).await.unwrap(), 2);
+    store.drop_schema().await.unwrap();
+}
