@@ -53,6 +53,12 @@ pub struct Metadata {
     pub correlation_id: Uuid,
     /// The command or event that directly caused this one, if known.
     pub causation_id: Option<Uuid>,
+    /// The id of the command whose append recorded this event, if it carried one: every
+    /// event of the command carries it. A store records it atomically with the append, and
+    /// an append whose first event carries an id already recorded on the same stream appends
+    /// nothing and returns what that command appended (see [`EventLog`](crate::EventLog)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<Uuid>,
     /// Free-form context, e.g. the user who issued the command.
     pub extra: BTreeMap<String, String>,
 }
@@ -64,6 +70,7 @@ impl Metadata {
             event_id: Uuid::now_v7(),
             correlation_id,
             causation_id: None,
+            command_id: None,
             extra: BTreeMap::new(),
         }
     }

@@ -181,6 +181,14 @@ pub enum Refusal {
         /// The first offending character.
         character: char,
     },
+    /// The events of a batch carry different command ids: one append records one command.
+    #[error("the events of one append carry different command ids ({} and {}); every event of a command carries its id", show_command_id(*first), show_command_id(*other))]
+    CommandIdsDiffer {
+        /// The first event's command id.
+        first: Option<uuid::Uuid>,
+        /// The first different one.
+        other: Option<uuid::Uuid>,
+    },
     /// A batch holds more events than one append may.
     #[error("the batch holds {count} events; one append may hold at most {max}")]
     TooManyEvents {
@@ -189,6 +197,10 @@ pub enum Refusal {
         /// The limit.
         max: usize,
     },
+}
+
+fn show_command_id(id: Option<uuid::Uuid>) -> String {
+    id.map_or_else(|| "none".to_owned(), |id| id.to_string())
 }
 
 fn allowed_in(field: Field) -> &'static str {

@@ -9,8 +9,8 @@ use crate::aggregate::Aggregate;
 use tracing::Instrument;
 
 use crate::envelope::Envelope;
-use crate::error::{RepositoryError, StoreError};
-use crate::event::Event;
+use crate::error::{DecodeError, RepositoryError, StoreError};
+use crate::event::{Event, EventSet};
 use crate::replay::{rebuild, Until};
 use crate::repository::{decode_event, CommandMetadata, Loaded, Repository};
 use crate::store::EventLogExt;
@@ -41,6 +41,19 @@ pub enum Change<E> {
     Event(E),
     /// A rollback marker.
     RolledBack(RolledBack),
+}
+
+/// Decodes one stored entry of an aggregate's stream: a rollback marker or one of its events.
+pub(crate) fn decode_change<E: EventSet>(
+    record: &crate::RecordedEvent,
+) -> Result<Change<E>, DecodeError> {
+    if &*record.event_name == RolledBack::NAME {
+        RolledBack::decode(record.schema_version, &record.event)
+            .map(Change::RolledBack)
+            .map_err(|failure| failure.at_record(record))
+    } else {
+        decode_event::<E>(record).map(Change::Event)
+    }
 }
 
 impl<A: Aggregate> Repository<A> {
@@ -75,14 +88,7 @@ impl<A: Aggregate> Repository<A> {
         let mut history = Vec::new();
         let mut events = self.store().stream_events(&stream, 1);
         while let Some(record) = events.try_next().await? {
-            let change = if &*record.event_name == RolledBack::NAME {
-                Change::RolledBack(
-                    RolledBack::decode(record.schema_version, &record.event)
-                        .map_err(|failure| failure.at_record(&record))?,
-                )
-            } else {
-                Change::Event(decode_event::<A::Event>(&record)?)
-            };
+            let change = decode_change::<A::Event>(&record)?;
             history.push(record.map(|_| change));
         }
         Ok(history)

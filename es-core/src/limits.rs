@@ -43,6 +43,19 @@ fn check_events(events: &[NewEvent]) -> Result<(), Refusal> {
             max: MAX_EVENTS_PER_APPEND,
         });
     }
+    // A batch is recorded under its first event's command id; an event claiming another
+    // command would be found (or missed) by a retry of that other command.
+    if let Some(first) = events.first() {
+        if let Some(other) = events
+            .iter()
+            .find(|event| event.metadata.command_id != first.metadata.command_id)
+        {
+            return Err(Refusal::CommandIdsDiffer {
+                first: first.metadata.command_id,
+                other: other.metadata.command_id,
+            });
+        }
+    }
     for event in events {
         check_text(Field::EventName, &event.event_name, MAX_EVENT_NAME_BYTES)?;
         if event.event_name.is_empty() {

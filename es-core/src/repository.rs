@@ -14,7 +14,7 @@ use crate::cache::AggregateCache;
 use crate::envelope::{Envelope, Metadata, NewEvent, Payload};
 use crate::error::{DecodeError, RepositoryError, StoreError};
 use crate::event::{Event, EventSet};
-use crate::history::{Change, RolledBack};
+use crate::history::{decode_change, Change, RolledBack};
 use crate::replay::{rebuild, Until};
 use crate::store::{EventStore, ExpectedVersion, Snapshot};
 use crate::stream::StreamId;
@@ -70,6 +70,7 @@ impl Default for RetryPolicy {
 pub struct CommandMetadata {
     correlation_id: Option<Uuid>,
     causation_id: Option<Uuid>,
+    command_id: Option<Uuid>,
     extra: BTreeMap<String, String>,
 }
 
@@ -88,6 +89,24 @@ impl CommandMetadata {
     /// Records what caused the command (e.g. the id of an event a process manager reacted to).
     pub fn causation_id(mut self, id: Uuid) -> Self {
         self.causation_id = Some(id);
+        self
+    }
+
+    /// Names the command, so that running it again appends nothing: the store records the id
+    /// with the command's events, and a later run of a command with the same id on the same
+    /// aggregate returns the events the first run committed. Give the id your caller sends
+    /// with its request (e.g. an `Idempotency-Key` header), so a client that retries after a
+    /// lost reply books once.
+    ///
+    /// Without it, each [`execute_with`](Repository::execute_with) call makes a fresh id, so
+    /// the repository's own retries after [`StoreError::OutcomeUnknown`] are safe, but a
+    /// second call is a second command.
+    ///
+    /// A run that decides differently the second time (the aggregate now rejects the
+    /// command, or decides no events) returns that decision: the id only stops a second
+    /// append.
+    pub fn command_id(mut self, id: Uuid) -> Self {
+        self.command_id = Some(id);
         self
     }
 
@@ -254,6 +273,12 @@ impl<A: Aggregate> Repository<A> {
     }
 
     /// Runs `command` with caller context that every resulting event carries.
+    ///
+    /// Every event of the command carries a command id: the caller's
+    /// ([`CommandMetadata::command_id`]), or a fresh one per call. When the store cannot tell
+    /// whether the append committed ([`StoreError::OutcomeUnknown`]), the same append is sent
+    /// again under the retry policy; the store's idempotency returns the first outcome if it
+    /// had committed, so the command is applied once.
     pub async fn execute_with<C: Into<A::Command>>(
         &self,
         id: &A::Id,
@@ -297,7 +322,9 @@ impl<A: Aggregate> Repository<A> {
 
     /// The one retry loop of every write: load (from the cache when current), `decide` what to
     /// append, append it expecting the loaded version, and on a conflict back off and decide
-    /// again on a fresh state, up to the retry policy's attempts.
+    /// again on a fresh state, up to the retry policy's attempts. Every attempt carries the
+    /// same command id, so an append whose outcome was unknown is sent again as it was, and
+    /// the store answers with the first outcome if it had committed.
     pub(crate) async fn commit(
         &self,
         stream: &StreamId,
@@ -307,6 +334,7 @@ impl<A: Aggregate> Repository<A> {
         // A command that starts a correlation names it after its first event's id.
         let first_event_id = Uuid::now_v7();
         let correlation_id = metadata.correlation_id.unwrap_or(first_event_id);
+        let command_id = metadata.command_id.unwrap_or_else(Uuid::now_v7);
         let span = tracing::Span::current();
         let mut attempt = 0;
         loop {
@@ -332,21 +360,60 @@ impl<A: Aggregate> Repository<A> {
                 span.record("outcome", "nothing to append");
                 return Ok(Vec::new());
             }
-            let new_events = encode::<A>(&changes, first_event_id, correlation_id, metadata)?;
+            let context = EventContext {
+                event_ids: event_ids(first_event_id, changes.len()),
+                correlation_id,
+                command_id,
+                metadata,
+            };
             let expected = ExpectedVersion::Exact(loaded.version);
-            let appended = self
-                .store
-                .append(stream, expected, new_events)
-                .instrument(tracing::debug_span!("es.append", expected_version = %expected))
-                .await;
+            let appended = loop {
+                let new_events = encode::<A>(&changes, &context)?;
+                let appended = self
+                    .store
+                    .append(stream, expected, new_events)
+                    .instrument(tracing::debug_span!("es.append", expected_version = %expected))
+                    .await;
+                match appended {
+                    // The append may have committed: send it again, same command id, same
+                    // expected version. The store returns the first outcome if it committed.
+                    Err(StoreError::OutcomeUnknown { context, source })
+                        if attempt < self.retry.max_attempts =>
+                    {
+                        tracing::warn!(context, error = %source, attempt, "outcome unknown, sending the append again");
+                        tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
+                        attempt += 1;
+                        span.record("attempts", attempt);
+                    }
+                    other => break other,
+                }
+            };
             match appended {
+                Ok(recorded)
+                    if recorded.first().map(|record| record.metadata.event_id)
+                        != context.event_ids.first().copied() =>
+                {
+                    // Another run of this command committed first (a caller's retry with its
+                    // command id): what we decided was never appended, and the state we
+                    // decided on may already hold the first run's events. Return what was
+                    // committed; the next command reloads.
+                    self.forget_cached(stream);
+                    span.record("outcome", "already applied");
+                    return recorded
+                        .into_iter()
+                        .map(|record| {
+                            let change = decode_change::<A::Event>(&record)?;
+                            Ok(record.map(|_| change))
+                        })
+                        .collect();
+                }
                 Ok(recorded) => {
                     span.record(
                         "outcome",
                         if attempt == 1 {
                             "applied"
                         } else {
-                            "applied after conflicts"
+                            "applied after retries"
                         },
                     );
                     self.remember(stream, loaded, &changes, &recorded).await;
@@ -478,18 +545,34 @@ fn short_type_name<T>() -> &'static str {
     path.rsplit("::").next().unwrap_or(path)
 }
 
-/// Serializes a commit's events (or rollback marker), each with a fresh id and the command's
+/// What every event of one decision carries besides itself: kept across attempts, so an
+/// append sent again after an unknown outcome is the same append.
+struct EventContext<'a> {
+    /// One id per event; the first also names a correlation the command starts.
+    event_ids: Vec<Uuid>,
+    correlation_id: Uuid,
+    command_id: Uuid,
+    metadata: &'a CommandMetadata,
+}
+
+/// `count` event ids, the first given.
+fn event_ids(first: Uuid, count: usize) -> Vec<Uuid> {
+    std::iter::once(first)
+        .chain(std::iter::repeat_with(Uuid::now_v7))
+        .take(count)
+        .collect()
+}
+
+/// Serializes a commit's events (or rollback marker), each with its id and the command's
 /// context.
 fn encode<A: Aggregate>(
     changes: &[Pending<A>],
-    first_event_id: Uuid,
-    correlation_id: Uuid,
-    context: &CommandMetadata,
+    context: &EventContext<'_>,
 ) -> Result<Vec<NewEvent>, RepositoryError<A::Error>> {
     changes
         .iter()
-        .enumerate()
-        .map(|(index, change)| {
+        .zip(&context.event_ids)
+        .map(|(change, &event_id)| {
             let (event_name, schema_version, payload) = match change {
                 Change::Event(event) => {
                     (event.event_name(), event.schema_version(), event.encode())
@@ -506,14 +589,11 @@ fn encode<A: Aggregate>(
                 source,
             })?;
             let metadata = Metadata {
-                event_id: if index == 0 {
-                    first_event_id
-                } else {
-                    Uuid::now_v7()
-                },
-                correlation_id,
-                causation_id: context.causation_id,
-                extra: context.extra.clone(),
+                event_id,
+                correlation_id: context.correlation_id,
+                causation_id: context.metadata.causation_id,
+                command_id: Some(context.command_id),
+                extra: context.metadata.extra.clone(),
             };
             Ok(NewEvent {
                 event_name: event_name.into(),

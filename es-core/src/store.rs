@@ -80,6 +80,14 @@ impl From<RecordedEvent> for StoredPayload {
 ///   increase in commit order across the whole store. A wrong expectation is a
 ///   [`StoreError::Conflict`] saying expected and actual versions. When a connection is lost
 ///   after the commit was sent, say [`StoreError::OutcomeUnknown`], never a plain failure.
+/// - Commands are idempotent. When the first event of a batch carries a
+///   [`command_id`](crate::Metadata::command_id) already recorded on the same stream, append
+///   nothing and return the events that command appended the first time (same versions,
+///   positions, times and event ids), whatever the expected version says. Record the id in
+///   the same transaction as the events, so the check and the append are one atomic step:
+///   a retry after [`StoreError::OutcomeUnknown`] then never appends twice, and two
+///   concurrent appends of one command append it once (the loser returns the winner's
+///   events, or a conflict, never a driver error). Other streams may reuse an id.
 /// - `read_all` must never let a reader skip an event: it may only return an event once every
 ///   event with a lower position is either visible or will never exist (a rolled-back append).
 /// - A row that cannot be read back is a [`StoreError::Corrupt`] naming its stream, version

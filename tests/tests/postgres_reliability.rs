@@ -390,6 +390,259 @@ impl Counter {
     }
 }
 
+/// A store in a fresh schema whose connections carry a unique application name, so another
+/// session can find them in `pg_stat_activity`; and that name.
+async fn named_store() -> Option<(PostgresStore, String)> {
+    let url = stores::postgres_url().await?;
+    let application = format!("es_idempotency_{}", uuid::Uuid::new_v4().simple());
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let config = PostgresConfig::new(format!("{url}{separator}application_name={application}"))
+        .schema(format!("es_test_{}", uuid::Uuid::new_v4().simple()));
+    Some((
+        PostgresStore::connect_with(config).await.unwrap(),
+        application,
+    ))
+}
+
+/// Waits until a session of `application` waits on a lock; terminates it when `terminate`.
+async fn when_waiting_on_a_lock(
+    client: &tokio_postgres::Client,
+    application: &str,
+    terminate: bool,
+) {
+    let sql = if terminate {
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = $1 AND wait_event_type = 'Lock'"
+    } else {
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'"
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.query(sql, &[&application]).await.unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no session of {application} ever waited on a lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The connection of a command's append is killed while the append waits in the server: the
+/// caller cannot know whether it committed (`OutcomeUnknown`), so the repository sends it
+/// again with the same command id, and the account is credited once. A caller's own retry
+/// of the same command id afterwards appends nothing either.
+#[tokio::test]
+async fn a_command_whose_connection_is_killed_is_retried_and_books_once() {
+    use es_tests::bank::{Account, Deposit, Open};
+    use es_tests::faults::{LosesReplies, Lost};
+
+    let Some((store, application)) = named_store().await else {
+        return;
+    };
+    // Loses nothing: it counts the repository's appends.
+    let counted = std::sync::Arc::new(LosesReplies::new(
+        std::sync::Arc::new(store.clone()),
+        Lost::AfterCommit,
+    ));
+    let accounts = es_core::Repository::<Account>::new(counted.clone());
+    let id = "k".to_owned();
+    accounts
+        .execute(
+            &id,
+            Open {
+                owner: "kim".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // Inserts wait while this session holds the table; reads do not.
+    let url = stores::postgres_url().await.unwrap();
+    let locker = raw_client(&url).await;
+    locker
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE \"{}\".es_events IN SHARE ROW EXCLUSIVE MODE",
+            store.schema()
+        ))
+        .await
+        .unwrap();
+    let deposit = tokio::spawn({
+        let accounts = accounts.clone();
+        let id = id.clone();
+        async move { accounts.execute(&id, Deposit { amount: 100 }).await }
+    });
+    let killer = raw_client(&url).await;
+    when_waiting_on_a_lock(&killer, &application, true).await;
+    // The resent append waits for the lock too; let it through.
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    let committed = deposit.await.unwrap().unwrap();
+    assert_eq!(committed[0].version, 2);
+    let attempts = counted.appends() - 1; // the open
+    assert!(
+        attempts >= 2,
+        "the killed append was sent again ({attempts} attempts)"
+    );
+
+    // The caller retries the command by hand, as after a lost reply: nothing is appended.
+    let stream = committed[0].stream.clone();
+    let mut retry = es_core::testing::event("account.deposited", 100);
+    retry.metadata.command_id = committed[0].metadata.command_id;
+    let first = store
+        .append(&stream, ExpectedVersion::Exact(1), vec![retry])
+        .await
+        .unwrap();
+    assert_eq!(first[0].metadata.event_id, committed[0].metadata.event_id);
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 2);
+    assert_eq!(accounts.load(&id).await.unwrap().state.balance, 100);
+    store.drop_schema().await.unwrap();
+    println!("killed 1 backend, retried {}, appended once", attempts - 1);
+}
+
+/// The precise fault: the append committed and then the reply was lost (simulated: a real
+/// kill cannot be timed between the commit and its reply). The repository's resend gets the
+/// first outcome from PostgreSQL, and nothing is appended twice.
+#[tokio::test]
+async fn a_command_committed_before_its_reply_was_lost_books_once() {
+    use es_tests::bank::{Account, Deposit, Open};
+    use es_tests::faults::{LosesReplies, Lost};
+
+    let Some(store) = stores::postgres_store().await else {
+        return;
+    };
+    let losing = std::sync::Arc::new(LosesReplies::new(
+        std::sync::Arc::new(store.clone()),
+        Lost::AfterCommit,
+    ));
+    let accounts = es_core::Repository::<Account>::new(losing.clone());
+    let id = "l".to_owned();
+    accounts
+        .execute(
+            &id,
+            Open {
+                owner: "lou".into(),
+            },
+        )
+        .await
+        .unwrap();
+    losing.lose_next(3);
+    let committed = accounts
+        .execute(&id, Deposit { amount: 100 })
+        .await
+        .unwrap();
+    assert_eq!(committed[0].version, 2);
+    assert_eq!(store.stream_version(&committed[0].stream).await.unwrap(), 2);
+    assert_eq!(
+        es_core::Repository::<Account>::new(store.clone())
+            .load(&id)
+            .await
+            .unwrap()
+            .state
+            .balance,
+        100
+    );
+    store.drop_schema().await.unwrap();
+    println!(
+        "lost {} replies, retried {}, appended once",
+        losing.replies_lost(),
+        losing.appends() - 2
+    );
+}
+
+/// Two runs of one command race: the second waits on the first's uncommitted version, and
+/// when the first commits, the second's unique violation is answered with the first's
+/// events, read on the same connection, not returned as an error.
+#[tokio::test]
+async fn a_concurrent_run_of_one_command_gets_the_first_outcome_not_an_error() {
+    let Some((store, application)) = named_store().await else {
+        return;
+    };
+    let stream = unique_stream("race");
+    let command_id = uuid::Uuid::now_v7();
+    let run = move |n| {
+        let mut new = event("test.run", n);
+        new.metadata.command_id = Some(command_id);
+        vec![new]
+    };
+    let mut first = store.transaction().await.unwrap();
+    let first_run = first
+        .append(&stream, ExpectedVersion::NoStream, run(1))
+        .await
+        .unwrap();
+    let second = tokio::spawn({
+        let (store, stream) = (store.clone(), stream.clone());
+        async move {
+            store
+                .append(&stream, ExpectedVersion::NoStream, run(2))
+                .await
+        }
+    });
+    let watcher = raw_client(&stores::postgres_url().await.unwrap()).await;
+    when_waiting_on_a_lock(&watcher, &application, false).await;
+    first.commit().await.unwrap();
+    let second_run = second
+        .await
+        .unwrap()
+        .expect("the first outcome, not an error");
+    assert_eq!(second_run, first_run);
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 1);
+    store.drop_schema().await.unwrap();
+    println!("2 runs, 1 waited on the other, appended once");
+}
+
+/// A schema of layout 3 (no command ids) is upgraded in place when opened: its events stay,
+/// and commands become idempotent.
+#[tokio::test]
+async fn a_layout_3_schema_is_upgraded_in_place() {
+    let Some(store) = stores::postgres_store().await else {
+        return;
+    };
+    let stream = unique_stream("old");
+    store
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![event("test.old", 1)],
+        )
+        .await
+        .unwrap();
+    let url = stores::postgres_url().await.unwrap();
+    let client = raw_client(&url).await;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE \"{schema}\".es_events DROP COLUMN command_id;
+             UPDATE \"{schema}\".es_schema_version SET version = 3;",
+            schema = store.schema()
+        ))
+        .await
+        .unwrap();
+    let reopened = PostgresStore::connect_with(PostgresConfig::new(url).schema(store.schema()))
+        .await
+        .unwrap();
+    let version: i32 = client
+        .query_one(
+            &format!(
+                "SELECT version FROM \"{}\".es_schema_version",
+                store.schema()
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, es_core::postgres::SCHEMA_VERSION);
+    let mut command = event("test.new", 2);
+    command.metadata.command_id = Some(uuid::Uuid::now_v7());
+    let first = reopened
+        .append(&stream, ExpectedVersion::Exact(1), vec![command.clone()])
+        .await
+        .unwrap();
+    let again = reopened
+        .append(&stream, ExpectedVersion::Exact(1), vec![command])
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(reopened.stream_version(&stream).await.unwrap(), 2);
+    store.drop_schema().await.unwrap();
+}
+
 /// A transaction left open anywhere in the cluster holds read-all back. Commands keep their
 /// speed (they never read-all); health names the blocking transaction, its process and age.
 #[tokio::test]

@@ -9,6 +9,7 @@ use es_core::{
     SnapshotStore, StoreError, StreamId,
 };
 use es_tests::bank::*;
+use es_tests::faults::{LosesReplies, Lost};
 use uuid::Uuid;
 
 fn id(text: &str) -> String {
@@ -376,4 +377,165 @@ fn the_fixture_fails_when_other_events_are_emitted() {
     .into()])
     .when(Deposit { amount: 7 })
     .then([Deposited { amount: 8 }.into()]);
+}
+
+/// A repository over the memory store whose next append loses its reply `lost`, and an open
+/// account `a` in it.
+async fn losing_replies(
+    lost: Lost,
+    retry: RetryPolicy,
+) -> (Arc<LosesReplies>, Repository<Account>) {
+    let store = Arc::new(LosesReplies::new(Arc::new(MemoryStore::new()), lost));
+    let accounts = Repository::<Account>::new(Arc::clone(&store)).with_retry(retry);
+    accounts
+        .execute(
+            &id("a"),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap();
+    (store, accounts)
+}
+
+/// The connection drops after COMMIT was sent and the append had committed: the repository
+/// sends it again with the same command id, and the store answers with the first outcome.
+#[tokio::test]
+async fn an_append_committed_before_its_reply_was_lost_is_applied_once() {
+    let (store, accounts) = losing_replies(Lost::AfterCommit, RetryPolicy::default()).await;
+    store.lose_next(1);
+    let committed = accounts
+        .execute(&id("a"), Deposit { amount: 100 })
+        .await
+        .unwrap();
+    assert_eq!(committed.len(), 1);
+    assert_eq!(committed[0].version, 2);
+    let stored = store
+        .read_stream(&committed[0].stream, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2, "one deposit stored: {stored:?}");
+    assert_eq!(stored[1].metadata.event_id, committed[0].metadata.event_id);
+    assert_eq!(
+        accounts.load(&id("a")).await.unwrap().state.balance,
+        100,
+        "credited once"
+    );
+    // The cached state is right too: the next command sees one deposit.
+    accounts
+        .execute(&id("a"), Withdraw { amount: 100 })
+        .await
+        .unwrap();
+    assert_eq!(accounts.load(&id("a")).await.unwrap().state.balance, 0);
+    assert_eq!(store.replies_lost(), 1);
+    println!(
+        "retried {}, appended once",
+        store.appends() - 3 // open, deposit, withdraw
+    );
+}
+
+/// The connection drops before the append committed: the same append sent again appends.
+#[tokio::test]
+async fn an_append_lost_before_commit_is_sent_again_and_applied_once() {
+    let (store, accounts) = losing_replies(Lost::BeforeCommit, RetryPolicy::default()).await;
+    store.lose_next(2);
+    let committed = accounts
+        .execute(&id("a"), Deposit { amount: 100 })
+        .await
+        .unwrap();
+    assert_eq!(committed[0].version, 2);
+    assert_eq!(accounts.load(&id("a")).await.unwrap().state.balance, 100);
+    assert_eq!(store.stream_version(&committed[0].stream).await.unwrap(), 2);
+    println!("retried {}, appended once", store.appends() - 2);
+}
+
+/// A caller that gave the command an id and lost the reply (the retry policy gave up) runs
+/// it again with the same id: it gets the first run's events, and the account is credited
+/// once, in the store and in the cache.
+#[tokio::test]
+async fn a_caller_retry_with_the_same_command_id_returns_the_first_outcome() {
+    let (store, accounts) = losing_replies(Lost::AfterCommit, RetryPolicy::none()).await;
+    let command_id = Uuid::now_v7();
+    store.lose_next(1);
+    let lost = accounts
+        .execute_with(
+            &id("a"),
+            Deposit { amount: 100 },
+            CommandMetadata::new().command_id(command_id),
+        )
+        .await;
+    assert!(
+        matches!(
+            lost,
+            Err(RepositoryError::Store(StoreError::OutcomeUnknown { .. }))
+        ),
+        "{lost:?}"
+    );
+    // The caller retries the same command: the aggregate decides a deposit again on a state
+    // that already holds the first one, and the store answers with the first outcome.
+    let again = accounts
+        .execute_with(
+            &id("a"),
+            Deposit { amount: 100 },
+            CommandMetadata::new().command_id(command_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].version, &again[0].event),
+        (2, &AccountEvent::Deposited(Deposited { amount: 100 }))
+    );
+    assert_eq!(again[0].metadata.command_id, Some(command_id));
+    let once_more = accounts
+        .execute_with(
+            &id("a"),
+            Deposit { amount: 100 },
+            CommandMetadata::new().command_id(command_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(once_more, again, "every retry returns the first outcome");
+    assert_eq!(store.stream_version(&again[0].stream).await.unwrap(), 2);
+    // The cache did not apply the deposit twice: a withdrawal of 101 is refused.
+    let refused = accounts
+        .execute(&id("a"), Withdraw { amount: 101 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.rejection(),
+        Some(&AccountError::InsufficientFunds {
+            balance: 100,
+            requested: 101
+        })
+    );
+    println!("retried 2, appended once");
+}
+
+/// Without a caller's id each call is its own command, but all events of one call share one.
+#[tokio::test]
+async fn each_call_gets_its_own_command_id_shared_by_its_events() {
+    let accounts = Repository::<Account>::new(MemoryStore::new());
+    let opened = accounts
+        .execute(
+            &id("a"),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let first = accounts
+        .execute(&id("a"), Deposit { amount: 1 })
+        .await
+        .unwrap();
+    let second = accounts
+        .execute(&id("a"), Deposit { amount: 1 })
+        .await
+        .unwrap();
+    let ids = [&opened[0], &first[0], &second[0]].map(|event| event.metadata.command_id);
+    assert!(ids.iter().all(Option::is_some));
+    assert_ne!(ids[1], ids[2], "two calls are two commands");
+    assert_eq!(accounts.load(&id("a")).await.unwrap().state.balance, 2);
 }

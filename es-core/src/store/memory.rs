@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use chrono::Utc;
 use foldhash::fast::RandomState;
+use uuid::Uuid;
 
 use crate::envelope::{NewEvent, RecordedEvent};
 use crate::error::{Conflict, StoreError};
@@ -50,6 +51,8 @@ struct Inner {
     /// For each stream, the indexes into `all` of its events, in version order.
     streams: HashMap<StreamId, Vec<usize>, RandomState>,
     snapshots: HashMap<StreamId, Snapshot, RandomState>,
+    /// For each command id recorded on a stream, the indexes into `all` of what it appended.
+    commands: HashMap<(StreamId, Uuid), Vec<usize>, RandomState>,
 }
 
 impl Inner {
@@ -102,6 +105,15 @@ impl EventLog for MemoryStore {
         crate::limits::check_append(stream, &events)?;
         let mut inner = self.write();
         let inner = &mut *inner;
+        let command_id = events.first().and_then(|event| event.metadata.command_id);
+        if let Some(command_id) = command_id {
+            if let Some(indexes) = inner.commands.get(&(stream.clone(), command_id)) {
+                return Ok(indexes
+                    .iter()
+                    .map(|&index| inner.all[index].clone())
+                    .collect());
+            }
+        }
         let actual = inner.streams.get(stream).map_or(0, |v| v.len() as u64);
         if !expected.accepts(actual) {
             return Err(Conflict {
@@ -133,6 +145,13 @@ impl EventLog for MemoryStore {
             recorded.push(record.clone());
             inner.all.push(record);
             indexes.push(index);
+        }
+        if let Some(command_id) = command_id {
+            let first = inner.all.len() - recorded.len();
+            inner.commands.insert(
+                (stream.clone(), command_id),
+                (first..inner.all.len()).collect(),
+            );
         }
         let head = inner.all.len() as u64;
         self.appended.0.send_replace(head);

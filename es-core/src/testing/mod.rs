@@ -21,7 +21,10 @@ use uuid::Uuid;
 
 pub use crate::schema_guard::SchemaGuard;
 
+mod idempotency;
 pub mod read;
+
+pub use idempotency::*;
 
 use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
 use crate::error::{Conflict, StoreError};
@@ -56,6 +59,11 @@ macro_rules! store_conformance_tests {
             reads_all_events_of_one_aggregate_type,
             a_wrapped_store_answers_the_same,
             reports_the_head_position,
+            appending_one_command_twice_appends_once,
+            streams_may_reuse_a_command_id,
+            a_command_id_on_a_no_stream_append,
+            concurrent_runs_of_one_command_append_once,
+            refuses_a_batch_of_mixed_command_ids,
         );
     };
 }

@@ -1,7 +1,8 @@
 //! Appending: one statement on one connection, alone or inside a [`PgTransaction`].
 //!
-//! The statement reads the stream's version, checks the expectation and inserts the batch in
-//! one round trip. A concurrent writer that committed the same version first makes the
+//! The statement reads the stream's version, looks for an earlier run of the batch's command
+//! (its command id on the same stream), checks the expectation and inserts the batch in one
+//! round trip; an earlier run's events are then read back on the same connection. A concurrent writer that committed the same version first makes the
 //! insert fail with a unique violation; the actual version is then read on the same
 //! connection, so an append never holds more than one pooled connection (a second checkout
 //! per writer starves the pool once writers outnumber connections).
@@ -14,7 +15,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::connection::{self, QueryError};
-use super::decode::{self, metadata_column, RowReader};
+use super::decode::{self, metadata_column, Names, RowReader, EVENT_COLUMNS};
 use super::Shared;
 use crate::envelope::{NewEvent, RecordedEvent};
 use crate::error::{Conflict, Refusal, StoreError};
@@ -38,6 +39,8 @@ pub(super) struct Sql {
     /// Exactly one event, with scalar parameters: no arrays to encode and unnest.
     one: String,
     stream_version: String,
+    /// The events a command appended to a stream, in order.
+    command_events: String,
     /// Tells listeners (daemons in any process) that events were appended. Sent right after
     /// the appending transaction commits, as a transaction of its own, never inside it:
     /// PostgreSQL serializes the commits of notifying transactions on one database-wide
@@ -50,22 +53,29 @@ impl Sql {
     pub(super) fn new(schema: &str) -> Self {
         let events = format!("\"{schema}\".es_events");
         // $1 stream, $2..$6 the events, $7 the expected version (NULL: any), $8 the number
-        // of events this transaction appended before.
+        // of events this transaction appended before, $9 the command id (NULL: none). Every
+        // part reads the same snapshot, so an earlier run of the command that this statement
+        // cannot see has not committed: if it commits, one of the two inserts of the stream's
+        // next version fails on the primary key, and the loser reads the winner back.
         let statement = |source: &str| {
             format!(
                 "WITH current AS (
                     SELECT coalesce(max(version), 0)::bigint AS version FROM {events} WHERE stream_id = $1::text
+                 ), earlier AS (
+                    SELECT count(*)::bigint AS events FROM {events}
+                    WHERE command_id = $9::uuid AND stream_id = $1::text
                  ), inserted AS (
-                    INSERT INTO {events} (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
+                    INSERT INTO {events} (position, version, schema_version, event_id, command_id, stream_id, event_name, payload, metadata)
                     SELECT (pg_current_xact_id()::text::bigint << {INDEX_BITS}) + $8::bigint + batch.ord,
-                           current.version + batch.ord, batch.schema_version, batch.event_id, $1,
+                           current.version + batch.ord, batch.schema_version, batch.event_id, $9, $1,
                            batch.event_name, batch.payload::json, batch.metadata::json
-                    FROM current, {source}
-                    WHERE $7::bigint IS NULL OR current.version = $7::bigint
+                    FROM current, earlier, {source}
+                    WHERE earlier.events = 0 AND ($7::bigint IS NULL OR current.version = $7::bigint)
                     RETURNING position, version, recorded_at
                  )
-                 SELECT current.version AS current_version, inserted.position, inserted.version, inserted.recorded_at
-                 FROM current LEFT JOIN inserted ON true
+                 SELECT current.version AS current_version, earlier.events AS earlier_events,
+                        inserted.position, inserted.version, inserted.recorded_at
+                 FROM current CROSS JOIN earlier LEFT JOIN inserted ON true
                  ORDER BY inserted.version"
             )
         };
@@ -86,6 +96,10 @@ impl Sql {
             ),
             stream_version: format!(
                 "SELECT coalesce(max(version), 0)::bigint AS version FROM {events} WHERE stream_id = $1::text"
+            ),
+            command_events: format!(
+                "SELECT {EVENT_COLUMNS} FROM {events}
+                 WHERE command_id = $2::uuid AND stream_id = $1::text ORDER BY version"
             ),
         }
     }
@@ -195,6 +209,8 @@ struct SchemaVersionTooLarge(u32);
 /// What one run of the append statement found.
 enum Attempt {
     Appended(Inserted),
+    /// The command had already appended to the stream; nothing was inserted.
+    AlreadyRecorded,
     /// The stream was at another version; nothing was inserted.
     WrongVersion(u64),
 }
@@ -254,7 +270,8 @@ async fn append_on(
         &shared.sql.append.many
     };
     let key = stream.as_str();
-    let params: [&(dyn ToSql + Sync); 8] = if events.len() == 1 {
+    let command_id = events.first().and_then(|event| event.metadata.command_id);
+    let params: [&(dyn ToSql + Sync); 9] = if events.len() == 1 {
         [
             &key,
             &columns.names[0],
@@ -264,6 +281,7 @@ async fn append_on(
             &columns.payloads[0],
             &expected_version,
             &offset,
+            &command_id,
         ]
     } else {
         [
@@ -275,6 +293,7 @@ async fn append_on(
             &columns.payloads,
             &expected_version,
             &offset,
+            &command_id,
         ]
     };
     let mut lost_races = 0;
@@ -287,6 +306,20 @@ async fn append_on(
         let error = match result {
             Ok(rows) => match attempt(&rows, stream, events.len())? {
                 Attempt::Appended(inserted) => return Ok(recorded(stream, inserted, events)),
+                Attempt::AlreadyRecorded => {
+                    if let Some(command_id) = command_id {
+                        let first_run =
+                            command_events_on(client, shared, stream, command_id).await?;
+                        if !first_run.is_empty() {
+                            return Ok(first_run);
+                        }
+                    }
+                    return Err(StoreError::backend(
+                        "appending to PostgreSQL",
+                        Unexpected("an earlier run of the command was found, then not read back"),
+                    )
+                    .into());
+                }
                 Attempt::WrongVersion(actual) => {
                     return Err(conflict(stream, expected, actual).into())
                 }
@@ -300,6 +333,14 @@ async fn append_on(
             continue;
         }
         if error.is_unique_violation() {
+            // Another run of this command may have won the race: then its events are the
+            // answer, not an error.
+            if let Some(command_id) = command_id {
+                let first_run = command_events_on(client, shared, stream, command_id).await?;
+                if !first_run.is_empty() {
+                    return Ok(first_run);
+                }
+            }
             lost_races += 1;
             if expected == ExpectedVersion::Any && lost_races < ANY_ATTEMPTS {
                 // `Any` promised to append whatever the version: try again.
@@ -330,6 +371,9 @@ fn attempt(rows: &[Row], stream: &StreamId, count: usize) -> Result<Attempt, Sto
         ));
     };
     let current = decode::count(first, Some(stream), "current_version")?;
+    if decode::count(first, Some(stream), "earlier_events")? > 0 {
+        return Ok(Attempt::AlreadyRecorded);
+    }
     if matches!(first.try_get::<_, Option<i64>>("position"), Ok(None)) {
         return Ok(Attempt::WrongVersion(current));
     }
@@ -457,6 +501,36 @@ async fn stream_version_on(
             error: error.into_store("reading a PostgreSQL stream version", &shared.timeouts),
         }),
     }
+}
+
+/// The events an earlier run of a command appended to `stream`, read on the connection the
+/// append holds (in a transaction, its own appends included).
+async fn command_events_on(
+    client: &ClientWrapper,
+    shared: &Shared,
+    stream: &StreamId,
+    command_id: Uuid,
+) -> Result<Vec<RecordedEvent>, Failed> {
+    let key = stream.as_str();
+    let rows = connection::query(
+        client,
+        &shared.sql.append.command_events,
+        &[&key, &command_id],
+        &shared.timeouts,
+    )
+    .await
+    .map_err(|error| Failed {
+        poisoned: error.poisons_connection(),
+        error: error.into_store(
+            "reading back a command's PostgreSQL events",
+            &shared.timeouts,
+        ),
+    })?;
+    let mut names = Names::default();
+    Ok(rows
+        .iter()
+        .map(|row| decode::recorded_event(row, Some(stream), &mut names))
+        .collect::<Result<_, _>>()?)
 }
 
 fn conflict(stream: &StreamId, expected: ExpectedVersion, actual: u64) -> StoreError {

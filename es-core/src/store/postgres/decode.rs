@@ -171,10 +171,20 @@ impl<'r> RowReader<'r> {
                 detail: error.to_string(),
             })
         })?;
+        let command_id = self
+            .row
+            .try_get::<_, Option<Uuid>>("command_id")
+            .map_err(|error| {
+                self.corrupt(Corruption::Unreadable {
+                    column: "command_id",
+                    detail: error.to_string(),
+                })
+            })?;
         Ok(Metadata {
             event_id,
             correlation_id: stored.correlation_id.unwrap_or(event_id),
             causation_id: stored.causation_id,
+            command_id,
             extra: stored.extra,
         })
     }
@@ -258,7 +268,7 @@ pub(super) fn count(
 
 /// The event columns read back, besides `stream_id`.
 pub(super) const EVENT_COLUMNS: &str =
-    "version, position, recorded_at, event_name, schema_version, event_id, metadata, payload";
+    "version, position, recorded_at, event_name, schema_version, event_id, command_id, metadata, payload";
 
 /// The columns replay reads.
 pub(super) const PAYLOAD_COLUMNS: &str =

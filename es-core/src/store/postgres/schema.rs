@@ -15,7 +15,17 @@ use crate::error::StoreError;
 ///
 /// 3: read models beside the events: `es_projection_generations`, `es_dead_letters`,
 /// `es_projection_leases` (document tables are created per projection generation).
-pub const SCHEMA_VERSION: i32 = 3;
+///
+/// 4: idempotent commands: `es_events.command_id`, with an index. A schema of layout 3 is
+/// upgraded in place when opened (no row is rewritten).
+pub const SCHEMA_VERSION: i32 = 4;
+
+/// What turns a schema of layout 3 into layout 4; also run, in order, after [`OBJECTS`] when
+/// creating a schema, so both paths make the same table.
+const UPGRADE_FROM_3: [&str; 2] = [
+    include_str!("sql/events_command_id_column.sql"),
+    include_str!("sql/events_command_index.sql"),
+];
 
 /// Everything the store needs, in creation order. `{schema}` stands for the schema name, a
 /// checked identifier (never a value).
@@ -86,7 +96,21 @@ pub(super) async fn prepare(
         .await
         .map_err(failed("reading the PostgreSQL schema version"))?;
         let found: Option<i64> = row.try_get(0).unwrap_or(None);
-        if found != Some(i64::from(SCHEMA_VERSION)) {
+        if found == Some(3) {
+            // Under the advisory lock: one opener upgrades, the others then find layout 4.
+            run_all(&transaction, schema, &UPGRADE_FROM_3, timeouts)
+                .await
+                .map_err(failed("upgrading the PostgreSQL tables"))?;
+            bounded(
+                timeouts,
+                transaction.execute(
+                    &format!("UPDATE {} SET version = $1", qualified("es_schema_version")),
+                    &[&SCHEMA_VERSION],
+                ),
+            )
+            .await
+            .map_err(failed("recording the PostgreSQL schema version"))?;
+        } else if found != Some(i64::from(SCHEMA_VERSION)) {
             return Err(StoreError::backend(
                 "checking the PostgreSQL schema version",
                 SetupError::SchemaVersion {
@@ -110,14 +134,12 @@ pub(super) async fn prepare(
             },
         ));
     }
-    for object in OBJECTS {
-        bounded(
-            timeouts,
-            transaction.batch_execute(&object.replace("{schema}", schema)),
-        )
+    run_all(&transaction, schema, &OBJECTS, timeouts)
         .await
         .map_err(failed("creating the PostgreSQL tables"))?;
-    }
+    run_all(&transaction, schema, &UPGRADE_FROM_3, timeouts)
+        .await
+        .map_err(failed("creating the PostgreSQL tables"))?;
     bounded(
         timeouts,
         transaction.execute(
@@ -133,4 +155,21 @@ pub(super) async fn prepare(
     bounded(timeouts, transaction.commit())
         .await
         .map_err(failed("committing the PostgreSQL tables"))
+}
+
+/// Runs each statement with the schema name filled in.
+async fn run_all(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+    statements: &[&str],
+    timeouts: &Timeouts,
+) -> Result<(), QueryError> {
+    for statement in statements {
+        bounded(
+            timeouts,
+            transaction.batch_execute(&statement.replace("{schema}", schema)),
+        )
+        .await?;
+    }
+    Ok(())
 }

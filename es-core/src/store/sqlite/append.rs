@@ -1,5 +1,9 @@
 //! Appending: one `BEGIN IMMEDIATE` transaction per batch.
 //!
+//! A batch whose first event carries a command id already recorded on its stream appends
+//! nothing: the events that command appended are returned instead, read in the same
+//! transaction.
+//!
 //! The write lock is taken before the stream's version is read, so the expectation check
 //! and the inserts see the same stream, whichever process appends; and positions (rowids)
 //! are given out under that lock, so commit order is position order and read-all can never
@@ -16,8 +20,8 @@ use crate::store::ExpectedVersion;
 use crate::stream::StreamId;
 
 const INSERT: &str = "INSERT INTO es_events (stream_id, version, event_name, schema_version, \
-     recorded_at_us, event_id, correlation_id, causation_id, extra, payload) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     recorded_at_us, event_id, correlation_id, causation_id, extra, payload, command_id) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 /// Appends a non-empty, already checked batch to `stream` if it is at `expected`.
 pub(super) fn append(
@@ -29,6 +33,14 @@ pub(super) fn append(
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend("starting a SQLite append"))?;
+    // Under the write lock: no other append of this command can commit between the look
+    // and the inserts below.
+    if let Some(command_id) = events.first().and_then(|event| event.metadata.command_id) {
+        let first_run = read::command_events(&transaction, stream, command_id)?;
+        if !first_run.is_empty() {
+            return Ok(first_run);
+        }
+    }
     let actual = read::stream_version(&transaction, stream)?;
     if !expected.accepts(actual) {
         return Err(Conflict {
@@ -62,6 +74,7 @@ pub(super) fn append(
                     event.metadata.causation_id.map(|id| id.to_string()),
                     encode_extra(&event.metadata)?,
                     event.payload.as_str(),
+                    event.metadata.command_id.map(|id| id.to_string()),
                 ])
                 .map_err(backend("appending to SQLite"))?;
             // The CHECK on `position` keeps a rowid below 1 out of the table; should a file

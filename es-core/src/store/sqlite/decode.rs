@@ -32,7 +32,7 @@ pub(super) const LOCATE: &str = "position, stream_id, version, event_name";
 
 /// The columns of a full event, in the order [`Decoder::event`] reads them.
 pub(super) const EVENT: &str = "position, stream_id, version, event_name, schema_version, \
-     recorded_at_us, event_id, correlation_id, causation_id, extra, payload";
+     recorded_at_us, event_id, correlation_id, causation_id, extra, payload, command_id";
 
 /// The columns replay needs, in the order [`Decoder::payload`] reads them.
 pub(super) const PAYLOAD: &str =
@@ -240,6 +240,7 @@ impl Decoder {
             event_id: uuid(row, 6, "event_id").map_err(fail)?,
             correlation_id: uuid(row, 7, "correlation_id").map_err(fail)?,
             causation_id: optional_uuid(row, 8, "causation_id").map_err(fail)?,
+            command_id: optional_uuid(row, 11, "command_id").map_err(fail)?,
             extra: extra(row, 9).map_err(fail)?,
         };
         let payload = text(row, 10, "payload").map_err(fail)?;

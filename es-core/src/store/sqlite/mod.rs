@@ -37,7 +37,7 @@
 //! [`es_core::sqlite::rusqlite`](crate::sqlite::rusqlite), so an application that also opens
 //! the file itself uses the same driver and links one SQLite.
 //!
-//! # Schema (layout 2)
+//! # Schema (layout 3)
 //!
 //! - `es_events (position INTEGER PRIMARY KEY, stream_id TEXT, version INTEGER,
 //!   aggregate_type TEXT GENERATED, event_name TEXT, schema_version INTEGER,
@@ -51,7 +51,10 @@
 //!   `es_dead_letters (projection, position, stream_id, version, event_name, error,
 //!   failed_at_us)`, `es_projection_leases (projection, holder, expires_at_us)`, and one
 //!   `es_doc_{projection}_{generation} (key, body, idx_0, ...)` per projection generation,
-//!   made at run time. A layout-1 file is upgraded when opened.
+//!   made at run time.
+//! - Layout 3 adds `es_events.command_id TEXT NULL` (the id of the command that appended
+//!   the event), with a partial index on `(command_id, stream_id)` for the idempotency check
+//!   every append with a command id makes. An older file is upgraded when opened.
 //!
 //! Times are stored as microseconds since the Unix epoch, so they read back truncated to the
 //! microsecond; the events `append` returns are truncated the same way.

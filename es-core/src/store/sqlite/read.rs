@@ -63,6 +63,24 @@ pub(super) fn read_stream(
     )
 }
 
+/// The events a command appended to `stream`, in order (none if it never ran there).
+pub(super) fn command_events(
+    connection: &Connection,
+    stream: &StreamId,
+    command_id: uuid::Uuid,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut decoder = Decoder::for_stream(stream);
+    query(
+        connection,
+        &format!(
+            "SELECT {} FROM es_events WHERE command_id = ?1 AND stream_id = ?2 ORDER BY version",
+            decode::EVENT
+        ),
+        params![command_id.to_string(), stream.as_str()],
+        |row| decoder.event(row),
+    )
+}
+
 pub(super) fn read_stream_payloads(
     connection: &Connection,
     stream: &StreamId,

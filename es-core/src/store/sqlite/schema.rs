@@ -23,7 +23,7 @@ use crate::error::StoreError;
 pub(super) const APPLICATION_ID: i32 = 0x6573_636F;
 
 /// The layout this code reads and writes; stored in `PRAGMA user_version`.
-pub(super) const LAYOUT_VERSION: i64 = 2;
+pub(super) const LAYOUT_VERSION: i64 = 3;
 
 /// The statements that create layout 1 in an empty file, one table, index or trigger each.
 ///
@@ -47,8 +47,16 @@ const LAYOUT_2: &[&str] = &[
     include_str!("schema/projection_leases.sql"),
 ];
 
+/// Layout 3 makes commands idempotent: each event keeps the id of the command that appended
+/// it, indexed so an append finds an earlier run of its command on its stream. Adding a
+/// nullable column rewrites nothing, so upgrading a large file is instant.
+const LAYOUT_3: &[&str] = &[
+    include_str!("schema/events_command_id.sql"),
+    include_str!("schema/events_by_command.sql"),
+];
+
 /// `STEPS[n - 1]` turns a file of layout `n - 1` (0: empty) into layout `n`.
-const STEPS: &[&[&str]] = &[LAYOUT_1, LAYOUT_2];
+const STEPS: &[&[&str]] = &[LAYOUT_1, LAYOUT_2, LAYOUT_3];
 
 /// How long a connection waits for a lock another connection holds before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

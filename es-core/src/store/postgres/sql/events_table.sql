@@ -1,5 +1,6 @@
--- One row per event. Every column is NOT NULL, so no row carries a null bitmap, and the
--- fixed-width columns come first, widest first, so rows carry no alignment padding.
+-- One row per event. Every column here is NOT NULL, and the fixed-width columns come first,
+-- widest first, so rows carry no alignment padding. (Layout 4 adds one nullable column,
+-- `command_id`: see events_command_id_column.sql.)
 -- The aggregate type is not stored apart: it is the part of stream_id before the first `/`.
 -- metadata holds only what differs from the defaults: `{}` for an event that started its
 -- correlation, had no causation and no free-form entries.

@@ -210,7 +210,7 @@ fn the_decoder_refuses_nulls_and_wrong_types() {
             .unwrap()
     };
     let good = "1, 'post/1', 1, 'e', 1, 0, '00000000-0000-0000-0000-000000000001', \
-                '00000000-0000-0000-0000-000000000002', NULL, NULL, '{}'";
+                '00000000-0000-0000-0000-000000000002', NULL, NULL, '{}', NULL";
     decode(good).unwrap();
 
     let null_schema = good.replacen(", 1, 0,", ", NULL, 0,", 1);

@@ -98,13 +98,13 @@ async fn a_file_of_another_layout_is_refused_not_read() {
     let newer = dir.file("newer.db");
     drop(SqliteStore::open(&newer).await.unwrap());
     raw(&newer)
-        .execute_batch("PRAGMA user_version = 3")
+        .execute_batch("PRAGMA user_version = 4")
         .unwrap();
     assert!(matches!(
         layout_error(SqliteStore::open(&newer).await),
         LayoutError::Newer {
-            found: 3,
-            supported: 2
+            found: 4,
+            supported: 3
         }
     ));
 

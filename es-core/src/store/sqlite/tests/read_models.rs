@@ -441,6 +441,24 @@ async fn a_layout_1_file_is_upgraded_and_keeps_its_events() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(layout, schema::LAYOUT_VERSION);
+    let post = crate::StreamId::new("post", "1").unwrap();
+    let kept = store.read_stream(&post, 1, 10).await.unwrap();
+    assert_eq!(kept[0].metadata.command_id, None);
+    // Layout 3 makes commands idempotent on an upgraded file too.
+    let mut command = crate::testing::event("post.edited", 1);
+    command.metadata.command_id = Some(uuid::Uuid::now_v7());
+    let first = store
+        .append(&post, ExpectedVersion::Exact(1), vec![command.clone()])
+        .await
+        .unwrap();
+    let again = store
+        .append(&post, ExpectedVersion::Exact(1), vec![command])
+        .await
+        .unwrap();
+    assert_eq!(
+        (first, store.stream_version(&post).await.unwrap()),
+        (again, 2)
+    );
     store.create_generation(&posts(1), "v1").await.unwrap();
     drop(store);
     // Opened again, it is simply the current layout.
