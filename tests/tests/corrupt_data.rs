@@ -72,7 +72,12 @@ async fn check(store: Arc<dyn EventStore>, write_bad_row: impl AsyncFn(&str, &Ca
     for case in CASES {
         let id = format!("{}-{}", case.name, uuid::Uuid::new_v4().simple());
         accounts
-            .execute(&id, Open { owner: "ann".into() })
+            .execute(
+                &id,
+                Open {
+                    owner: "ann".into(),
+                },
+            )
             .await
             .unwrap();
         for &version in case.versions {
@@ -89,18 +94,45 @@ async fn check(store: Arc<dyn EventStore>, write_bad_row: impl AsyncFn(&str, &Ca
             "{}: a typed error, got {error:?}",
             case.name
         );
-        assert!(text.contains(&format!("account/{id}")), "{}: names the stream: {text}", case.name);
+        assert!(
+            text.contains(&format!("account/{id}")),
+            "{}: names the stream: {text}",
+            case.name
+        );
         for part in case.says {
-            assert!(text.contains(part), "{}: `{part}` missing from: {text}", case.name);
+            assert!(
+                text.contains(part),
+                "{}: `{part}` missing from: {text}",
+                case.name
+            );
         }
         // A command on that stream is refused the same way, and appends nothing.
         assert!(accounts.execute(&id, Deposit { amount: 1 }).await.is_err());
         checked += 1;
     }
     // Other streams load and take commands.
-    accounts.execute(&"healthy".to_owned(), Open { owner: "bob".into() }).await.unwrap();
-    accounts.execute(&"healthy".to_owned(), Deposit { amount: 5 }).await.unwrap();
-    assert_eq!(accounts.load(&"healthy".to_owned()).await.unwrap().state.balance, 5);
+    accounts
+        .execute(
+            &"healthy".to_owned(),
+            Open {
+                owner: "bob".into(),
+            },
+        )
+        .await
+        .unwrap();
+    accounts
+        .execute(&"healthy".to_owned(), Deposit { amount: 5 })
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts
+            .load(&"healthy".to_owned())
+            .await
+            .unwrap()
+            .state
+            .balance,
+        5
+    );
     println!("corrupt rows checked: {checked} kinds, typed errors {checked}, panics 0, other streams fine");
 }
 
@@ -139,7 +171,15 @@ async fn sqlite_reports_malformed_json_and_a_bad_uuid() {
         ("uuid", r#"{"amount": 1}"#, "not-a-uuid".to_owned()),
     ] {
         let id = format!("{label}-{}", uuid::Uuid::new_v4().simple());
-        accounts.execute(&id, Open { owner: "ann".into() }).await.unwrap();
+        accounts
+            .execute(
+                &id,
+                Open {
+                    owner: "ann".into(),
+                },
+            )
+            .await
+            .unwrap();
         rusqlite::Connection::open(&path)
             .unwrap()
             .execute(
@@ -154,7 +194,9 @@ async fn sqlite_reports_malformed_json_and_a_bad_uuid() {
             _ => accounts.history(&id).await.unwrap_err().to_string(),
         };
         assert!(
-            text.contains(&format!("account/{id}")) && text.contains("version 2") && text.contains("account.deposited"),
+            text.contains(&format!("account/{id}"))
+                && text.contains("version 2")
+                && text.contains("account.deposited"),
             "{label}: {text}"
         );
     }
@@ -167,7 +209,9 @@ async fn postgres_reports_each_kind_of_bad_row_and_negative_numbers() {
         return;
     };
     let url = stores::postgres_url().await.unwrap();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     let client = Arc::new(client);
     let schema = store.schema().to_owned();
@@ -175,21 +219,47 @@ async fn postgres_reports_each_kind_of_bad_row_and_negative_numbers() {
         "INSERT INTO \"{schema}\".es_events (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
          VALUES ((SELECT coalesce(max(position), 0) + 1 FROM \"{schema}\".es_events), $1, $2, gen_random_uuid(), $3, $4, $5::text::json, '{{}}')"
     );
-    check(Arc::new(store.clone()), async |stream: &str, case: &Case, version: i64| {
-        client
-            .execute(
-                &insert,
-                &[&version, &(case.schema_version as i32), &stream, &case.event_name, &case.payload],
-            )
-            .await
-            .unwrap();
-    })
+    check(
+        Arc::new(store.clone()),
+        async |stream: &str, case: &Case, version: i64| {
+            client
+                .execute(
+                    &insert,
+                    &[
+                        &version,
+                        &(case.schema_version as i32),
+                        &stream,
+                        &case.event_name,
+                        &case.payload,
+                    ],
+                )
+                .await
+                .unwrap();
+        },
+    )
     .await;
     // A negative schema version, as only a hand-edited row can hold.
     let accounts = Repository::<Account>::new(store.clone()).without_cache();
-    accounts.execute(&"negative".to_owned(), Open { owner: "ann".into() }).await.unwrap();
+    accounts
+        .execute(
+            &"negative".to_owned(),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap();
     client
-        .execute(&insert, &[&2i64, &-5i32, &"account/negative", &"account.deposited", &r#"{"amount": 1}"#])
+        .execute(
+            &insert,
+            &[
+                &2i64,
+                &-5i32,
+                &"account/negative",
+                &"account.deposited",
+                &r#"{"amount": 1}"#,
+            ],
+        )
         .await
         .unwrap();
     let error = accounts.load(&"negative".to_owned()).await.unwrap_err();

@@ -110,7 +110,11 @@ fn catch_up_row(store: &str, events: u64, catch_up: f64, read_all: f64) -> Row {
 }
 
 /// Figure 8 on SQLite and (when it answers) PostgreSQL.
-pub async fn figure_8(settings: &Settings, dir: &std::path::Path, pg_url: Option<&str>) -> Vec<Row> {
+pub async fn figure_8(
+    settings: &Settings,
+    dir: &std::path::Path,
+    pg_url: Option<&str>,
+) -> Vec<Row> {
     let events = settings.catch_up_events;
     let mut rows = Vec::new();
     let path = dir.join(format!("bench-read-{}.db", std::process::id()));
@@ -166,7 +170,11 @@ async fn blog_log(path: &std::path::Path, events: u64) {
                 2,
                 &serde_json::json!({"author": "ada", "title": format!("Post {post}"), "content": "...", "tags": []}),
             ),
-            encode("post.published", 1, &serde_json::json!({"title": format!("Post {post}")})),
+            encode(
+                "post.published",
+                1,
+                &serde_json::json!({"title": format!("Post {post}")}),
+            ),
         ];
         for number in 1..=comments_per_post {
             batch.push(encode(
