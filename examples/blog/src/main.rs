@@ -126,6 +126,16 @@ enum Action {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `RUST_LOG=debug` shows a span per command (aggregate, id, command, outcome, attempts,
+    // events) and per store call; warnings only by default. Logs go to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
