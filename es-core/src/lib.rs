@@ -71,6 +71,7 @@ extern crate self as es_core;
 mod aggregate;
 mod cache;
 mod command;
+mod context;
 mod envelope;
 mod error;
 mod event;
@@ -103,6 +104,7 @@ pub mod __private;
 pub use aggregate::{Aggregate, AggregateId, DomainError, IntoEvents};
 pub use cache::AggregateCache;
 pub use command::Command;
+pub use context::Context;
 pub use envelope::{Envelope, Metadata, NewEvent, Payload, RecordedEvent};
 pub use error::{
     BoxError, Conflict, CorruptRecord, Corruption, DecodeError, Field, ProjectionError, Refusal,
