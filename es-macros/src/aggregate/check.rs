@@ -106,15 +106,19 @@ fn type_text(ty: &syn::Type) -> String {
 }
 
 /// The message type the method takes, without `&`, for the example in an error; `fallback`
-/// when it takes none.
+/// when it takes none (a context is not a message).
 fn message_hint(method: &Method, fallback: &str) -> String {
-    method.arguments.first().map_or_else(
-        || fallback.to_owned(),
-        |ty| match ty {
-            syn::Type::Reference(reference) => type_text(&reference.elem),
-            other => type_text(other),
-        },
-    )
+    method
+        .arguments
+        .iter()
+        .find(|ty| context_argument(ty).is_none())
+        .map_or_else(
+            || fallback.to_owned(),
+            |ty| match ty {
+                syn::Type::Reference(reference) => type_text(&reference.elem),
+                other => type_text(other),
+            },
+        )
 }
 
 /// Replay calls `#[apply]` methods for events written long ago: they must change `self`, take
@@ -242,7 +246,7 @@ fn check_handle_arguments(cx: &Ctxt, method: &Method, command_hint: &str, exampl
             }
             None => cx.error_spanned_by(
                 second,
-                format!("`#[handle]` method `{name}` takes one command and optionally its context `{}`, but has another argument; put the extra values in the command, {example}, or read them from the context, {}", context_text(None), with_context(None)),
+                format!("`#[handle]` method `{name}` takes a command and, optionally, its context (`{}`); put the extra values in the command, {example}, or in the aggregate's `services = ...`", context_text(None)),
             ),
         },
     }

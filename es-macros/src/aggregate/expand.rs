@@ -230,11 +230,13 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
         // services type other than the struct's is reported at their argument.
         let call = match method.context() {
             Some(argument) => {
-                let services = argument
-                    .services
-                    .map_or_else(|| quote!(()), |services| quote!(#services));
-                let context = quote_spanned! {argument.original.span()=>
-                    <#decl::Services as ::es_core::__private::ServicesAre<#services>>::context(context)
+                let (services, span) = match argument.services {
+                    Some(services) => (quote!(#services), services.span()),
+                    None => (quote!(()), argument.original.span()),
+                };
+                // Every token at the user's type, so that is where a mismatch is reported.
+                let context = quote_spanned! {span=>
+                    <<Self as ::es_core::Aggregate>::Services as ::es_core::__private::ServicesAre<#services>>::context(context)
                 };
                 quote!(self.#function(command, #context))
             }
