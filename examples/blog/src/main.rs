@@ -190,7 +190,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         }
         Action::Login { author } => {
             blog.authors
-                .execute(&author, LogIn { at: Utc::now() })
+                .execute(&author, LogIn)
                 .await?;
             writeln!(out, "{author} logged in")?;
         }
