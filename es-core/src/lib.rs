@@ -55,6 +55,12 @@
 //! # }).unwrap();
 //! ```
 //!
+//! A handler that needs more than state and command (a clock, a uniqueness check, the user
+//! from the caller's [`CommandMetadata`]) takes a [`Context`] after its command; the struct
+//! declares its services with `#[aggregate(services = ...)]`. Services are queries: a
+//! handler runs again when its append loses a race, so side effects belong in projections or
+//! process managers (see [`Aggregate`]).
+//!
 //! # Features
 //!
 //! - `sqlite`: [`sqlite::SqliteStore`], a single-file store.

@@ -147,8 +147,8 @@ async fn after_a_conflict_the_handler_runs_again_with_the_same_context() {
     let stream = StreamId::new("ticket", "t-1").unwrap();
     let desk = Desk::named("front");
     *desk.interlope.lock().unwrap() = Some((store.clone(), stream.clone()));
-    let tickets = Repository::<Ticket>::with_services(store.clone(), desk)
-        .with_retry(RetryPolicy::default());
+    let tickets =
+        Repository::<Ticket>::with_services(store.clone(), desk).with_retry(RetryPolicy::default());
     let committed = tickets
         .execute_with(
             &"t-1".to_owned(),

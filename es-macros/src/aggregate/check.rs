@@ -4,8 +4,8 @@ use quote::ToTokens;
 use syn::ReturnType;
 
 use super::ast::{
-    arguments_span, context_argument, output_span, type_ident, AggregateImpl, Declaration,
-    Emitted, Method, Receiver,
+    arguments_span, context_argument, output_span, type_ident, AggregateImpl, Declaration, Emitted,
+    Method, Receiver,
 };
 use crate::ctxt::Ctxt;
 use crate::impl_block::each_repeat;

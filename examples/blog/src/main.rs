@@ -189,9 +189,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             writeln!(out, "registered author {author}")?;
         }
         Action::Login { author } => {
-            blog.authors
-                .execute(&author, LogIn)
-                .await?;
+            blog.authors.execute(&author, LogIn).await?;
             writeln!(out, "{author} logged in")?;
         }
         Action::Create {

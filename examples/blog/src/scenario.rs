@@ -62,11 +62,7 @@ pub async fn play(blog: &Blog, suffix: &str) -> Result<ScenarioOutcome, Failure>
             Err(other) => return Err(other.into()),
         }
         blog.authors
-            .execute_with(
-                &author.to_owned(),
-                LogIn,
-                as_user(author),
-            )
+            .execute_with(&author.to_owned(), LogIn, as_user(author))
             .await?;
     }
     let posts = [
