@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 
+use crate::context::Context;
 use crate::envelope::Payload;
 use crate::error::Refusal;
 use crate::event::EventSet;
@@ -12,10 +13,22 @@ use crate::stream::StreamId;
 /// Implemented by the two halves of `#[aggregate]`: on the struct (name, id and error types)
 /// and on its impl block (`#[handle]` and `#[apply]` methods). See the crate docs for an example.
 ///
+/// # Services and retries
+///
+/// A handler decides from the state, the command and its [`Context`]: the aggregate's
+/// `Services` (declared with `#[aggregate(services = ...)]`, `()` by default) and the
+/// caller's metadata. Services are queries: a clock, a lookup, a uniqueness check. When the
+/// append loses a race with another writer, the repository reloads the aggregate and handles
+/// the command again, so a handler may run more than once for one command, and a run's events
+/// may never be stored. Side effects (sending mail, charging a card, calling another service
+/// that changes something) belong after the commit, in a projection or a process manager
+/// reacting to the events.
+///
 /// # For implementors
 ///
-/// `handle` must be pure: decide from `&self` and the command, change nothing. `apply` must be
-/// deterministic and infallible: it runs on every load, for events written years ago.
+/// `handle` must not change the state: decide from `&self`, the command and the context's
+/// answers. `apply` must be deterministic and infallible: it runs on every load, for events
+/// written years ago.
 pub trait Aggregate: Default + Send + Sync + 'static {
     /// The stored aggregate type, e.g. `"post"`: the first half of every stream's identity.
     const NAME: &'static str;
@@ -29,6 +42,10 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     type Command: Send + 'static;
     /// The domain error a rejected command returns.
     type Error: DomainError;
+    /// What handlers may consult besides state and command (`()` for none): see
+    /// [`Context::services`]. Shared by every command, so usually a struct of clients or
+    /// `Arc`s; queries only (see "Services and retries" above).
+    type Services: Send + Sync + 'static;
 
     /// Identifies the shape of the state for snapshots; `#[aggregate]` derives it from the
     /// struct's fields and types, so changing the struct makes old snapshots be ignored.
@@ -36,8 +53,13 @@ pub trait Aggregate: Default + Send + Sync + 'static {
 
     /// Changes the state by one event.
     fn apply(&mut self, event: &Self::Event);
-    /// Decides which events a command produces, or rejects it.
-    fn handle(&self, command: Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+    /// Decides which events a command produces, or rejects it. May run more than once for
+    /// one command (after a conflict), so it must not cause side effects.
+    fn handle(
+        &self,
+        command: Self::Command,
+        context: &Context<'_, Self::Services>,
+    ) -> Result<Vec<Self::Event>, Self::Error>;
 
     /// Serializes the state for a snapshot; `None` when the aggregate takes no snapshots.
     fn snapshot_state(&self) -> Option<Result<Payload, serde_json::Error>> {
@@ -77,12 +99,12 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {}
 #[diagnostic::do_not_recommend] // one error naming `DomainError`, not one per missing trait
 impl<T: std::error::Error + Send + Sync + 'static> DomainError for T {}
 
-/// The struct-level half of `#[aggregate]`: name, id and error types.
+/// The struct-level half of `#[aggregate]`: name, id, error and services types.
 ///
 /// Kept separate because the struct and its impl block are two macro calls that cannot see
 /// each other; the impl-level expansion reads these back to implement [`Aggregate`]. The struct
-/// always implements it (with stand-in types after a mistake in its attribute), and `Id` and
-/// `Error` carry no bounds here: each is asserted once at the user's type, and the generated
+/// always implements it (with stand-in types after a mistake in its attribute), and `Id`,
+/// `Error` and `Services` carry no bounds here: each is asserted once at the user's type, and the generated
 /// `Aggregate` impl assumes them, so one wrong type is one error, not one per use.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
@@ -95,6 +117,7 @@ pub trait AggregateDecl: Sized {
     const STATE_FINGERPRINT: &'static str;
     type Id;
     type Error;
+    type Services;
 
     fn snapshot_state(&self) -> Option<Result<Payload, serde_json::Error>>;
     fn restore_state(state: &Payload) -> Option<Result<Self, serde_json::Error>>;

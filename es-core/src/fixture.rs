@@ -10,12 +10,18 @@
 //! comparison you pass ([`Given::when_compared_by`]) when the state does not implement it or
 //! holds something that should not count, such as a cache. The comparison is by value, so a
 //! `HashMap` in the state compares equal whatever its iteration order.
+//!
+//! Handlers that take a [`Context`] see the services and metadata given with
+//! [`Given::with_services`] and [`Given::with_metadata`]: by default the services' `Default`
+//! and empty metadata.
 
 #![allow(clippy::panic)] // a failed assertion in a test fixture is meant to panic
 
 use std::fmt::Debug;
 
 use crate::aggregate::Aggregate;
+use crate::context::Context;
+use crate::repository::CommandMetadata;
 
 /// Starts a given/when/then test of an aggregate; implemented for every [`Aggregate`].
 ///
@@ -42,26 +48,84 @@ use crate::aggregate::Aggregate;
 /// Door::given([Opened.into()]).when(Open).then_error(AlreadyOpen);
 /// ```
 pub trait GivenExt: Aggregate {
-    /// The aggregate after these past events, ready to receive a command.
-    fn given(history: impl IntoIterator<Item = Self::Event>) -> Given<Self> {
+    /// The aggregate after these past events, ready to receive a command. Its handlers get
+    /// the `Default` services; replace them with [`Given::with_services`].
+    fn given(history: impl IntoIterator<Item = Self::Event>) -> Given<Self>
+    where
+        Self::Services: Default,
+    {
         Given::new(history)
+    }
+
+    /// Like [`GivenExt::given`], with `services` for the handlers: for an aggregate whose
+    /// services have no `Default`.
+    fn given_with(
+        services: Self::Services,
+        history: impl IntoIterator<Item = Self::Event>,
+    ) -> Given<Self> {
+        Given::with_history_and_services(history, services)
     }
 }
 
 impl<A: Aggregate> GivenExt for A {}
 
 /// An aggregate with a history, ready to receive a command; made by [`GivenExt::given`].
-#[derive(Debug)]
 pub struct Given<A: Aggregate> {
     history: Vec<A::Event>,
+    services: A::Services,
+    metadata: CommandMetadata,
+    aggregate_id: String,
+}
+
+impl<A: Aggregate> Debug for Given<A> {
+    // The services are left out: they need not implement `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Given")
+            .field("history", &self.history)
+            .field("metadata", &self.metadata)
+            .field("aggregate_id", &self.aggregate_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<A: Aggregate> Given<A> {
-    /// An aggregate that has already applied `history`.
-    pub fn new(history: impl IntoIterator<Item = A::Event>) -> Self {
+    /// An aggregate that has already applied `history`, with the `Default` services.
+    pub fn new(history: impl IntoIterator<Item = A::Event>) -> Self
+    where
+        A::Services: Default,
+    {
+        Self::with_history_and_services(history, A::Services::default())
+    }
+
+    fn with_history_and_services(
+        history: impl IntoIterator<Item = A::Event>,
+        services: A::Services,
+    ) -> Self {
         Given {
             history: history.into_iter().collect(),
+            services,
+            metadata: CommandMetadata::new(),
+            aggregate_id: String::new(),
         }
+    }
+
+    /// The services handlers see in [`Context::services`], e.g. a clock fixed at one time.
+    pub fn with_services(mut self, services: A::Services) -> Self {
+        self.services = services;
+        self
+    }
+
+    /// The metadata handlers see in [`Context::metadata`], as if the command were run with
+    /// `Repository::execute_with(id, command, metadata)`.
+    pub fn with_metadata(mut self, metadata: CommandMetadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The id handlers see in [`Context::aggregate_id`]; empty unless set.
+    pub fn with_id(mut self, id: &A::Id) -> Self {
+        self.aggregate_id = id.to_string();
+        self
     }
 
     /// Handles `command` against the state rebuilt from the history, and checks the
@@ -128,7 +192,8 @@ impl<A: Aggregate> Given<A> {
                 show(&state)
             );
         }
-        let result = state.handle(command);
+        let context = Context::new(&self.services, &self.metadata, &self.aggregate_id);
+        let result = state.handle(command, &context);
         if !same(&reference, &state) {
             panic!(
                 "a `#[handle]` method changed the aggregate's state (through interior mutability); state may only change in `#[apply]` methods, or it is lost on the next load\n  before: {}\n  after:  {}",

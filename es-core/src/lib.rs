@@ -55,6 +55,12 @@
 //! # }).unwrap();
 //! ```
 //!
+//! A handler that needs more than state and command (a clock, a uniqueness check, the user
+//! from the caller's [`CommandMetadata`]) takes a [`Context`] after its command; the struct
+//! declares its services with `#[aggregate(services = ...)]`. Services are queries: a
+//! handler runs again when its append loses a race, so side effects belong in projections or
+//! process managers (see [`Aggregate`]).
+//!
 //! # Features
 //!
 //! - `sqlite`: [`sqlite::SqliteStore`], a single-file store.
@@ -71,6 +77,7 @@ extern crate self as es_core;
 mod aggregate;
 mod cache;
 mod command;
+mod context;
 mod envelope;
 mod error;
 mod event;
@@ -103,6 +110,7 @@ pub mod __private;
 pub use aggregate::{Aggregate, AggregateId, DomainError, IntoEvents};
 pub use cache::AggregateCache;
 pub use command::Command;
+pub use context::Context;
 pub use envelope::{Envelope, Metadata, NewEvent, Payload, RecordedEvent};
 pub use error::{
     BoxError, Conflict, CorruptRecord, Corruption, DecodeError, Field, ProjectionError, Refusal,

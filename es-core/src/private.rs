@@ -19,6 +19,35 @@ pub trait EventDecl {
     /// Same as `Event::NAME`.
     const NAME: &'static str;
 }
+/// Asserts at the user's span that an aggregate's `services = ...` type can be shared by
+/// every command the repository runs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an aggregate's services: it must be `Send + Sync + 'static`",
+    label = "the repository shares the services between threads; hold clients in an `Arc` and shared state in a `Mutex`",
+    note = "services are queries (a clock, a lookup, a uniqueness check), handed to `#[handle]` methods through `&Context<{Self}>`"
+)]
+pub trait AggregateServices: Send + Sync + 'static {}
+#[diagnostic::do_not_recommend]
+impl<T: Send + Sync + 'static> AggregateServices for T {}
+
+/// Hands the repository's context to a `#[handle]` method that names its services type:
+/// implemented only when the method's type is the aggregate's, so a mismatch is one error at
+/// the method's argument that names the struct's `services = ...`.
+#[diagnostic::on_unimplemented(
+    message = "this `#[handle]` method's context holds `{T}`, but the aggregate declares `services = {Self}`",
+    label = "the context's services must be the aggregate's: `&Context<{Self}>`",
+    note = "the struct's `#[aggregate(..., services = ...)]` names what every handler's context holds (`()` when it names none); to hand handlers a `{T}`, write `services = {T}` there"
+)]
+pub trait ServicesAre<T>: Sized {
+    /// The same context, typed as the method takes it.
+    fn context<'c, 'a>(context: &'c crate::Context<'a, Self>) -> &'c crate::Context<'a, T>;
+}
+impl<T> ServicesAre<T> for T {
+    fn context<'c, 'a>(context: &'c crate::Context<'a, T>) -> &'c crate::Context<'a, T> {
+        context
+    }
+}
+
 /// Asserts at the user's span that a state with `snapshot_every` can be serialized.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has `snapshot_every`, so its state must implement serde's `Serialize` and `Deserialize`",

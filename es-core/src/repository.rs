@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
 use crate::cache::AggregateCache;
+use crate::context::Context;
 use crate::envelope::{Envelope, Metadata, NewEvent, Payload};
 use crate::error::{DecodeError, RepositoryError, StoreError};
 use crate::event::{Event, EventSet};
@@ -115,6 +116,28 @@ impl CommandMetadata {
         self.extra.insert(key.into(), value.into());
         self
     }
+
+    /// The correlation the caller joined with [`CommandMetadata::correlation_id`], if any.
+    pub fn correlation(&self) -> Option<Uuid> {
+        self.correlation_id
+    }
+
+    /// The cause the caller recorded with [`CommandMetadata::causation_id`], if any.
+    pub fn causation(&self) -> Option<Uuid> {
+        self.causation_id
+    }
+
+    /// The free-form entry `key`, e.g. `get("user")`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.extra.get(key).map(String::as_str)
+    }
+
+    /// Every free-form entry, ordered by key.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.extra
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+    }
 }
 
 /// An aggregate's state together with the stream version it reflects.
@@ -126,7 +149,8 @@ pub struct Loaded<A> {
     pub version: u64,
 }
 
-/// Runs commands against aggregates of type `A` stored in one event store.
+/// Runs commands against aggregates of type `A` stored in one event store, handing each
+/// handler the aggregate's services (see [`Context`]).
 ///
 /// ```
 /// # use es_core::{aggregate, Command, Event, MemoryStore, Repository};
@@ -154,6 +178,7 @@ pub struct Loaded<A> {
 /// ```
 pub struct Repository<A: Aggregate> {
     store: Arc<dyn EventStore>,
+    services: Arc<A::Services>,
     retry: RetryPolicy,
     cache: Option<Arc<AggregateCache<A>>>,
     aggregate: PhantomData<fn() -> A>,
@@ -166,6 +191,7 @@ impl<A: Aggregate> Clone for Repository<A> {
     fn clone(&self) -> Self {
         Repository {
             store: Arc::clone(&self.store),
+            services: Arc::clone(&self.services),
             retry: self.retry.clone(),
             cache: self.cache.clone(),
             aggregate: PhantomData,
@@ -190,9 +216,24 @@ impl<A: Aggregate> Repository<A> {
     /// A repository over `store` with the default retry policy and a cache of
     /// [`DEFAULT_CACHE_CAPACITY`] aggregates. Any store works, also
     /// behind an `Arc` (`Arc<SqliteStore>`, `Arc<dyn EventStore>`).
-    pub fn new(store: impl EventStore + 'static) -> Self {
+    ///
+    /// Handlers get the aggregate's services' `Default` (`()` unless it declares
+    /// `services = ...`). Services without a default must be given: use
+    /// [`Repository::with_services`].
+    pub fn new(store: impl EventStore + 'static) -> Self
+    where
+        A::Services: Default,
+    {
+        Self::with_services(store, A::Services::default())
+    }
+
+    /// A repository like [`Repository::new`] whose handlers consult `services`, the type the
+    /// aggregate declares with `#[aggregate(services = ...)]`, through their [`Context`].
+    /// Services are queries: a handler may run more than once for one command.
+    pub fn with_services(store: impl EventStore + 'static, services: A::Services) -> Self {
         Repository {
             store: Arc::new(store),
+            services: Arc::new(services),
             retry: RetryPolicy::default(),
             cache: Some(Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY))),
             aggregate: PhantomData,
@@ -226,6 +267,11 @@ impl<A: Aggregate> Repository<A> {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// The services handlers consult.
+    pub fn services(&self) -> &A::Services {
+        &self.services
     }
 
     /// The store this repository writes to.
@@ -272,7 +318,8 @@ impl<A: Aggregate> Repository<A> {
         self.execute_with(id, command, CommandMetadata::new()).await
     }
 
-    /// Runs `command` with caller context that every resulting event carries.
+    /// Runs `command` with caller context that every resulting event carries, and that its
+    /// handler sees in [`Context::metadata`].
     ///
     /// Every event of the command carries a command id: the caller's
     /// ([`CommandMetadata::command_id`]), or a fresh one per call. When the store cannot tell
@@ -299,11 +346,12 @@ impl<A: Aggregate> Repository<A> {
             events = tracing::field::Empty,
             attempts = tracing::field::Empty,
         );
+        let context = Context::new(&*self.services, &metadata, stream.aggregate_id());
         let committed = self
             .commit(&stream, &metadata, |loaded| {
                 loaded
                     .state
-                    .handle(command.clone())
+                    .handle(command.clone(), &context)
                     .map(|events| events.into_iter().map(Change::Event).collect())
                     .map_err(RepositoryError::Rejected)
             })

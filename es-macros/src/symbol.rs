@@ -12,6 +12,7 @@ pub const NAME: Symbol = Symbol("name");
 pub const ID: Symbol = Symbol("id");
 pub const ERROR: Symbol = Symbol("error");
 pub const SNAPSHOT_EVERY: Symbol = Symbol("snapshot_every");
+pub const SERVICES: Symbol = Symbol("services");
 // #[aggregate(...)] on an impl block
 pub const EVENTS: Symbol = Symbol("events");
 pub const COMMANDS: Symbol = Symbol("commands");

@@ -508,12 +508,17 @@ mod counter {
         type Event = Incremented;
         type Command = Increment;
         type Error = Never;
+        type Services = ();
 
         fn apply(&mut self, _: &Incremented) {
             self.count += 1;
         }
 
-        fn handle(&self, command: Increment) -> Result<Vec<Incremented>, Never> {
+        fn handle(
+            &self,
+            command: Increment,
+            _: &crate::Context<'_, ()>,
+        ) -> Result<Vec<Incremented>, Never> {
             Ok(vec![Incremented {
                 by_task: command.by_task,
             }])

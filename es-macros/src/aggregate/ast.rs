@@ -16,10 +16,10 @@ use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
 use crate::impl_block;
 use crate::naming::snake_case;
-use crate::symbol::{APPLY, COMMANDS, ERROR, EVENTS, HANDLE, ID, NAME, SNAPSHOT_EVERY};
+use crate::symbol::{APPLY, COMMANDS, ERROR, EVENTS, HANDLE, ID, NAME, SERVICES, SNAPSHOT_EVERY};
 pub use crate::types::type_ident;
 
-/// `#[aggregate(name = "post", id = PostId, error = PostError, snapshot_every = 100)]` on a struct.
+/// `#[aggregate(name = "post", id = PostId, error = PostError, services = Clock, snapshot_every = 100)]` on a struct.
 pub struct Declaration<'a> {
     pub original: &'a Item,
     pub ident: &'a Ident,
@@ -32,6 +32,8 @@ pub struct Declaration<'a> {
     pub id: Type,
     /// The error type; `Infallible` stands in when it is missing.
     pub error: Type,
+    /// What handlers consult through their context: `services = ...`, or `()`.
+    pub services: Type,
     pub snapshot_every: Option<u64>,
 }
 
@@ -45,6 +47,7 @@ impl<'a> Declaration<'a> {
         let mut name: Once<LitStr> = Once::new("aggregate", NAME);
         let mut id: Once<Type> = Once::new("aggregate", ID);
         let mut error: Once<Type> = Once::new("aggregate", ERROR);
+        let mut services: Once<Type> = Once::new("aggregate", SERVICES);
         let mut snapshot_every: Once<u64> = Once::new("aggregate", SNAPSHOT_EVERY);
         let parser = syn::meta::parser(|meta| {
             if meta.path == NAME {
@@ -56,6 +59,9 @@ impl<'a> Declaration<'a> {
             } else if meta.path == ERROR {
                 // error = PostError
                 error.set(cx, &meta.path, meta.value()?.parse()?);
+            } else if meta.path == SERVICES {
+                // services = BlogServices
+                services.set(cx, &meta.path, meta.value()?.parse()?);
             } else if meta.path == SNAPSHOT_EVERY {
                 // snapshot_every = 100
                 let value: LitInt = attr::parse_lit_int(&meta)?;
@@ -79,7 +85,7 @@ impl<'a> Declaration<'a> {
                 return Err(attr::unknown_key(
                     &meta,
                     "aggregate",
-                    &[NAME, ID, ERROR, SNAPSHOT_EVERY],
+                    &[NAME, ID, ERROR, SERVICES, SNAPSHOT_EVERY],
                 ));
             }
             Ok(())
@@ -112,6 +118,7 @@ impl<'a> Declaration<'a> {
             name_literal,
             id,
             error,
+            services: services.get().unwrap_or_else(|| syn::parse_quote!(())),
             snapshot_every: snapshot_every.get(),
         }
     }
@@ -176,18 +183,29 @@ impl Method<'_> {
         &self.original.sig.ident
     }
 
-    /// The single argument's type, with one `&` removed for `#[apply]` (`&PostPublished`).
+    /// The message the method takes: an `#[apply]`'s single argument with its `&` removed
+    /// (`&PostPublished`), a `#[handle]`'s first argument (the command, by value; a context
+    /// may follow it).
     pub fn message_type(&self) -> Option<&Type> {
-        let [argument] = self.arguments.as_slice() else {
-            return None;
-        };
-        match (self.role, argument) {
-            (Role::Apply, Type::Reference(reference)) if reference.mutability.is_none() => {
+        match (self.role, self.arguments.as_slice()) {
+            (Role::Apply, [Type::Reference(reference)]) if reference.mutability.is_none() => {
                 Some(&reference.elem)
             }
             (Role::Apply, _) => None,
-            (Role::Handle, Type::Reference(_)) => None,
-            (Role::Handle, other) => Some(other),
+            (Role::Handle, [first, ..])
+                if !matches!(first, Type::Reference(_)) && context_argument(first).is_none() =>
+            {
+                Some(first)
+            }
+            (Role::Handle, _) => None,
+        }
+    }
+
+    /// For `#[handle]`: the context after the command, when the method takes one.
+    pub fn context(&self) -> Option<ContextArgument<'_>> {
+        match (self.role, self.arguments.as_slice()) {
+            (Role::Handle, [_, second, ..]) => context_argument(second),
+            _ => None,
         }
     }
 
@@ -244,6 +262,44 @@ impl Method<'_> {
             _ => Emitted::Unknown,
         }
     }
+}
+
+/// A handler's argument whose type is named `Context`, however it is passed.
+pub struct ContextArgument<'a> {
+    /// The whole argument type, e.g. `&Context<'_, Clock>`.
+    pub original: &'a Type,
+    /// Passed as `&Context<...>`, as the dispatch passes it.
+    pub by_shared_reference: bool,
+    /// The services type inside, or `None` for a plain `Context`, whose services are `()`.
+    pub services: Option<&'a Type>,
+}
+
+/// `Context<..>`, `&Context<..>` or `&mut Context<..>`, whatever path leads to it: the type
+/// handlers take their services and metadata through.
+pub fn context_argument(ty: &Type) -> Option<ContextArgument<'_>> {
+    let (path_type, by_shared_reference) = match ty {
+        Type::Reference(reference) => (&*reference.elem, reference.mutability.is_none()),
+        other => (other, false),
+    };
+    let Type::Path(path) = path_type else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Context" {
+        return None;
+    }
+    let services = match &last.arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        }),
+        _ => None,
+    };
+    Some(ContextArgument {
+        original: ty,
+        by_shared_reference,
+        services,
+    })
 }
 
 /// The shape of a handler's `Ok` type.
@@ -330,6 +386,7 @@ fn enum_names(cx: &Ctxt, args: TokenStream, self_ident: &Ident) -> (Ident, Ident
         } else if meta.path == NAME
             || meta.path == ID
             || meta.path == ERROR
+            || meta.path == SERVICES
             || meta.path == SNAPSHOT_EVERY
         {
             let key = meta

@@ -4,7 +4,8 @@ use quote::ToTokens;
 use syn::ReturnType;
 
 use super::ast::{
-    arguments_span, output_span, type_ident, AggregateImpl, Declaration, Emitted, Method, Receiver,
+    arguments_span, context_argument, output_span, type_ident, AggregateImpl, Declaration, Emitted,
+    Method, Receiver,
 };
 use crate::ctxt::Ctxt;
 use crate::impl_block::each_repeat;
@@ -105,15 +106,19 @@ fn type_text(ty: &syn::Type) -> String {
 }
 
 /// The message type the method takes, without `&`, for the example in an error; `fallback`
-/// when it takes none.
+/// when it takes none (a context is not a message).
 fn message_hint(method: &Method, fallback: &str) -> String {
-    method.arguments.first().map_or_else(
-        || fallback.to_owned(),
-        |ty| match ty {
-            syn::Type::Reference(reference) => type_text(&reference.elem),
-            other => type_text(other),
-        },
-    )
+    method
+        .arguments
+        .iter()
+        .find(|ty| context_argument(ty).is_none())
+        .map_or_else(
+            || fallback.to_owned(),
+            |ty| match ty {
+                syn::Type::Reference(reference) => type_text(&reference.elem),
+                other => type_text(other),
+            },
+        )
 }
 
 /// Replay calls `#[apply]` methods for events written long ago: they must change `self`, take
@@ -144,7 +149,8 @@ fn check_apply_shape(cx: &Ctxt, method: &Method) {
 }
 
 /// Handlers decide from the current state and never change it (only events do), so they take
-/// `&self` and the command by value, and say yes (events) or no (an error) with a `Result`.
+/// `&self` and the command by value, optionally followed by the context the repository lends
+/// them, and say yes (events) or no (an error) with a `Result`.
 fn check_handle_shape(cx: &Ctxt, method: &Method, event_enum: &syn::Ident) {
     let function = method.original;
     let name = method.ident();
@@ -174,21 +180,7 @@ fn check_handle_shape(cx: &Ctxt, method: &Method, event_enum: &syn::Ident) {
             ),
         ),
     }
-    match method.arguments.as_slice() {
-        [] => cx.error_at(
-            arguments_span(function),
-            format!("`#[handle]` method `{name}` must take the command it handles, {example}"),
-        ),
-        [syn::Type::Reference(reference)] => cx.error_spanned_by(
-            reference,
-            format!("`#[handle]` method `{name}` must take its command by value, not by reference, {example}"),
-        ),
-        [_] => {}
-        [_, extra, ..] => cx.error_spanned_by(
-            extra,
-            format!("`#[handle]` method `{name}` takes one command, but has {} arguments; put the extra values in the command, {example}", method.arguments.len()),
-        ),
-    }
+    check_handle_arguments(cx, method, &command_hint, &example);
     if method.ok_type().is_none() {
         cx.error_at(
             output_span(function),
@@ -199,6 +191,64 @@ fn check_handle_shape(cx: &Ctxt, method: &Method, event_enum: &syn::Ident) {
             output_span(function),
             format!("`#[handle]` method `{name}` returns events in a shape this macro does not know; return one event type, a tuple of event types, `Option<Event>`, `Vec<{}>` or `()`", event_enum),
         );
+    }
+}
+
+/// The arguments after `&self`: the command by value, then optionally `&Context<Services>`,
+/// which the generated dispatch passes by reference (the repository lends it to every attempt).
+fn check_handle_arguments(cx: &Ctxt, method: &Method, command_hint: &str, example: &str) {
+    let function = method.original;
+    let name = method.ident();
+    let context_text = |context: Option<&syn::Type>| {
+        let services = context
+            .and_then(context_argument)
+            .and_then(|context| context.services)
+            .map_or_else(|| "MyServices".to_owned(), type_text);
+        format!("context: &Context<{services}>")
+    };
+    let with_context = |context: Option<&syn::Type>| {
+        format!(
+            "e.g. `fn {name}(&self, command: {command_hint}, {}) -> Result<SomethingHappened, MyError>`",
+            context_text(context)
+        )
+    };
+    let arguments = method.arguments.as_slice();
+    match arguments {
+        [] => cx.error_at(
+            arguments_span(function),
+            format!("`#[handle]` method `{name}` must take the command it handles, {example}"),
+        ),
+        [first, rest @ ..] if context_argument(first).is_some() => {
+            let message = if rest.is_empty() {
+                format!("`#[handle]` method `{name}` takes a context but no command; take the command it handles first, {}", with_context(Some(first)))
+            } else {
+                format!("`#[handle]` method `{name}` takes its context before its command; the command comes first, {}", with_context(Some(first)))
+            };
+            cx.error_spanned_by(first, message);
+        }
+        [syn::Type::Reference(reference), ..] => cx.error_spanned_by(
+            reference,
+            format!("`#[handle]` method `{name}` must take its command by value, not by reference, {example}"),
+        ),
+        [_] => {}
+        [_, second, rest @ ..] => match context_argument(second) {
+            Some(context) if !context.by_shared_reference => cx.error_spanned_by(
+                second,
+                format!("`#[handle]` method `{name}` must take its context by shared reference, `{}`: the repository lends the same context to every attempt of the command", context_text(Some(second))),
+            ),
+            Some(_) => {
+                if let Some(extra) = rest.first() {
+                    cx.error_spanned_by(
+                        extra,
+                        format!("`#[handle]` method `{name}` takes a command and its context, but has {} arguments; put the extra values in the command or in the aggregate's services, {}", arguments.len(), with_context(Some(second))),
+                    );
+                }
+            }
+            None => cx.error_spanned_by(
+                second,
+                format!("`#[handle]` method `{name}` takes a command and, optionally, its context (`{}`); put the extra values in the command, {example}, or in the aggregate's `services = ...`", context_text(None)),
+            ),
+        },
     }
 }
 

@@ -19,6 +19,7 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
     let name = &declaration.name;
     let id = &declaration.id;
     let error = &declaration.error;
+    let services = &declaration.services;
     let snapshot_every = match declaration.snapshot_every {
         Some(every) => quote!(::core::option::Option::Some(#every)),
         None => quote!(::core::option::Option::None),
@@ -27,6 +28,11 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
     // `Aggregate` impl assumes them under `for<'__es>` instead of checking them again.
     let id_assertion = assert_implements(id.span(), id, quote!(::es_core::AggregateId));
     let error_assertion = assert_implements(error.span(), error, quote!(::es_core::DomainError));
+    let services_assertion = assert_implements(
+        services.span(),
+        services,
+        quote!(::es_core::__private::AggregateServices),
+    );
     let fingerprint = state_fingerprint(declaration);
     let snapshots = if declaration.snapshot_every.is_some() {
         let assertion = assert_implements(
@@ -57,6 +63,7 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
         #item
         #id_assertion
         #error_assertion
+        #services_assertion
         #[automatically_derived]
         impl #impl_generics ::es_core::__private::AggregateDecl for #ident #ty_generics #where_clause {
             const NAME: &'static str = #name;
@@ -64,6 +71,7 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
             const STATE_FINGERPRINT: &'static str = #fingerprint;
             type Id = #id;
             type Error = #error;
+            type Services = #services;
             #snapshots
         }
     }
@@ -203,6 +211,7 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
         let function = method.ident();
         Some(quote!(#event_enum::#variant(ref event) => self.#function(event),))
     });
+    let decl = quote!(<#self_ty as ::es_core::__private::AggregateDecl>);
     let handle_arms = aggregate.handlers.iter().filter_map(|method| {
         let variant = method.message_ident()?;
         let function = method.ident();
@@ -217,15 +226,30 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
             syn::ReturnType::Default => function.span(),
         };
         let convert_error = quote_spanned!(output_span=> ::core::convert::Into::into);
+        // The context goes only to handlers that ask for it, typed as they wrote it: a
+        // services type other than the struct's is reported at their argument.
+        let call = match method.context() {
+            Some(argument) => {
+                let (services, span) = match argument.services {
+                    Some(services) => (quote!(#services), services.span()),
+                    None => (quote!(()), argument.original.span()),
+                };
+                // Every token at the user's type, so that is where a mismatch is reported.
+                let context = quote_spanned! {span=>
+                    <<Self as ::es_core::Aggregate>::Services as ::es_core::__private::ServicesAre<#services>>::context(context)
+                };
+                quote!(self.#function(command, #context))
+            }
+            None => quote!(self.#function(command)),
+        };
         Some(quote! {
             #command_enum::#variant(command) => ::core::result::Result::map_err(
-                ::core::result::Result::map(self.#function(command), #into_events),
+                ::core::result::Result::map(#call, #into_events),
                 #convert_error,
             ),
         })
     });
 
-    let decl = quote!(<#self_ty as ::es_core::__private::AggregateDecl>);
     quote! {
         #item
         #enums
@@ -273,6 +297,7 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
             for<'__es> #self_ty: ::es_core::__private::AggregateDecl,
             for<'__es> #decl::Id: ::es_core::AggregateId,
             for<'__es> #decl::Error: ::es_core::DomainError,
+            for<'__es> #decl::Services: ::core::marker::Send + ::core::marker::Sync + 'static,
             for<'__es> #event_enum: ::es_core::EventSet,
         {
             const NAME: &'static str = #decl::NAME;
@@ -282,6 +307,7 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
             type Event = #event_enum;
             type Command = #command_enum;
             type Error = #decl::Error;
+            type Services = #decl::Services;
 
             fn snapshot_state(&self) -> ::core::option::Option<::core::result::Result<::es_core::Payload, ::es_core::__private::serde_json::Error>> {
                 #decl::snapshot_state(self)
@@ -298,7 +324,9 @@ pub fn aggregate_impl(aggregate: &AggregateImpl) -> TokenStream {
             fn handle(
                 &self,
                 command: #command_enum,
+                context: &::es_core::Context<'_, #decl::Services>,
             ) -> ::core::result::Result<::std::vec::Vec<#event_enum>, <Self as ::es_core::Aggregate>::Error> {
+                let _ = context; // when no handler takes it
                 match command { #(#handle_arms)* }
             }
         }

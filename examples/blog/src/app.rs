@@ -32,6 +32,8 @@ impl Blog {
         let daemon = Daemon::start(store.clone(), projections.clone()).await?;
         Ok(Blog {
             posts: Repository::new(Arc::clone(&store)),
+            // Authors' handlers read the time from their `Clock` service; `new` gives them
+            // its default, the system clock (`Repository::with_services` would give another).
             authors: Repository::new(Arc::clone(&store)),
             store,
             projections,

@@ -1,7 +1,7 @@
 //! An author: registers once, then logs in from time to time.
 
 use chrono::{DateTime, Utc};
-use es_core::{aggregate, Command, Event};
+use es_core::{aggregate, Command, Context, Event};
 use serde::{Deserialize, Serialize};
 
 /// A new author joined.
@@ -24,10 +24,33 @@ pub struct RegisterAuthor {
     pub name: String,
 }
 
-/// Record a login. The time comes with the command: handlers are pure and read no clock.
+/// Record a login, at the time the author's [`Clock`] tells.
 #[derive(Command, Clone, Debug)]
-pub struct LogIn {
-    pub at: DateTime<Utc>,
+pub struct LogIn;
+
+/// The time, for handlers: the service authors declare (`services = Clock`).
+///
+/// Reading a clock is a query, so it is safe in a handler that runs again after a conflict
+/// (each attempt reads a fresh time; only the committed attempt's time is stored). The system
+/// clock is the default, so `Repository::new` needs nothing more; tests fix the time with
+/// `Author::given(...).with_services(Clock::Fixed(at))`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// Always the same instant.
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    /// The current time by this clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Fixed(at) => *at,
+        }
+    }
 }
 
 /// Why an author refused a command.
@@ -41,7 +64,7 @@ pub enum AuthorError {
     EmptyName,
 }
 
-#[aggregate(name = "author", id = String, error = AuthorError)]
+#[aggregate(name = "author", id = String, error = AuthorError, services = Clock)]
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Author {
     pub name: Option<String>,
@@ -63,11 +86,13 @@ impl Author {
     }
 
     #[handle]
-    fn log_in(&self, command: LogIn) -> Result<LoggedIn, AuthorError> {
+    fn log_in(&self, _: LogIn, context: &Context<Clock>) -> Result<LoggedIn, AuthorError> {
         if self.name.is_none() {
             return Err(AuthorError::NotRegistered);
         }
-        Ok(LoggedIn { at: command.at })
+        Ok(LoggedIn {
+            at: context.services().now(),
+        })
     }
 
     #[apply]

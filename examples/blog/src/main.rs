@@ -199,9 +199,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             writeln!(out, "registered author {author}")?;
         }
         Action::Login { author } => {
-            blog.authors
-                .execute(&author, LogIn { at: Utc::now() })
-                .await?;
+            blog.authors.execute(&author, LogIn).await?;
             writeln!(out, "{author} logged in")?;
         }
         Action::Create {

@@ -1,7 +1,6 @@
 //! The demo scenario: two authors, a few posts, comments, an edit, an archive, and one
 //! command the domain rejects.
 
-use chrono::Utc;
 use es_core::{CommandMetadata, RepositoryError};
 
 use crate::app::Blog;
@@ -63,11 +62,7 @@ pub async fn play(blog: &Blog, suffix: &str) -> Result<ScenarioOutcome, Failure>
             Err(other) => return Err(other.into()),
         }
         blog.authors
-            .execute_with(
-                &author.to_owned(),
-                LogIn { at: Utc::now() },
-                as_user(author),
-            )
+            .execute_with(&author.to_owned(), LogIn, as_user(author))
             .await?;
     }
     let posts = [

@@ -150,11 +150,13 @@ fn an_edit_needs_a_title() {
 fn each_login_is_recorded_with_its_time() {
     let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().unwrap();
     let registered: AuthorEvent = AuthorRegistered { name: "Ada".into() }.into();
+    // The time comes from the author's clock service, fixed here.
     let author = Author::given([registered])
-        .when(LogIn { at })
+        .with_services(Clock::Fixed(at))
+        .when(LogIn)
         .then([LoggedIn { at }.into()]);
     assert_eq!((author.logins, author.last_login), (1, Some(at)));
     Author::given([])
-        .when(LogIn { at })
+        .when(LogIn)
         .then_error(AuthorError::NotRegistered);
 }
