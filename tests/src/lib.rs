@@ -5,4 +5,5 @@
 pub mod bank;
 pub mod counting;
 pub mod crash;
+pub mod nats;
 pub mod stores;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use async_nats::header::{HeaderName, IntoHeaderName};
 use async_nats::HeaderMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -33,6 +34,12 @@ pub const CORRELATION_ID: &str = "Es-Correlation-Id";
 pub const CAUSATION_ID: &str = "Es-Causation-Id";
 /// The free-form metadata as a JSON object, when there is any.
 pub const EXTRA: &str = "Es-Extra";
+
+/// A header name as the client parses it off the wire: a name given as `&str` would stay
+/// "custom" and never match a parsed standard one such as `Nats-Msg-Id`.
+fn name(name: &'static str) -> HeaderName {
+    name.parse().unwrap_or_else(|_| name.into_header_name())
+}
 
 /// Free text as a header value: printable ASCII except `%` stays, every other byte becomes
 /// `%XX`, so no id or name can break the header block (a newline) or lose its edges (spaces).
@@ -68,31 +75,31 @@ fn unescape_value(value: &str) -> Option<String> {
 pub(crate) fn headers_of(event: &RecordedEvent) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let metadata = &event.metadata;
-    headers.insert(MSG_ID, metadata.event_id.to_string());
-    headers.insert(POSITION, event.position.to_string());
-    headers.insert(AGGREGATE_TYPE, escape_value(event.aggregate_type()));
-    headers.insert(AGGREGATE_ID, escape_value(event.aggregate_id()));
-    headers.insert(VERSION, event.version.to_string());
-    headers.insert(EVENT_NAME, escape_value(&event.event_name));
-    headers.insert(SCHEMA_VERSION, event.schema_version.to_string());
-    headers.insert(RECORDED_AT, event.recorded_at.to_rfc3339());
-    headers.insert(CORRELATION_ID, metadata.correlation_id.to_string());
+    headers.insert(name(MSG_ID), metadata.event_id.to_string());
+    headers.insert(name(POSITION), event.position.to_string());
+    headers.insert(name(AGGREGATE_TYPE), escape_value(event.aggregate_type()));
+    headers.insert(name(AGGREGATE_ID), escape_value(event.aggregate_id()));
+    headers.insert(name(VERSION), event.version.to_string());
+    headers.insert(name(EVENT_NAME), escape_value(&event.event_name));
+    headers.insert(name(SCHEMA_VERSION), event.schema_version.to_string());
+    headers.insert(name(RECORDED_AT), event.recorded_at.to_rfc3339());
+    headers.insert(name(CORRELATION_ID), metadata.correlation_id.to_string());
     if let Some(causation_id) = metadata.causation_id {
-        headers.insert(CAUSATION_ID, causation_id.to_string());
+        headers.insert(name(CAUSATION_ID), causation_id.to_string());
     }
     if !metadata.extra.is_empty() {
         // A map of strings always serializes.
         let extra = serde_json::to_string(&metadata.extra).unwrap_or_default();
-        headers.insert(EXTRA, escape_value(&extra));
+        headers.insert(name(EXTRA), escape_value(&extra));
     }
     headers
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, MessageFault> {
+fn header<'a>(headers: &'a HeaderMap, header: &'static str) -> Result<&'a str, MessageFault> {
     headers
-        .get(name)
+        .get(name(header))
         .map(|value| value.as_str())
-        .ok_or(MessageFault::MissingHeader(name))
+        .ok_or(MessageFault::MissingHeader(header))
 }
 
 fn parsed<T: std::str::FromStr>(
@@ -133,11 +140,11 @@ pub(crate) fn event_of(
             value: recorded_at.to_owned(),
         })?
         .with_timezone(&Utc);
-    let causation_id = match headers.get(CAUSATION_ID) {
+    let causation_id = match headers.get(name(CAUSATION_ID)) {
         Some(_) => Some(parsed::<Uuid>(headers, CAUSATION_ID)?),
         None => None,
     };
-    let extra = match headers.get(EXTRA) {
+    let extra = match headers.get(name(EXTRA)) {
         Some(_) => {
             let json = text(headers, EXTRA)?;
             serde_json::from_str(&json).map_err(|_| MessageFault::BadHeader {
