@@ -14,6 +14,9 @@ use crate::stream::StreamId;
 
 /// The header JetStream deduplicates on: the event id.
 pub const MSG_ID: &str = "Nats-Msg-Id";
+/// The event id again, for consumers: JetStream's header is JetStream's business, and a
+/// copy republished without it is still the same event.
+pub const EVENT_ID: &str = "Es-Event-Id";
 /// The event's position in the publishing service's log.
 pub const POSITION: &str = "Es-Position";
 /// The aggregate type (percent-escaped like every free-text header).
@@ -76,6 +79,7 @@ pub(crate) fn headers_of(event: &RecordedEvent) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let metadata = &event.metadata;
     headers.insert(name(MSG_ID), metadata.event_id.to_string());
+    headers.insert(name(EVENT_ID), metadata.event_id.to_string());
     headers.insert(name(POSITION), event.position.to_string());
     headers.insert(name(AGGREGATE_TYPE), escape_value(event.aggregate_type()));
     headers.insert(name(AGGREGATE_ID), escape_value(event.aggregate_id()));
@@ -127,7 +131,7 @@ pub(crate) fn event_of(
     headers: Option<&HeaderMap>,
     payload: &[u8],
 ) -> Result<RecordedEvent, MessageFault> {
-    let headers = headers.ok_or(MessageFault::MissingHeader(MSG_ID))?;
+    let headers = headers.ok_or(MessageFault::MissingHeader(EVENT_ID))?;
     let stream = StreamId::new(
         &text(headers, AGGREGATE_TYPE)?,
         &text(headers, AGGREGATE_ID)?,
@@ -163,7 +167,7 @@ pub(crate) fn event_of(
         event_name: Arc::from(text(headers, EVENT_NAME)?),
         schema_version: parsed(headers, SCHEMA_VERSION)?,
         metadata: Metadata {
-            event_id: parsed(headers, MSG_ID)?,
+            event_id: parsed(headers, EVENT_ID)?,
             correlation_id: parsed(headers, CORRELATION_ID)?,
             causation_id,
             extra,
@@ -210,7 +214,7 @@ mod tests {
     fn a_message_without_headers_is_refused() {
         assert_eq!(
             event_of(None, b"{}").unwrap_err(),
-            MessageFault::MissingHeader(MSG_ID)
+            MessageFault::MissingHeader(EVENT_ID)
         );
     }
 }
