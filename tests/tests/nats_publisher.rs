@@ -239,7 +239,6 @@ async fn publisher_killed_at_random_moments_publishes_each_event_exactly_once_in
     let stream_name = config.stream.clone();
     let appended_stream = format!("published-{}", uuid::Uuid::new_v4().simple());
     let ignored = StreamId::new("ignored", "1").unwrap();
-    let mut ignored_version = 0;
     // Kills that left JetStream ahead of the stored checkpoint: the next publisher sends
     // those events again, and only the message id keeps them from being stored twice.
     let mut kills_ahead_of_checkpoint = 0;
@@ -261,12 +260,11 @@ async fn publisher_killed_at_random_moments_publishes_each_event_exactly_once_in
         store
             .append(
                 &ignored,
-                ExpectedVersion::Exact(ignored_version),
+                ExpectedVersion::Exact(cycle),
                 vec![es_core::testing::event("ignored.happened", cycle)],
             )
             .await
             .unwrap();
-        ignored_version += 1;
         tokio::time::sleep(pause(cycle)).await;
         publisher.kill().unwrap(); // SIGKILL
         publisher.wait().unwrap();

@@ -428,7 +428,7 @@ async fn round(
         .map_err(|error| consumer_error(Box::new(error)))?;
     let mut messages = Vec::new();
     while let Some(message) = batch.next().await {
-        messages.push(message.map_err(|error| consumer_error(error))?);
+        messages.push(message.map_err(&consumer_error)?);
     }
     if messages.is_empty() {
         shared.set_state(HealthState::CaughtUp);
