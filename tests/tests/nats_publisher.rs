@@ -14,6 +14,7 @@ use es_core::{
     DaemonConfig, EventLog, ExpectedVersion, HealthState, MemoryStore, ReadStore, Store, StreamId,
 };
 use es_tests::nats::{crash_publisher, jetstream, read_stream, unique_prefix};
+use es_tests::stores;
 
 const CRASH_CHILD: &str = env!("CARGO_BIN_EXE_es-crash-child");
 const NATS_CHILD: &str = env!("CARGO_BIN_EXE_es-nats-child");
@@ -154,6 +155,71 @@ async fn publishes_chosen_events_on_their_subjects_with_their_envelope() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn two_publishers_of_one_name_take_turns_and_publish_each_event_once() {
+    let Some(context) = jetstream().await else {
+        return;
+    };
+    let store = Arc::new(MemoryStore::new());
+    let prefix = unique_prefix("lease");
+    let config = |holder: &str| {
+        let mut config = quick(PublisherConfig::new("shared").subject_prefix(&prefix));
+        config.pacing.holder = holder.to_owned();
+        config.pacing.lease_ttl = Duration::from_millis(300);
+        config
+    };
+    let stream_name = config("a").stream;
+    let first = Publisher::start(store.clone(), context.clone(), config("a"))
+        .await
+        .unwrap();
+    let second = Publisher::start(store.clone(), context.clone(), config("b"))
+        .await
+        .unwrap();
+    let t = es_core::testing::event;
+    for n in 0..20 {
+        let stream = StreamId::new("item", &(n % 4).to_string()).unwrap();
+        store
+            .append(&stream, ExpectedVersion::Any, vec![t("item.added", n)])
+            .await
+            .unwrap();
+    }
+    let head = store.head_position().await.unwrap();
+    assert!(first.wait_for(head, Duration::from_secs(20)).await.unwrap());
+    let states = [
+        first.health().await.unwrap().state,
+        second.health().await.unwrap().state,
+    ];
+    assert!(
+        states
+            .iter()
+            .any(|state| matches!(state, HealthState::Standby { .. })),
+        "one of them waits: {states:?}"
+    );
+    // One stops (giving its lease up if it held it); the other holds it now, and goes on.
+    first.shutdown().await;
+    for n in 20..30 {
+        let stream = StreamId::new("item", &(n % 4).to_string()).unwrap();
+        store
+            .append(&stream, ExpectedVersion::Any, vec![t("item.added", n)])
+            .await
+            .unwrap();
+    }
+    let head = store.head_position().await.unwrap();
+    assert!(second
+        .wait_for(head, Duration::from_secs(20))
+        .await
+        .unwrap());
+    second.shutdown().await;
+    let published = read_stream(&context, &stream_name).await;
+    let positions: Vec<u64> = published.iter().map(|(_, event)| event.position).collect();
+    assert_eq!(
+        positions,
+        (1..=30).collect::<Vec<_>>(),
+        "each event once, in log order"
+    );
+    context.delete_stream(&stream_name).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_bad_name_or_prefix_is_refused_before_anything_runs() {
     let Some(context) = jetstream().await else {
         return;
@@ -234,6 +300,31 @@ async fn publisher_killed_at_random_moments_publishes_each_event_exactly_once_in
     };
     let spec = sqlite_spec();
     let store: Arc<dyn Store> = es_tests::crash::open(&spec).await;
+    crash_publisher_cycles(&context, &spec, store, "sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publisher_on_postgres_killed_at_random_moments_publishes_each_event_exactly_once() {
+    let Some(context) = jetstream().await else {
+        return;
+    };
+    let Some(store) = stores::postgres_store_with_prefix("es_nats_crash_").await else {
+        return;
+    };
+    let url = stores::postgres_url().await.unwrap();
+    let spec = format!("postgres:{url}#{}", store.schema());
+    crash_publisher_cycles(&context, &spec, Arc::new(store.clone()), "postgres").await;
+    store.drop_schema().await.unwrap();
+}
+
+async fn crash_publisher_cycles(
+    context: &async_nats::jetstream::Context,
+    spec: &str,
+    store: Arc<dyn Store>,
+    label: &str,
+) {
+    let context = context.clone();
+    let spec = spec.to_owned();
     let prefix = unique_prefix("crashpub");
     let config = crash_publisher(&prefix);
     let stream_name = config.stream.clone();
@@ -330,7 +421,7 @@ async fn publisher_killed_at_random_moments_publishes_each_event_exactly_once_in
     }
     context.delete_stream(&stream_name).await.unwrap();
     println!(
-        "nats publisher under SIGKILL: cycles {}, events in log {}, chosen {}, filtered out {}, in stream {}, kills between ack and checkpoint {kills_ahead_of_checkpoint}, duplicates 0, lost 0, out of order 0",
+        "nats publisher under SIGKILL on {label}: cycles {}, events in log {}, chosen {}, filtered out {}, in stream {}, kills between ack and checkpoint {kills_ahead_of_checkpoint}, duplicates 0, lost 0, out of order 0",
         cycles(),
         log.len(),
         chosen.len(),
