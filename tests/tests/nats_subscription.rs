@@ -19,6 +19,7 @@ use es_core::{
 };
 use es_tests::crash::{Appended, Tallies, Tally};
 use es_tests::nats::{crash_publisher, crash_subscription, jetstream, unique_prefix};
+use es_tests::stores;
 use futures::TryStreamExt;
 
 const CRASH_CHILD: &str = env!("CARGO_BIN_EXE_es-crash-child");
@@ -203,10 +204,35 @@ async fn subscriber_killed_at_random_moments_applies_each_event_exactly_once() {
     let Some(context) = jetstream().await else {
         return;
     };
-    let source_spec = sqlite_spec();
     let target_spec = sqlite_spec();
+    let target = es_tests::crash::open(&target_spec).await;
+    crash_subscription_cycles(context, &target_spec, target, "sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriber_into_postgres_killed_at_random_moments_applies_each_event_exactly_once() {
+    let Some(context) = jetstream().await else {
+        return;
+    };
+    let Some(store) = stores::postgres_store_with_prefix("es_nats_sub_").await else {
+        return;
+    };
+    let url = stores::postgres_url().await.unwrap();
+    let spec = format!("postgres:{url}#{}", store.schema());
+    crash_subscription_cycles(context, &spec, Arc::new(store.clone()), "postgres").await;
+    store.drop_schema().await.unwrap();
+}
+
+/// Events appended to a SQLite log by a child and published by this process; a subscriber
+/// child feeding `target` killed at random moments.
+async fn crash_subscription_cycles(
+    context: async_nats::jetstream::Context,
+    target_spec: &str,
+    target: Arc<dyn Store>,
+    label: &str,
+) {
+    let source_spec = sqlite_spec();
     let source: Arc<dyn Store> = es_tests::crash::open(&source_spec).await;
-    let target: Arc<dyn Store> = es_tests::crash::open(&target_spec).await;
     let prefix = unique_prefix("crashsub");
     let publisher_config = crash_publisher(&prefix);
     let stream_name = publisher_config.stream.clone();
@@ -225,7 +251,7 @@ async fn subscriber_killed_at_random_moments_applies_each_event_exactly_once() {
             .spawn()
             .unwrap();
         let mut subscriber = Command::new(NATS_CHILD)
-            .args(["subscribe", &target_spec, &stream_name])
+            .args(["subscribe", target_spec, &stream_name])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -268,7 +294,7 @@ async fn subscriber_killed_at_random_moments_applies_each_event_exactly_once() {
     assert_eq!(inbox.len(), 1, "the inbox table exists");
     context.delete_stream(&stream_name).await.unwrap();
     println!(
-        "nats subscription under SIGKILL: cycles {}, events in log {}, applied {} (by the children {}, by the last run {}), redeliveries recognised by the children at least {recognised_by_children} and by the last run {}, applied twice 0, lost 0",
+        "nats subscription under SIGKILL into {label}: cycles {}, events in log {}, applied {} (by the children {}, by the last run {}), redeliveries recognised by the children at least {recognised_by_children} and by the last run {}, applied twice 0, lost 0",
         cycles(),
         expected.events,
         tally.events,
