@@ -283,6 +283,15 @@ async fn stream_ahead_of_checkpoint(
     position >= checkpoint
 }
 
+/// Deletes a SQLite store's files once a test passed (a failed one leaves them to look at).
+fn remove_sqlite(spec: &str) {
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+}
+
 fn sqlite_spec() -> String {
     let dir = std::env::temp_dir().join("es-nats-crash");
     std::fs::create_dir_all(&dir).unwrap();
@@ -301,6 +310,7 @@ async fn publisher_killed_at_random_moments_publishes_each_event_exactly_once_in
     let spec = sqlite_spec();
     let store: Arc<dyn Store> = es_tests::crash::open(&spec).await;
     crash_publisher_cycles(&context, &spec, store, "sqlite").await;
+    remove_sqlite(&spec);
 }
 
 #[tokio::test(flavor = "multi_thread")]

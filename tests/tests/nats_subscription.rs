@@ -189,6 +189,15 @@ fn last_duplicates(stdout: std::process::ChildStdout) -> u64 {
         .unwrap_or(0)
 }
 
+/// Deletes a SQLite store's files once a test passed (a failed one leaves them to look at).
+fn remove_sqlite(spec: &str) {
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+}
+
 fn sqlite_spec() -> String {
     let dir = std::env::temp_dir().join("es-nats-crash");
     std::fs::create_dir_all(&dir).unwrap();
@@ -207,6 +216,7 @@ async fn subscriber_killed_at_random_moments_applies_each_event_exactly_once() {
     let target_spec = sqlite_spec();
     let target = es_tests::crash::open(&target_spec).await;
     crash_subscription_cycles(context, &target_spec, target, "sqlite").await;
+    remove_sqlite(&target_spec);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -293,6 +303,7 @@ async fn crash_subscription_cycles(
     let inbox = target.generations("inbox_crash_tallies_in").await.unwrap();
     assert_eq!(inbox.len(), 1, "the inbox table exists");
     context.delete_stream(&stream_name).await.unwrap();
+    remove_sqlite(&source_spec);
     println!(
         "nats subscription under SIGKILL into {label}: cycles {}, events in log {}, applied {} (by the children {}, by the last run {}), redeliveries recognised by the children at least {recognised_by_children} and by the last run {}, applied twice 0, lost 0",
         cycles(),
