@@ -65,6 +65,7 @@
 //!
 //! - `sqlite`: [`sqlite::SqliteStore`], a single-file store.
 //! - `postgres`: [`postgres::PostgresStore`], shared by many processes.
+//! - `nats`: [`nats::Publisher`] (an outbox to NATS JetStream) and [`nats::Subscription`].
 //! - `testing`: the store conformance suite in `testing`.
 //!
 //! Every item has one public path: the vocabulary at the crate root, each backend in its own
@@ -84,6 +85,8 @@ mod event;
 mod fixture;
 mod history;
 pub mod limits;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod read;
 mod replay;
 mod repository;

@@ -6,4 +6,5 @@ pub mod bank;
 pub mod counting;
 pub mod crash;
 pub mod faults;
+pub mod nats;
 pub mod stores;

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod author;
+pub mod outbox;
 pub mod post;
 pub mod progress;
 pub mod read_models;

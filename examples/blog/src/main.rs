@@ -10,7 +10,7 @@ use blog::app::Blog;
 use blog::author::{LogIn, RegisterAuthor};
 use blog::post::{AddComment, ArchivePost, DraftPost, EditPost, PublishPost};
 use blog::report::Moment;
-use blog::{progress, report, scenario};
+use blog::{outbox, progress, report, scenario};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use es_core::postgres::PostgresStore;
@@ -31,6 +31,13 @@ struct Cli {
         default_value = "sqlite:blog.db"
     )]
     store: String,
+    /// Publish every event to NATS JetStream at this address (e.g. `127.0.0.1:4222`), and
+    /// where `blog tail` reads them.
+    #[arg(long, global = true, env = "BLOG_NATS")]
+    nats: Option<String>,
+    /// The subject prefix the events are published under; the stream is named after it.
+    #[arg(long, global = true, env = "BLOG_NATS_PREFIX", default_value = "blog")]
+    nats_prefix: String,
     #[command(subcommand)]
     command: Option<Action>,
 }
@@ -122,6 +129,16 @@ enum Action {
         #[arg(long)]
         retry: Option<u64>,
     },
+    /// Print the events published to NATS as they arrive (`--nats`, default
+    /// `127.0.0.1:4222`), until killed.
+    Tail {
+        /// From the first event in the stream, not only new ones.
+        #[arg(long)]
+        from_start: bool,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -186,8 +203,17 @@ fn write_stdout(output: &str) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<String, Failure> {
+    if let Some(Action::Tail { from_start, count }) = cli.command {
+        let url = cli.nats.as_deref().unwrap_or("127.0.0.1:4222");
+        outbox::tail(url, &cli.nats_prefix, from_start, count).await?;
+        return Ok(String::new());
+    }
     let store = open_store(&cli.store).await?;
     let blog = Blog::open(store).await?;
+    let publisher = match &cli.nats {
+        Some(url) => Some(outbox::start(blog.store.clone(), url, &cli.nats_prefix).await?),
+        None => None,
+    };
     let mut out = String::new();
     let as_user = |user: &str| CommandMetadata::new().with("user", user);
     match cli.command.unwrap_or(Action::Demo) {
@@ -280,7 +306,21 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         }
         Action::History { post } => write!(out, "{}", report::history(&blog, &post).await?)?,
         Action::Authors => write!(out, "{}", report::authors(&blog).await?)?,
-        Action::Status => write!(out, "{}", report::status(&blog).await?)?,
+        Action::Status => {
+            write!(out, "{}", report::status(&blog).await?)?;
+            if let Some(publisher) = &publisher {
+                let health = publisher.health().await?;
+                writeln!(
+                    out,
+                    "{:<16} checkpoint {:<6} lag {:<4} events {:.1} s  {}",
+                    health.name,
+                    health.checkpoint,
+                    health.lag_events,
+                    health.lag_seconds,
+                    health.state
+                )?;
+            }
+        }
         Action::Rebuild { projection } => {
             let mut bar = progress::Bar::new(&projection);
             let done = rebuild(&*blog.store, &blog.projections, &projection, |progress| {
@@ -297,6 +337,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 done.rate()
             )?;
         }
+        Action::Tail { .. } => unreachable_tail()?,
         Action::DeadLetters { projection, retry } => match retry {
             Some(position) => {
                 retry_dead_letter(&*blog.store, &blog.projections, &projection, position).await?;
@@ -328,8 +369,18 @@ async fn run(cli: Cli) -> Result<String, Failure> {
     // Commands return once committed; wait for the read models here only so that the next
     // invocation's reads find them current, then stop the daemon.
     let _ = blog.settle().await;
+    let published = match publisher {
+        Some(publisher) => outbox::finish(publisher, &*blog.store).await,
+        None => Ok(()),
+    };
     blog.close().await;
+    published?;
     Ok(out)
+}
+
+/// `tail` returns before the store is opened; this arm is never reached.
+fn unreachable_tail() -> Result<(), Failure> {
+    Err("`tail` runs without a store".into())
 }
 
 async fn demo(blog: &Blog) -> Result<String, Failure> {
