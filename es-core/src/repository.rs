@@ -382,7 +382,8 @@ impl<A: Aggregate> Repository<A> {
         // A command that starts a correlation names it after its first event's id.
         let first_event_id = Uuid::now_v7();
         let correlation_id = metadata.correlation_id.unwrap_or(first_event_id);
-        let command_id = metadata.command_id.unwrap_or_else(Uuid::now_v7);
+        // Unique per call like the event id it reuses, which saves making another.
+        let command_id = metadata.command_id.unwrap_or(first_event_id);
         let span = tracing::Span::current();
         let mut attempt = 0;
         loop {

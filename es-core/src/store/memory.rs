@@ -52,7 +52,7 @@ struct Inner {
     streams: HashMap<StreamId, Vec<usize>, RandomState>,
     snapshots: HashMap<StreamId, Snapshot, RandomState>,
     /// For each command id recorded on a stream, the indexes into `all` of what it appended.
-    commands: HashMap<(StreamId, Uuid), Vec<usize>, RandomState>,
+    commands: HashMap<(StreamId, Uuid), std::ops::Range<usize>, RandomState>,
 }
 
 impl Inner {
@@ -108,10 +108,7 @@ impl EventLog for MemoryStore {
         let command_id = events.first().and_then(|event| event.metadata.command_id);
         if let Some(command_id) = command_id {
             if let Some(indexes) = inner.commands.get(&(stream.clone(), command_id)) {
-                return Ok(indexes
-                    .iter()
-                    .map(|&index| inner.all[index].clone())
-                    .collect());
+                return Ok(inner.all[indexes.clone()].to_vec());
             }
         }
         let actual = inner.streams.get(stream).map_or(0, |v| v.len() as u64);
@@ -148,13 +145,14 @@ impl EventLog for MemoryStore {
         }
         if let Some(command_id) = command_id {
             let first = inner.all.len() - recorded.len();
-            inner.commands.insert(
-                (stream.clone(), command_id),
-                (first..inner.all.len()).collect(),
-            );
+            inner
+                .commands
+                .insert((stream.clone(), command_id), first..inner.all.len());
         }
-        let head = inner.all.len() as u64;
-        self.appended.0.send_replace(head);
+        // Waking waiters costs a lock and a scan; with no daemon listening there is no one.
+        if self.appended.0.receiver_count() > 0 {
+            self.appended.0.send_replace(inner.all.len() as u64);
+        }
         Ok(recorded)
     }
 
