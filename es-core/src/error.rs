@@ -423,6 +423,20 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
         /// What is wrong with the id.
         refusal: Refusal,
     },
+    /// An inline projection refused one of the command's events; nothing was appended.
+    #[error("inline projection `{projection}` refused event `{event_name}` (stream `{stream}`, version {version}), so the command appended nothing: {error}")]
+    InlineProjection {
+        /// The projection.
+        projection: &'static str,
+        /// The stream written to.
+        stream: StreamId,
+        /// The version the event would have had.
+        version: u64,
+        /// The event's stored name.
+        event_name: String,
+        /// What the handler said.
+        error: String,
+    },
     /// A stored event of the aggregate could not be decoded.
     #[error(transparent)]
     Decode(#[from] DecodeError),

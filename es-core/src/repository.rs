@@ -16,6 +16,7 @@ use crate::envelope::{Envelope, Metadata, NewEvent, Payload};
 use crate::error::{DecodeError, RepositoryError, StoreError};
 use crate::event::{Event, EventSet};
 use crate::history::{decode_change, Change, RolledBack};
+use crate::read::{Projections, ReadStore};
 use crate::replay::{rebuild, Until};
 use crate::store::{EventStore, ExpectedVersion, Snapshot};
 use crate::stream::StreamId;
@@ -181,7 +182,14 @@ pub struct Repository<A: Aggregate> {
     services: Arc<A::Services>,
     retry: RetryPolicy,
     cache: Option<Arc<AggregateCache<A>>>,
+    inline: Option<Arc<Inline>>,
     aggregate: PhantomData<fn() -> A>,
+}
+
+/// Projections a repository applies in the transaction of each append.
+struct Inline {
+    store: Arc<dyn ReadStore>,
+    projections: Projections,
 }
 
 /// How many aggregates a repository caches unless told otherwise.
@@ -194,6 +202,7 @@ impl<A: Aggregate> Clone for Repository<A> {
             services: Arc::clone(&self.services),
             retry: self.retry.clone(),
             cache: self.cache.clone(),
+            inline: self.inline.clone(),
             aggregate: PhantomData,
         }
     }
@@ -236,8 +245,63 @@ impl<A: Aggregate> Repository<A> {
             services: Arc::new(services),
             retry: RetryPolicy::default(),
             cache: Some(Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY))),
+            inline: None,
             aggregate: PhantomData,
         }
+    }
+
+    /// Applies the inline projections among `projections` (declared `#[projection(inline)]`)
+    /// in the transaction of every append this repository makes: a command whose event an
+    /// inline projection refuses fails with [`RepositoryError::InlineProjection`] and appends
+    /// nothing, and a read after a command sees its documents at once. `store` is the same
+    /// store the repository appends to (the daemon leaves inline projections alone).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use es_core::{aggregate, projection, Command, Docs, Envelope, Event, MemoryStore, Projections, Repository, ReadStoreExt};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+    /// # pub struct Deposited { amount: u64 }
+    /// # #[derive(Command, Clone, Debug)]
+    /// # pub struct Deposit { amount: u64 }
+    /// # #[derive(Debug, thiserror::Error)] #[error("never")] pub struct Never;
+    /// # #[aggregate(name = "account", id = String, error = Never)]
+    /// # #[derive(Default, Debug)]
+    /// # pub struct Account;
+    /// # #[aggregate]
+    /// # impl Account {
+    /// #     #[handle] fn deposit(&self, c: Deposit) -> Result<Deposited, Never> { Ok(Deposited { amount: c.amount }) }
+    /// #     #[apply] fn deposited(&mut self, _: &Deposited) {}
+    /// # }
+    /// #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    /// pub struct Balance { total: u64 }
+    ///
+    /// #[projection(inline, per_stream)]
+    /// pub struct Balances;
+    ///
+    /// #[projection]
+    /// impl Balances {
+    ///     #[on]
+    ///     fn deposited(&self, e: &Envelope<Deposited>, docs: &mut Docs<Balance>) {
+    ///         docs.upsert(e.aggregate_id(), |b| b.total += e.event.amount);
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let accounts = Repository::<Account>::new(store.clone())
+    ///     .inline(store.clone(), Projections::new().with(Balances));
+    /// accounts.execute(&"a".to_owned(), Deposit { amount: 5 }).await?;
+    /// // No wait: the document was written with the event.
+    /// assert_eq!(store.documents::<Balances>().get("a").await?.unwrap().total, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn inline(mut self, store: Arc<dyn ReadStore>, projections: Projections) -> Self {
+        let projections = projections.only_inline();
+        self.inline =
+            (!projections.names().is_empty()).then(|| Arc::new(Inline { store, projections }));
+        self
     }
 
     /// Caches up to `capacity` recently used aggregates (0 turns the cache off). A command on a
@@ -419,10 +483,14 @@ impl<A: Aggregate> Repository<A> {
             let appended = loop {
                 let new_events = encode::<A>(&changes, &context)?;
                 let appended = self
-                    .store
-                    .append(stream, expected, new_events)
+                    .append(
+                        stream,
+                        expected,
+                        new_events,
+                        context.event_ids.first().copied(),
+                    )
                     .instrument(tracing::debug_span!("es.append", expected_version = %expected))
-                    .await;
+                    .await?;
                 match appended {
                     // The append may have committed: send it again, same command id, same
                     // expected version. The store returns the first outcome if it committed.
@@ -491,6 +559,63 @@ impl<A: Aggregate> Repository<A> {
                 }
             }
         }
+    }
+
+    /// Appends, applying the inline projections in the same transaction when there are any.
+    /// The outer error is an inline projection's refusal (nothing appended); the inner result
+    /// is the store's, for the retry loop to read.
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        first_event_id: Option<Uuid>,
+    ) -> Result<Result<Vec<crate::RecordedEvent>, StoreError>, RepositoryError<A::Error>> {
+        let Some(inline) = &self.inline else {
+            return Ok(self.store.append(stream, expected, events).await);
+        };
+        // Before the transaction: on SQLite it holds the one writer connection, which
+        // creating a projection's first generation needs too.
+        let mut tables = Vec::with_capacity(inline.projections.entries().len());
+        for projection in inline.projections.entries() {
+            match crate::read::live_table(&*inline.store, &**projection).await {
+                Ok(table) => tables.push(table),
+                Err(error) => return Ok(Err(error)),
+            }
+        }
+        let mut tx = match inline.store.begin().await {
+            Ok(tx) => tx,
+            Err(error) => return Ok(Err(error)),
+        };
+        let recorded = match tx.append(stream, expected, events).await {
+            Ok(recorded) => recorded,
+            Err(error) => return Ok(Err(error)),
+        };
+        // Another run of this command appended these already, and applied them then.
+        if recorded.first().map(|record| record.metadata.event_id) != first_event_id {
+            return Ok(Ok(recorded));
+        }
+        for (projection, table) in inline.projections.entries().iter().zip(&tables) {
+            let outcome = match projection
+                .apply_batch(&*inline.store, &mut *tx, table, &recorded)
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(error) => return Ok(Err(error)),
+            };
+            if let Some((index, error)) = outcome.refusal() {
+                // Dropping the transaction rolls the append back with the documents.
+                let event = &recorded[index];
+                return Err(RepositoryError::InlineProjection {
+                    projection: projection.name(),
+                    stream: stream.clone(),
+                    version: event.version,
+                    event_name: event.event_name.to_string(),
+                    error,
+                });
+            }
+        }
+        Ok(tx.commit().await.map(|()| recorded))
     }
 
     /// After a commit: the new state goes back into the cache (and into a snapshot when one

@@ -30,6 +30,7 @@ pub const ON: Symbol = Symbol("on");
 pub const INDEX: Symbol = Symbol("index");
 pub const ON_FAILURE: Symbol = Symbol("on_failure");
 pub const PER_STREAM: Symbol = Symbol("per_stream");
+pub const INLINE: Symbol = Symbol("inline");
 
 impl PartialEq<Symbol> for Ident {
     fn eq(&self, word: &Symbol) -> bool {

@@ -126,7 +126,10 @@ async fn a_file_from_newer_code_is_refused_with_a_clear_error() {
         .execute_batch("PRAGMA user_version = 99")
         .unwrap();
     let error = SqliteStore::open(&path).await.unwrap_err().to_string();
-    assert!(error.contains("layout 99, newer than layout 2"), "{error}");
+    assert!(
+        error.contains("layout 99, newer than layout") && error.contains("upgrade es-core"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

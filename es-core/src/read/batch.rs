@@ -25,6 +25,14 @@ pub struct BatchOutcome {
     pub(crate) stopped: Option<(usize, String)>,
 }
 
+impl BatchOutcome {
+    /// The first event the projection could not apply, whatever its policy: for inline
+    /// projections, which refuse the command rather than stop or skip.
+    pub(crate) fn refusal(self) -> Option<(usize, String)> {
+        self.stopped.or_else(|| self.skipped.into_iter().next())
+    }
+}
+
 /// A projection with its type erased, so projections of different document types can sit
 /// in one list. Implemented for every [`Projection`]; not for use outside the runtime.
 pub trait ErasedProjection: Send + Sync {
@@ -38,6 +46,8 @@ pub trait ErasedProjection: Send + Sync {
     fn indexes(&self) -> &'static [&'static str];
     /// [`Projection::ON_FAILURE`].
     fn on_failure(&self) -> OnFailure;
+    /// [`Projection::INLINE`].
+    fn inline(&self) -> bool;
 
     /// Applies `events` (the whole batch; events it does not handle are passed over) and
     /// writes the documents they change into `tx`.
@@ -74,6 +84,10 @@ impl<P: Projection> ErasedProjection for P {
 
     fn on_failure(&self) -> OnFailure {
         P::ON_FAILURE
+    }
+
+    fn inline(&self) -> bool {
+        P::INLINE
     }
 
     fn apply_batch<'a>(

@@ -97,6 +97,8 @@ impl Daemon {
         projections: Projections,
         config: DaemonConfig,
     ) -> Result<Self, ProjectionError> {
+        // Inline projections are applied by commands, in the append's transaction.
+        let projections = projections.without_inline();
         let mut checkpoints = HashMap::new();
         let mut restarts = HashMap::new();
         let mut states = HashMap::new();

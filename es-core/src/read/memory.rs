@@ -118,6 +118,7 @@ impl ReadStore for MemoryStore {
     async fn begin(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
         Ok(Box::new(MemoryReadTx {
             store: self,
+            append: None,
             writes: Vec::new(),
             checkpoints: Vec::new(),
             stops: Vec::new(),
@@ -230,6 +231,9 @@ impl ReadStore for MemoryStore {
 /// Collects a batch's changes; `commit` checks every checkpoint and applies all under one lock.
 struct MemoryReadTx<'a> {
     store: &'a MemoryStore,
+    /// An append to make at commit, with what it expected of the log when its records were
+    /// worked out (positions, versions): the commit refuses it if the log moved meanwhile.
+    append: Option<PendingAppend>,
     writes: Vec<((String, u32), Vec<DocumentWrite>)>,
     checkpoints: Vec<((String, u32), u64, u64)>,
     stops: Vec<((String, u32), Option<Stopped>)>,
@@ -237,8 +241,38 @@ struct MemoryReadTx<'a> {
     removed: Vec<(String, u64)>,
 }
 
+/// What [`MemoryReadTx::append`] promised, to be made good at commit.
+struct PendingAppend {
+    stream: crate::stream::StreamId,
+    expected: crate::store::ExpectedVersion,
+    records: Vec<crate::envelope::RecordedEvent>,
+    /// The log's length when the records were worked out.
+    log_length: usize,
+}
+
 #[async_trait]
 impl ReadTx for MemoryReadTx<'_> {
+    async fn append(
+        &mut self,
+        stream: &crate::stream::StreamId,
+        expected: crate::store::ExpectedVersion,
+        events: Vec<crate::envelope::NewEvent>,
+    ) -> Result<Vec<crate::envelope::RecordedEvent>, StoreError> {
+        crate::limits::check_append(stream, &events)?;
+        // Works the records out now, as the log stands; the commit appends them only if the
+        // log has not moved since (otherwise a conflict: the caller decides again).
+        let (records, log_length, already) = self.store.prepare_append(stream, expected, events)?;
+        if !already {
+            self.append = Some(PendingAppend {
+                stream: stream.clone(),
+                expected,
+                records: records.clone(),
+                log_length,
+            });
+        }
+        Ok(records)
+    }
+
     async fn load(
         &mut self,
         table: &DocumentTable,
@@ -309,6 +343,11 @@ impl ReadTx for MemoryReadTx<'_> {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        // The log's lock first, then the read models': the same order as everywhere else.
+        let mut log = self.append.as_ref().map(|_| self.store.lock_log());
+        if let (Some(log), Some(pending)) = (log.as_deref(), &self.append) {
+            MemoryStore::check_unmoved(log, &pending.stream, pending.expected, pending.log_length)?;
+        }
         let mut models = self.store.read_models();
         // Check everything first, so a refused commit changes nothing.
         for ((projection, generation), from, _) in &self.checkpoints {
@@ -366,6 +405,10 @@ impl ReadTx for MemoryReadTx<'_> {
         }
         for key in self.removed {
             models.dead_letters.remove(&key);
+        }
+        if let (Some(log), Some(pending)) = (log.as_deref_mut(), self.append) {
+            self.store
+                .push_records(log, &pending.stream, pending.records);
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ mod batch;
 mod daemon;
 mod dead_letters;
 mod docs;
+mod forward;
 mod health;
 pub(crate) mod memory;
 mod projection;
@@ -123,6 +124,18 @@ impl Projections {
         self.entries.iter().map(|entry| entry.name()).collect()
     }
 
+    /// Only the inline projections of the set.
+    pub(crate) fn only_inline(mut self) -> Self {
+        self.entries.retain(|entry| entry.inline());
+        self
+    }
+
+    /// The set without its inline projections (which commands apply, not the daemon).
+    pub(crate) fn without_inline(mut self) -> Self {
+        self.entries.retain(|entry| !entry.inline());
+        self
+    }
+
     pub(crate) fn entries(&self) -> &[Arc<dyn ErasedProjection>] {
         &self.entries
     }
@@ -130,6 +143,28 @@ impl Projections {
     pub(crate) fn get(&self, name: &str) -> Option<&Arc<dyn ErasedProjection>> {
         self.entries.iter().find(|entry| entry.name() == name)
     }
+}
+
+/// The table of the live generation of `projection`, made (generation 1) when it has none.
+pub(crate) async fn live_table(
+    store: &dyn ReadStore,
+    projection: &dyn ErasedProjection,
+) -> Result<DocumentTable, crate::error::StoreError> {
+    let live = store
+        .generations(projection.name())
+        .await?
+        .into_iter()
+        .find(|state| state.status == GenerationStatus::Live);
+    let generation = match live {
+        Some(live) => live.generation,
+        None => {
+            store
+                .create_generation(&table_of(projection, 1), projection.version())
+                .await?
+                .generation
+        }
+    };
+    Ok(table_of(projection, generation))
 }
 
 /// The table of one generation of `projection`.

@@ -89,6 +89,11 @@ pub trait Projection: Send + Sync + 'static {
     /// stream's document from the events that survive the rollback. A projection that builds
     /// documents across streams handles [`RolledBack`](crate::RolledBack) itself.
     const PER_STREAM: bool = false;
+    /// Applied by the repository in the same transaction as each append (`inline`), instead
+    /// of by the daemon afterwards: a failing handler rejects the command and nothing is
+    /// appended; a read after the command sees it at once. Only for events appended through
+    /// a repository that has the projection ([`Repository::inline`](crate::Repository::inline)).
+    const INLINE: bool = false;
 
     /// Applies one event to the documents.
     fn apply(
@@ -112,4 +117,5 @@ pub trait ProjectionDecl {
     const DECLARED_VERSION: Option<&'static str>;
     const ON_FAILURE: OnFailure;
     const PER_STREAM: bool;
+    const INLINE: bool;
 }

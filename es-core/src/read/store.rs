@@ -205,9 +205,22 @@ pub trait ReadStore: EventLog {
     }
 }
 
-/// One batch transaction of a projection.
+/// One batch transaction of a projection, or of a command with inline projections.
 #[async_trait]
 pub trait ReadTx: Send {
+    /// Appends `events` to `stream` as part of this transaction: they are stored when it
+    /// commits and never when it is dropped, and the returned records are exactly what is
+    /// stored. Same rules as [`EventLog::append`](crate::EventLog::append) (limits, expected
+    /// version, command ids). A store may find a conflict only at commit
+    /// ([`StoreError::Conflict`] then too). Inline projections are applied to these records
+    /// in the same transaction.
+    async fn append(
+        &mut self,
+        stream: &StreamId,
+        expected: crate::store::ExpectedVersion,
+        events: Vec<crate::envelope::NewEvent>,
+    ) -> Result<Vec<crate::envelope::RecordedEvent>, StoreError>;
+
     /// The documents under `keys` that exist.
     async fn load(
         &mut self,

@@ -45,7 +45,7 @@ impl Default for AppendSignal {
 }
 
 #[derive(Debug, Default)]
-struct Inner {
+pub(crate) struct Inner {
     /// Every event in commit order; `all[i].position == i + 1`.
     all: Vec<RecordedEvent>,
     /// For each stream, the indexes into `all` of its events, in version order.
@@ -73,7 +73,134 @@ impl Inner {
     }
 }
 
+/// What an append comes to; see [`MemoryStore::decide`].
+enum Decided {
+    /// The command id was seen: these are the records its first run appended.
+    AlreadyAppended(Vec<RecordedEvent>),
+    /// The records to store (none for an empty batch).
+    New(Vec<RecordedEvent>),
+}
+
 impl MemoryStore {
+    /// The records `events` become when appended to `stream` (at version `actual`) now.
+    fn records(
+        inner: &Inner,
+        stream: &StreamId,
+        actual: u64,
+        events: Vec<NewEvent>,
+    ) -> Vec<RecordedEvent> {
+        let recorded_at = Utc::now();
+        let first = inner.all.len();
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(offset, event)| RecordedEvent {
+                // Shares its text with every envelope of the stream: nothing is copied.
+                stream: stream.clone(),
+                version: actual + offset as u64 + 1,
+                position: (first + offset) as u64 + 1,
+                recorded_at,
+                event_name: event.event_name,
+                schema_version: event.schema_version,
+                metadata: event.metadata,
+                event: event.payload,
+            })
+            .collect()
+    }
+
+    /// Stores records worked out by [`records`](Self::records) on the log as it still is.
+    pub(crate) fn push_records(
+        &self,
+        inner: &mut Inner,
+        stream: &StreamId,
+        records: Vec<RecordedEvent>,
+    ) {
+        let Some(first) = records.first() else {
+            return;
+        };
+        let command_id = first.metadata.command_id;
+        let start = inner.all.len();
+        let indexes = inner.streams.entry(stream.clone()).or_default();
+        indexes.extend(start..start + records.len());
+        inner.all.extend(records);
+        if let Some(command_id) = command_id {
+            inner
+                .commands
+                .insert((stream.clone(), command_id), start..inner.all.len());
+        }
+        // Waking waiters costs a lock and a scan; with no daemon listening there is no one.
+        if self.appended.0.receiver_count() > 0 {
+            self.appended.0.send_replace(inner.all.len() as u64);
+        }
+    }
+
+    /// For a transaction's append (inline projections): the records as the log stands now,
+    /// and the log's length they assume; nothing is stored yet.
+    pub(crate) fn prepare_append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<(Vec<RecordedEvent>, usize, bool), StoreError> {
+        let inner = self.read();
+        let length = inner.all.len();
+        Ok(match Self::decide(&inner, stream, expected, events)? {
+            Decided::AlreadyAppended(first_run) => (first_run, length, true),
+            Decided::New(records) => (records, length, false),
+        })
+    }
+
+    /// What an append of `events` to `stream` comes to on the log as it is: the first run's
+    /// records when its command id was seen on this stream, else the new records, or a
+    /// conflict.
+    fn decide(
+        inner: &Inner,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Decided, StoreError> {
+        if let Some(command_id) = events.first().and_then(|event| event.metadata.command_id) {
+            if let Some(indexes) = inner.commands.get(&(stream.clone(), command_id)) {
+                return Ok(Decided::AlreadyAppended(
+                    inner.all[indexes.clone()].to_vec(),
+                ));
+            }
+        }
+        let actual = inner.streams.get(stream).map_or(0, |v| v.len() as u64);
+        if !expected.accepts(actual) {
+            return Err(Conflict {
+                stream: stream.clone(),
+                expected,
+                actual,
+            }
+            .into());
+        }
+        Ok(Decided::New(Self::records(inner, stream, actual, events)))
+    }
+
+    /// Refuses a transaction's append when the log moved since its records were worked out.
+    pub(crate) fn check_unmoved(
+        inner: &Inner,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        log_length: usize,
+    ) -> Result<(), StoreError> {
+        if inner.all.len() == log_length {
+            return Ok(());
+        }
+        Err(Conflict {
+            stream: stream.clone(),
+            expected,
+            actual: inner.streams.get(stream).map_or(0, |v| v.len() as u64),
+        }
+        .into())
+    }
+
+    /// The log, locked for writing.
+    pub(crate) fn lock_log(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.write()
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -105,55 +232,13 @@ impl EventLog for MemoryStore {
         crate::limits::check_append(stream, &events)?;
         let mut inner = self.write();
         let inner = &mut *inner;
-        let command_id = events.first().and_then(|event| event.metadata.command_id);
-        if let Some(command_id) = command_id {
-            if let Some(indexes) = inner.commands.get(&(stream.clone(), command_id)) {
-                return Ok(inner.all[indexes.clone()].to_vec());
+        match Self::decide(inner, stream, expected, events)? {
+            Decided::AlreadyAppended(first_run) => Ok(first_run),
+            Decided::New(recorded) => {
+                self.push_records(inner, stream, recorded.clone());
+                Ok(recorded)
             }
         }
-        let actual = inner.streams.get(stream).map_or(0, |v| v.len() as u64);
-        if !expected.accepts(actual) {
-            return Err(Conflict {
-                stream: stream.clone(),
-                expected,
-                actual,
-            }
-            .into());
-        }
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let recorded_at = Utc::now();
-        // The key shares its text with every envelope of the stream: nothing is copied.
-        let indexes = inner.streams.entry(stream.clone()).or_default();
-        let mut recorded = Vec::with_capacity(events.len());
-        for (offset, event) in events.into_iter().enumerate() {
-            let index = inner.all.len();
-            let record = RecordedEvent {
-                stream: stream.clone(),
-                version: actual + offset as u64 + 1,
-                position: index as u64 + 1,
-                recorded_at,
-                event_name: event.event_name,
-                schema_version: event.schema_version,
-                metadata: event.metadata,
-                event: event.payload,
-            };
-            recorded.push(record.clone());
-            inner.all.push(record);
-            indexes.push(index);
-        }
-        if let Some(command_id) = command_id {
-            let first = inner.all.len() - recorded.len();
-            inner
-                .commands
-                .insert((stream.clone(), command_id), first..inner.all.len());
-        }
-        // Waking waiters costs a lock and a scan; with no daemon listening there is no one.
-        if self.appended.0.receiver_count() > 0 {
-            self.appended.0.send_replace(inner.all.len() as u64);
-        }
-        Ok(recorded)
     }
 
     async fn read_stream(

@@ -10,7 +10,7 @@ use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
 use crate::impl_block;
 use crate::naming::snake_case;
-use crate::symbol::{INDEX, NAME, ON, ON_FAILURE, PER_STREAM, VERSION};
+use crate::symbol::{INDEX, INLINE, NAME, ON, ON_FAILURE, PER_STREAM, VERSION};
 use crate::types::type_ident;
 
 /// `#[projection(name = "post_summaries", index(author), per_stream)]` on a struct.
@@ -22,6 +22,7 @@ pub struct Declaration<'a> {
     pub version: Option<String>,
     pub skip_failures: bool,
     pub per_stream: bool,
+    pub inline: bool,
     pub construction: Construction,
 }
 
@@ -57,6 +58,7 @@ impl<'a> Declaration<'a> {
         let mut on_failure: Once<Ident> = Once::new("projection", ON_FAILURE);
         let mut indexes = Vec::new();
         let mut per_stream = false;
+        let mut inline = false;
         let parser = syn::meta::parser(|meta| {
             if meta.path == NAME {
                 // name = "post_summaries"
@@ -104,11 +106,20 @@ impl<'a> Declaration<'a> {
                     );
                 }
                 per_stream = true;
+            } else if meta.path == INLINE {
+                // inline: applied in the append's transaction by the repository
+                if inline {
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "duplicate `inline` in `#[projection]`; give it once",
+                    );
+                }
+                inline = true;
             } else {
                 return Err(attr::unknown_key(
                     &meta,
                     "projection",
-                    &[NAME, INDEX, VERSION, ON_FAILURE, PER_STREAM],
+                    &[NAME, INDEX, VERSION, ON_FAILURE, PER_STREAM, INLINE],
                 ));
             }
             Ok(())
@@ -133,6 +144,7 @@ impl<'a> Declaration<'a> {
             version: version.get(),
             skip_failures: on_failure.get().is_some_and(|policy| policy == "skip"),
             per_stream,
+            inline,
             construction: if unit {
                 Construction::Unit
             } else if derives_default {

@@ -25,6 +25,7 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
         quote!(::es_core::OnFailure::Stop)
     };
     let per_stream = declaration.per_stream;
+    let inline = declaration.inline;
     let create = match declaration.construction {
         Construction::Unit => Some(quote!(#ident)),
         Construction::Default => Some(quote!(<#ident as ::core::default::Default>::default())),
@@ -51,6 +52,7 @@ pub fn declaration(declaration: &Declaration) -> TokenStream {
             const DECLARED_VERSION: ::core::option::Option<&'static str> = #version;
             const ON_FAILURE: ::es_core::OnFailure = #on_failure;
             const PER_STREAM: bool = #per_stream;
+            const INLINE: bool = #inline;
         }
         #registration
     }
@@ -70,6 +72,7 @@ pub fn declaration_fallback(declaration: &Declaration) -> TokenStream {
             const DECLARED_VERSION: ::core::option::Option<&'static str> = ::core::option::Option::None;
             const ON_FAILURE: ::es_core::OnFailure = ::es_core::OnFailure::Stop;
             const PER_STREAM: bool = true;
+            const INLINE: bool = false;
         }
     }
 }
@@ -180,6 +183,7 @@ pub fn projection_impl(projection: &ProjectionImpl) -> TokenStream {
             const INDEXES: &'static [&'static str] = #decl::INDEXES;
             const ON_FAILURE: ::es_core::OnFailure = #decl::ON_FAILURE;
             const PER_STREAM: bool = #decl::PER_STREAM;
+            const INLINE: bool = #decl::INLINE;
 
             fn apply(
                 &self,

@@ -33,6 +33,21 @@ pub(super) fn append(
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend("starting a SQLite append"))?;
+    let recorded = append_in(&transaction, stream, expected, events)?;
+    transaction
+        .commit()
+        .map_err(backend("committing a SQLite append"))?;
+    Ok(recorded)
+}
+
+/// The append itself, inside a transaction that holds the write lock and that the caller
+/// commits (its own, or a projection batch's for inline projections).
+pub(super) fn append_in(
+    transaction: &Connection,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     // Under the write lock: no other append of this command can commit between the look
     // and the inserts below.
     if let Some(command_id) = events.first().and_then(|event| event.metadata.command_id) {
@@ -103,9 +118,6 @@ pub(super) fn append(
             });
         }
     }
-    transaction
-        .commit()
-        .map_err(backend("committing a SQLite append"))?;
     Ok(recorded)
 }
 

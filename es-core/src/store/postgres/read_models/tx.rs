@@ -113,6 +113,15 @@ impl PgReadTx {
 
 #[async_trait]
 impl ReadTx for PgReadTx {
+    async fn append(
+        &mut self,
+        stream: &crate::stream::StreamId,
+        expected: crate::store::ExpectedVersion,
+        events: Vec<crate::envelope::NewEvent>,
+    ) -> Result<Vec<crate::envelope::RecordedEvent>, StoreError> {
+        self.tx.append(stream, expected, events).await
+    }
+
     async fn load(
         &mut self,
         table: &DocumentTable,

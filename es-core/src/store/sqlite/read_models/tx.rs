@@ -132,6 +132,20 @@ impl Drop for SqliteReadTx {
 
 #[async_trait::async_trait]
 impl ReadTx for SqliteReadTx {
+    async fn append(
+        &mut self,
+        stream: &crate::stream::StreamId,
+        expected: crate::store::ExpectedVersion,
+        events: Vec<crate::envelope::NewEvent>,
+    ) -> Result<Vec<crate::envelope::RecordedEvent>, StoreError> {
+        crate::limits::check_append(stream, &events)?;
+        let stream = stream.clone();
+        self.run(move |connection| {
+            crate::sqlite::append::append_in(connection, &stream, expected, events)
+        })
+        .await
+    }
+
     async fn load(
         &mut self,
         table: &DocumentTable,
