@@ -87,6 +87,7 @@ mod history;
 pub mod limits;
 #[cfg(feature = "nats")]
 pub mod nats;
+pub mod process;
 mod read;
 mod replay;
 mod repository;
