@@ -138,4 +138,4 @@ pub use store::{
 };
 pub use stream::StreamId;
 
-pub use es_macros::{aggregate, projection, Command, Event};
+pub use es_macros::{aggregate, process_manager, projection, Command, Event};

@@ -20,6 +20,17 @@ pub enum ProcessError {
         #[source]
         source: DecodeError,
     },
+    /// A deadline's stored message could not be decoded into the handler's type.
+    #[error("process manager `{process}`: deadline `{key}`: {source}")]
+    DeadlineMessage {
+        /// The process manager.
+        process: &'static str,
+        /// The deadline's key.
+        key: String,
+        /// Why.
+        #[source]
+        source: crate::event::DecodeFailure,
+    },
     /// A handler returned an error.
     #[error("process manager `{process}` failed on {cause}: {source}")]
     Handler {

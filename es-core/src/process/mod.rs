@@ -94,6 +94,8 @@ mod dispatch;
 mod error;
 mod fixture;
 mod ids;
+#[doc(hidden)]
+pub mod macro_support;
 mod manager;
 mod runner;
 
