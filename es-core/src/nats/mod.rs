@@ -34,8 +34,8 @@ pub use subscription::{
 /// The headers each published message carries.
 pub mod headers {
     pub use super::message::{
-        AGGREGATE_ID, AGGREGATE_TYPE, CAUSATION_ID, COMMAND_ID, CORRELATION_ID, EVENT_ID, EVENT_NAME, EXTRA,
-        MSG_ID, POSITION, RECORDED_AT, SCHEMA_VERSION, VERSION,
+        AGGREGATE_ID, AGGREGATE_TYPE, CAUSATION_ID, COMMAND_ID, CORRELATION_ID, EVENT_ID,
+        EVENT_NAME, EXTRA, MSG_ID, POSITION, RECORDED_AT, SCHEMA_VERSION, VERSION,
     };
 }
 

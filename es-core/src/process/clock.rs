@@ -58,7 +58,9 @@ impl ManualClock {
     pub fn advance(&self, by: std::time::Duration) {
         let mut now = self.lock();
         let step = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
-        *now = now.checked_add_signed(step).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        *now = now
+            .checked_add_signed(step)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
     }
 
     /// Sets the clock to `at`.

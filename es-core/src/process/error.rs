@@ -64,7 +64,9 @@ pub enum ProcessError {
     },
     /// A stored state document or deadline does not decode, or a state or deadline message
     /// does not encode.
-    #[error("process manager `{process}`: stored {what} `{key}` is not readable or writable: {source}")]
+    #[error(
+        "process manager `{process}`: stored {what} `{key}` is not readable or writable: {source}"
+    )]
     Corrupt {
         /// The process manager.
         process: &'static str,

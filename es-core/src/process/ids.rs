@@ -39,7 +39,12 @@ pub(crate) fn command_id(process: &str, cause: Uuid, index: usize) -> Uuid {
 
 /// The id of the deadline `key` scheduled in reaction to `cause`.
 pub(crate) fn deadline_id(process: &str, cause: Uuid, key: &str) -> Uuid {
-    derived_id(&[b"deadline", process.as_bytes(), cause.as_bytes(), key.as_bytes()])
+    derived_id(&[
+        b"deadline",
+        process.as_bytes(),
+        cause.as_bytes(),
+        key.as_bytes(),
+    ])
 }
 
 #[cfg(test)]

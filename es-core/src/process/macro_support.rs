@@ -31,12 +31,10 @@ pub fn decode_deadline<M: Event>(
     process: &'static str,
     deadline: &Deadline<Payload>,
 ) -> Result<M, ProcessError> {
-    M::decode(deadline.version, &deadline.message).map_err(|source| {
-        ProcessError::DeadlineMessage {
-            process,
-            key: deadline.key.clone(),
-            source,
-        }
+    M::decode(deadline.version, &deadline.message).map_err(|source| ProcessError::DeadlineMessage {
+        process,
+        key: deadline.key.clone(),
+        source,
     })
 }
 

@@ -65,13 +65,19 @@ pub fn manager_impl(manager: &ManagerImpl) -> TokenStream {
     let decl = quote!(<#self_ty as ::es_core::__private::process::ProcessManagerDecl>);
     let support = quote!(::es_core::__private::process);
     let state = state_type(manager);
-    let declared = assert_implements(self_ty.span(), self_ty, quote!(::es_core::__private::process::ProcessManagerDecl));
+    let declared = assert_implements(
+        self_ty.span(),
+        self_ty,
+        quote!(::es_core::__private::process::ProcessManagerDecl),
+    );
     let mut events = Vec::new();
     let mut deadlines = Vec::new();
     let mut event_arms = Vec::new();
     let mut deadline_arms = Vec::new();
     for handler in &manager.handlers {
-        let Some(input) = handler.input() else { continue };
+        let Some(input) = handler.input() else {
+            continue;
+        };
         let function = handler.ident();
         let message = input.message();
         // The returned value's `IntoDispatches` bound is checked at the user's return type.
