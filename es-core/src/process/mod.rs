@@ -102,6 +102,6 @@ mod runner;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Dispatch, Dispatcher};
 pub use error::ProcessError;
-// fixture pending
+pub use fixture::ProcessFixture;
 pub use manager::{Deadline, IntoDispatches, Process, ProcessManager};
 pub use runner::{ProcessConfig, ProcessHealth, ProcessRunner};
