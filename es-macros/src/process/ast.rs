@@ -122,7 +122,7 @@ impl<'a> Handler<'a> {
         } else {
             "event"
         };
-        Some(format!("{kind} {}", quote::quote!(#ty)))
+        Some(format!("{kind} `{}`", quote::quote!(#ty)))
     }
 }
 

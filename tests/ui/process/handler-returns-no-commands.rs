@@ -12,7 +12,7 @@ pub struct Janitor;
 #[process_manager]
 impl Janitor {
     #[on]
-    fn suspended(&self, event: &Envelope<AuthorSuspended>, process: &mut Process<'_, ()>) -> String {
+    fn suspended(&self, _event: &Envelope<AuthorSuspended>, _process: &mut Process<'_, ()>) -> String {
         String::new()
     }
 }

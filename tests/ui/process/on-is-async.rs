@@ -12,7 +12,7 @@ pub struct Janitor;
 #[process_manager]
 impl Janitor {
     #[on]
-    async fn suspended(&self, event: &Envelope<AuthorSuspended>, process: &mut Process<'_, ()>) {}
+    async fn suspended(&self, _event: &Envelope<AuthorSuspended>, _process: &mut Process<'_, ()>) {}
 }
 
 fn main() {}

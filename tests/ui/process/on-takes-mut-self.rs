@@ -12,7 +12,7 @@ pub struct Janitor;
 #[process_manager]
 impl Janitor {
     #[on]
-    fn suspended(&mut self, event: &Envelope<AuthorSuspended>, process: &mut Process<'_, ()>) {}
+    fn suspended(&mut self, _event: &Envelope<AuthorSuspended>, _process: &mut Process<'_, ()>) {}
 }
 
 fn main() {}

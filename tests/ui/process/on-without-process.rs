@@ -11,7 +11,7 @@ pub struct Janitor;
 #[process_manager]
 impl Janitor {
     #[on]
-    fn suspended(&self, event: &Envelope<AuthorSuspended>) {}
+    fn suspended(&self, _event: &Envelope<AuthorSuspended>) {}
 }
 
 fn main() {}

@@ -41,7 +41,7 @@ pub struct Janitor;
 #[process_manager]
 impl Janitor {
     #[on]
-    fn suspended(&self, event: &Envelope<AuthorSuspended>, process: &mut Process<'_, ()>) -> Dispatch {
+    fn suspended(&self, event: &Envelope<AuthorSuspended>, _process: &mut Process<'_, ()>) -> Dispatch {
         Dispatch::to::<Draft>(event.aggregate_id().to_owned(), DeleteDraft)
     }
 }

@@ -12,10 +12,10 @@ pub struct Janitor;
 #[process_manager]
 impl Janitor {
     #[on]
-    fn suspended(&self, event: &Envelope<AuthorSuspended>, process: &mut Process<'_, ()>) {}
+    fn suspended(&self, _event: &Envelope<AuthorSuspended>, _process: &mut Process<'_, ()>) {}
 
     #[on]
-    fn suspended_again(&self, event: &Envelope<AuthorSuspended>, process: &mut Process<'_, ()>) {}
+    fn suspended_again(&self, _event: &Envelope<AuthorSuspended>, _process: &mut Process<'_, ()>) {}
 }
 
 fn main() {}
