@@ -605,9 +605,24 @@ async fn postgres_deadlines_fire_once_and_never_when_cancelled() {
 fn fixture_suspending_an_author_archives_their_open_drafts() {
     use es_core::process::ProcessFixture;
     ProcessFixture::new(DraftJanitor)
-        .given::<Draft>(&"d1".into(), DraftStarted { author: "ann".into() })
-        .given::<Draft>(&"d2".into(), DraftStarted { author: "ann".into() })
-        .given::<Draft>(&"d2".into(), DraftPublished { author: "ann".into() })
+        .given::<Draft>(
+            &"d1".into(),
+            DraftStarted {
+                author: "ann".into(),
+            },
+        )
+        .given::<Draft>(
+            &"d2".into(),
+            DraftStarted {
+                author: "ann".into(),
+            },
+        )
+        .given::<Draft>(
+            &"d2".into(),
+            DraftPublished {
+                author: "ann".into(),
+            },
+        )
         .then_deadlines(["stale-d1"])
         .when::<Author>(&"ann".into(), AuthorSuspended)
         .then_commands([Dispatch::to::<Draft>("d1".into(), ArchiveDraft)])
@@ -618,7 +633,12 @@ fn fixture_suspending_an_author_archives_their_open_drafts() {
 fn fixture_a_draft_left_alone_is_archived_when_its_deadline_comes() {
     use es_core::process::ProcessFixture;
     let fixture = ProcessFixture::new(DraftJanitor)
-        .given::<Draft>(&"d1".into(), DraftStarted { author: "ann".into() })
+        .given::<Draft>(
+            &"d1".into(),
+            DraftStarted {
+                author: "ann".into(),
+            },
+        )
         .when_time_passes(STALE_AFTER - Duration::from_secs(1))
         .then_commands([])
         .when_time_passes(Duration::from_secs(1))

@@ -1,5 +1,6 @@
 //! Given/when/then for process managers, in memory: given these events, when this event (or
 //! this much time), then these commands and these pending deadlines.
+#![allow(clippy::panic)] // a failed assertion in a test fixture is meant to panic
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -80,7 +81,10 @@ impl<P: ProcessManager> ProcessFixture<P> {
     /// commands are what `then_commands` checks.
     pub fn when_time_passes(mut self, by: std::time::Duration) -> Self {
         let step = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
-        self.now = self.now.checked_add_signed(step).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.now = self
+            .now
+            .checked_add_signed(step)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut sent = Vec::new();
         loop {
             let next = self
@@ -90,7 +94,9 @@ impl<P: ProcessManager> ProcessFixture<P> {
                 .min_by_key(|(key, deadline)| (deadline.due_at, (*key).clone()))
                 .map(|(key, _)| key.clone());
             let Some(key) = next else { break };
-            let Some(stored) = self.deadlines.remove(&key) else { break };
+            let Some(stored) = self.deadlines.remove(&key) else {
+                break;
+            };
             let deadline = match stored.into_deadline(key.clone()) {
                 Ok(deadline) => deadline,
                 Err(error) => panic!("deadline `{key}` does not encode: {error}"),
@@ -114,7 +120,8 @@ impl<P: ProcessManager> ProcessFixture<P> {
     pub fn then_commands(self, expected: impl IntoIterator<Item = Dispatch>) -> Self {
         let expected: Vec<Dispatch> = expected.into_iter().collect();
         assert_eq!(
-            self.sent, expected,
+            self.sent,
+            expected,
             "process manager `{}` sent other commands than expected",
             P::NAME
         );
@@ -128,7 +135,8 @@ impl<P: ProcessManager> ProcessFixture<P> {
         expected.sort();
         let pending: Vec<String> = self.deadlines.keys().cloned().collect();
         assert_eq!(
-            pending, expected,
+            pending,
+            expected,
             "process manager `{}` has other deadlines pending than expected",
             P::NAME
         );
@@ -167,7 +175,12 @@ impl<P: ProcessManager> ProcessFixture<P> {
             return Vec::new();
         }
         let mut changes = Vec::new();
-        let mut process = Process::new(P::NAME, &mut self.state, &mut changes, Cause::of_event(&record));
+        let mut process = Process::new(
+            P::NAME,
+            &mut self.state,
+            &mut changes,
+            Cause::of_event(&record),
+        );
         let commands = self.manager.on_event(&record, &mut process);
         self.settle(commands, changes)
     }

@@ -269,7 +269,11 @@ impl<P: ProcessManager> Engine<P> {
     async fn round_typed(&self) -> Result<Progress, ProcessError> {
         let holder = self
             .store
-            .acquire_lease(&self.state_table.projection, &self.config.holder, self.config.lease_ttl)
+            .acquire_lease(
+                &self.state_table.projection,
+                &self.config.holder,
+                self.config.lease_ttl,
+            )
             .await?;
         if holder != self.config.holder {
             self.lock_health().0 = HealthState::Standby { holder };
