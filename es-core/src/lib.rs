@@ -87,6 +87,7 @@ mod history;
 pub mod limits;
 #[cfg(feature = "nats")]
 pub mod nats;
+pub mod process;
 mod read;
 mod replay;
 mod repository;
@@ -137,4 +138,4 @@ pub use store::{
 };
 pub use stream::StreamId;
 
-pub use es_macros::{aggregate, projection, Command, Event};
+pub use es_macros::{aggregate, process_manager, projection, Command, Event};

@@ -133,3 +133,4 @@ pub fn projection_handler_error(
         reason: error.to_string(),
     }
 }
+pub use crate::process::macro_support as process;

@@ -12,6 +12,7 @@ mod ctxt;
 mod event;
 mod impl_block;
 mod naming;
+mod process;
 mod projection;
 mod symbol;
 mod types;
@@ -29,6 +30,13 @@ pub fn aggregate(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn projection(args: TokenStream, input: TokenStream) -> TokenStream {
     projection::expand(args.into(), input.into()).into()
+}
+
+/// Declares a process manager: on its struct (optional `name`) and on its impl block (`#[on]`
+/// handlers of events and deadlines that return commands). See `es_core::process`.
+#[proc_macro_attribute]
+pub fn process_manager(args: TokenStream, input: TokenStream) -> TokenStream {
+    process::expand(args.into(), input.into()).into()
 }
 
 /// Implements `es_core::Event`: `#[event(name = "post.published", version = 1)]`.

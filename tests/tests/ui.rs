@@ -12,5 +12,6 @@ fn macro_errors_and_passing_cases() {
     cases.compile_fail("ui/event/*.rs");
     cases.compile_fail("ui/command/*.rs");
     cases.compile_fail("ui/projection/*.rs");
+    cases.compile_fail("ui/process/*.rs");
     cases.pass("ui/pass/*.rs");
 }

@@ -1,0 +1,645 @@
+//! The process manager runtime: one task per process manager, under a lease, that catches up
+//! on events from its checkpoint and fires its deadlines as they come due.
+//!
+//! One round of events: run the handlers of a batch (loading the state documents they ask
+//! for), send their commands, then commit state, deadline changes and checkpoint in one
+//! transaction (the checkpoint a compare-and-set). A crash after sending and before the
+//! commit runs the batch again: the same commands under the same command ids, which the
+//! aggregates' idempotency applies once.
+//!
+//! One deadline: run its handler, send its commands, then delete it with the handler's
+//! changes in one transaction that also moves the deadline table's own counter by
+//! compare-and-set, so two processes that both saw it due cannot both commit it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::envelope::{Payload, RecordedEvent};
+use crate::error::StoreError;
+use crate::process::clock::Clock;
+use crate::process::dispatch::{Dispatch, Dispatcher, Sent};
+use crate::process::error::ProcessError;
+use crate::process::ids::command_id;
+use crate::process::manager::{
+    Cause, Deadline, DeadlineChange, Process, ProcessManager, StoredDeadline,
+};
+use crate::read::{
+    DaemonConfig, Docs, DocumentTable, DocumentWrite, GenerationStatus, HealthState, ListQuery,
+    ReadStore,
+};
+use crate::repository::CommandMetadata;
+
+/// Events read and handled per transaction.
+const BATCH_SIZE: usize = 100;
+/// Deadlines listed per page while looking for due ones.
+const DEADLINE_PAGE: usize = 500;
+
+/// How a process manager runner paces itself.
+#[derive(Clone, Debug)]
+pub struct ProcessConfig {
+    /// Who this process is, in lease rows; a random id by default.
+    pub holder: String,
+    /// How long a lease lasts unless renewed.
+    pub lease_ttl: Duration,
+    /// How often to look for new events (when the store cannot signal appends) and for
+    /// deadlines come due.
+    pub poll_interval: Duration,
+    /// How long to wait after a failure before trying again.
+    pub retry_after: Duration,
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        let daemon = DaemonConfig::default();
+        ProcessConfig {
+            holder: daemon.holder,
+            lease_ttl: daemon.lease_ttl,
+            poll_interval: daemon.poll_interval,
+            retry_after: daemon.retry_after,
+        }
+    }
+}
+
+/// Where a process manager stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessHealth {
+    /// The process manager.
+    pub name: &'static str,
+    /// The next position it will read.
+    pub checkpoint: u64,
+    /// Deadlines scheduled and not yet fired or cancelled.
+    pub pending_deadlines: usize,
+    /// What this process's runner is doing.
+    pub state: HealthState,
+    /// Commands the aggregates rejected, since this runner started.
+    pub rejected_commands: u64,
+}
+
+/// A process manager running in the background.
+#[derive(Debug)]
+pub struct ProcessRunner {
+    engine: Arc<dyn Round>,
+    task: JoinHandle<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl ProcessRunner {
+    /// Creates the process manager's tables when missing and starts its task.
+    pub async fn start<P: ProcessManager>(
+        store: Arc<dyn ReadStore>,
+        dispatcher: Dispatcher,
+        clock: Arc<dyn Clock>,
+        manager: P,
+        config: ProcessConfig,
+    ) -> Result<Self, ProcessError> {
+        let engine = Arc::new(Engine::prepare(store, dispatcher, clock, manager, config).await?);
+        let (shutdown, receiver) = watch::channel(false);
+        let task = tokio::spawn(run(Arc::clone(&engine) as Arc<dyn Round>, receiver));
+        Ok(ProcessRunner {
+            engine,
+            task,
+            shutdown,
+        })
+    }
+
+    /// Checkpoint, pending deadlines and state.
+    pub async fn health(&self) -> Result<ProcessHealth, ProcessError> {
+        self.engine.health().await
+    }
+
+    /// Stops after the current round and gives up the lease.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        let _ = self.task.await;
+        self.engine.release().await;
+    }
+}
+
+/// The tables of a process manager named `name`: its state (whose generation holds the
+/// checkpoint) and its deadlines (whose generation's checkpoint counts fired deadlines).
+pub(crate) fn tables(name: &str) -> (DocumentTable, DocumentTable) {
+    let table = |projection: String| DocumentTable {
+        projection,
+        generation: 1,
+        indexes: Vec::new(),
+    };
+    (
+        table(format!("pm_{name}")),
+        table(format!("pm_{name}_deadlines")),
+    )
+}
+
+/// Process manager names become table names, as projection names do.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// One process manager's work, with its type erased for the task.
+trait Round: Send + Sync + std::fmt::Debug {
+    fn round(&self) -> futures::future::BoxFuture<'_, Result<Progress, ProcessError>>;
+    fn health(&self) -> futures::future::BoxFuture<'_, Result<ProcessHealth, ProcessError>>;
+    fn release(&self) -> futures::future::BoxFuture<'_, ()>;
+    fn config(&self) -> &ProcessConfig;
+    fn set_state(&self, state: HealthState);
+    fn append_signal(&self) -> Option<watch::Receiver<u64>>;
+}
+
+/// What a round did.
+#[derive(Debug, PartialEq, Eq)]
+enum Progress {
+    /// Handled events or fired deadlines: there may be more at once.
+    Busy,
+    /// Nothing to do now.
+    Idle,
+    /// Another process holds the lease.
+    Standby,
+}
+
+async fn run(engine: Arc<dyn Round>, mut shutdown: watch::Receiver<bool>) {
+    let mut appended = engine.append_signal();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let pause = match engine.round().await {
+            Ok(Progress::Busy) => continue,
+            Ok(Progress::Idle | Progress::Standby) => engine.config().poll_interval,
+            Err(error) => {
+                tracing::warn!(%error, "process manager round failed; retrying");
+                engine.set_state(HealthState::Failing(error.to_string()));
+                engine.config().retry_after
+            }
+        };
+        let signal = async {
+            match &mut appended {
+                Some(receiver) => {
+                    let _ = receiver.changed().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = signal => {}
+            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+struct Engine<P: ProcessManager> {
+    store: Arc<dyn ReadStore>,
+    dispatcher: Dispatcher,
+    clock: Arc<dyn Clock>,
+    manager: P,
+    config: ProcessConfig,
+    state_table: DocumentTable,
+    deadline_table: DocumentTable,
+    health: Mutex<(HealthState, u64)>,
+}
+
+impl<P: ProcessManager> std::fmt::Debug for Engine<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessRunner")
+            .field("name", &P::NAME)
+            .field("dispatcher", &self.dispatcher)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: ProcessManager> Engine<P> {
+    async fn prepare(
+        store: Arc<dyn ReadStore>,
+        dispatcher: Dispatcher,
+        clock: Arc<dyn Clock>,
+        manager: P,
+        config: ProcessConfig,
+    ) -> Result<Self, ProcessError> {
+        if !valid_name(P::NAME) {
+            return Err(ProcessError::InvalidName(P::NAME));
+        }
+        let (state_table, deadline_table) = tables(P::NAME);
+        for table in [&state_table, &deadline_table] {
+            let exists = store
+                .generations(&table.projection)
+                .await?
+                .iter()
+                .any(|state| state.status == GenerationStatus::Live);
+            if !exists {
+                store.create_generation(table, "process").await?;
+            }
+        }
+        Ok(Engine {
+            store,
+            dispatcher,
+            clock,
+            manager,
+            config,
+            state_table,
+            deadline_table,
+            health: Mutex::new((HealthState::Starting, 0)),
+        })
+    }
+
+    fn lock_health(&self) -> std::sync::MutexGuard<'_, (HealthState, u64)> {
+        // Each write replaces one whole field; a poisoned lock still holds whole fields.
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The checkpoint (or firing counter) of one of its tables.
+    async fn counter(&self, table: &DocumentTable) -> Result<u64, StoreError> {
+        Ok(self
+            .store
+            .generations(&table.projection)
+            .await?
+            .into_iter()
+            .find(|state| state.status == GenerationStatus::Live)
+            .map_or(1, |state| state.checkpoint))
+    }
+
+    async fn round_typed(&self) -> Result<Progress, ProcessError> {
+        let holder = self
+            .store
+            .acquire_lease(
+                &self.state_table.projection,
+                &self.config.holder,
+                self.config.lease_ttl,
+            )
+            .await?;
+        if holder != self.config.holder {
+            self.lock_health().0 = HealthState::Standby { holder };
+            return Ok(Progress::Standby);
+        }
+        let handled = self.handle_batch().await?;
+        let fired = self.fire_due().await?;
+        let busy = handled || fired;
+        self.lock_health().0 = if busy {
+            HealthState::Running
+        } else {
+            HealthState::CaughtUp
+        };
+        Ok(if busy { Progress::Busy } else { Progress::Idle })
+    }
+
+    /// Runs `handle` against the state documents until a run needs none it has not loaded
+    /// (see [`Docs`]); returns the last run's commands and deadline changes.
+    async fn run_handlers(
+        &self,
+        loaded: &mut HashMap<String, Option<P::State>>,
+        mut handle: impl FnMut(
+            &mut Docs<P::State>,
+            &mut Vec<DeadlineChange>,
+        ) -> Result<Vec<(Cause, Vec<Dispatch>)>, ProcessError>,
+    ) -> Result<Handled<P::State>, ProcessError> {
+        loop {
+            let mut docs = Docs::new(loaded);
+            let mut deadlines = Vec::new();
+            let outcome = handle(&mut docs, &mut deadlines);
+            let missing = docs.take_missing();
+            if !missing.is_empty() {
+                // A failure in a run that lacked state may be caused by the lack: load and
+                // run again before believing it.
+                for key in missing {
+                    let row = self.store.get_document(&self.state_table, &key).await?;
+                    let doc = row
+                        .map(|row| {
+                            row.body.decode().map_err(|source| ProcessError::Corrupt {
+                                process: P::NAME,
+                                what: "state",
+                                key: key.clone(),
+                                source,
+                            })
+                        })
+                        .transpose()?;
+                    loaded.insert(key, doc);
+                }
+                continue;
+            }
+            return Ok(Handled {
+                commands: outcome?,
+                state: docs.into_changes(),
+                deadlines,
+            });
+        }
+    }
+
+    /// Sends each command with ids derived from its cause, so a second run sends the same.
+    async fn send(&self, commands: Vec<(Cause, Vec<Dispatch>)>) -> Result<(), ProcessError> {
+        for (cause, dispatches) in commands {
+            for (index, dispatch) in dispatches.into_iter().enumerate() {
+                let metadata = CommandMetadata::new()
+                    .correlation_id(cause.correlation_id)
+                    .causation_id(cause.id)
+                    .command_id(command_id(P::NAME, cause.id, index))
+                    .with("process_manager", P::NAME);
+                let described = dispatch.to_string();
+                if let Sent::Rejected(reason) =
+                    dispatch.send(&self.dispatcher, P::NAME, metadata).await?
+                {
+                    tracing::info!(process_manager = P::NAME, command = %described, %reason, "command rejected");
+                    self.lock_health().1 += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The writes of a handled batch or deadline: state documents and deadline changes.
+    fn writes(
+        &self,
+        handled: Handled<P::State>,
+    ) -> Result<(Vec<DocumentWrite>, Vec<DocumentWrite>), ProcessError> {
+        let state = handled
+            .state
+            .into_iter()
+            .map(|(key, doc)| {
+                let body = doc
+                    .map(|doc| Payload::encode(&doc))
+                    .transpose()
+                    .map_err(|source| ProcessError::Corrupt {
+                        process: P::NAME,
+                        what: "state",
+                        key: key.clone(),
+                        source,
+                    })?;
+                Ok(DocumentWrite {
+                    key,
+                    body,
+                    index_values: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, ProcessError>>()?;
+        // The last change of each key wins.
+        let mut last: Vec<DeadlineChange> = Vec::new();
+        for change in handled.deadlines {
+            last.retain(|earlier| earlier.key() != change.key());
+            last.push(change);
+        }
+        let deadlines = last
+            .into_iter()
+            .map(|change| match change {
+                DeadlineChange::Cancel { key } => Ok(DocumentWrite {
+                    key,
+                    body: None,
+                    index_values: Vec::new(),
+                }),
+                DeadlineChange::Schedule { key, deadline } => {
+                    let body = deadline
+                        .and_then(|deadline| Payload::encode(&deadline))
+                        .map_err(|source| ProcessError::Corrupt {
+                            process: P::NAME,
+                            what: "deadline",
+                            key: key.clone(),
+                            source,
+                        })?;
+                    Ok(DocumentWrite {
+                        key,
+                        body: Some(body),
+                        index_values: Vec::new(),
+                    })
+                }
+            })
+            .collect::<Result<Vec<_>, ProcessError>>()?;
+        Ok((state, deadlines))
+    }
+
+    /// Handles one batch of events; returns whether there was one.
+    async fn handle_batch(&self) -> Result<bool, ProcessError> {
+        let checkpoint = self.counter(&self.state_table).await?;
+        let events = self.store.read_all(checkpoint, BATCH_SIZE).await?;
+        let Some(last) = events.last() else {
+            return Ok(false);
+        };
+        let next = last.position + 1;
+        let mut loaded = HashMap::new();
+        let handled = self
+            .run_handlers(&mut loaded, |docs, deadlines| {
+                let mut commands = Vec::new();
+                for event in &events {
+                    if !P::EVENTS.contains(&&*event.event_name) {
+                        continue;
+                    }
+                    let cause = Cause::of_event(event);
+                    let mut process = Process::new(P::NAME, docs, deadlines, cause);
+                    let sent = self
+                        .manager
+                        .on_event(event, &mut process)
+                        .map_err(|error| at_event(error, event))?;
+                    commands.push((cause, sent));
+                }
+                Ok(commands)
+            })
+            .await?;
+        self.commit_handled(handled, |tx, state_table, _| {
+            Box::pin(async move { tx.advance(state_table, checkpoint, next).await })
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// Sends a handled run's commands, then commits its writes and `advance` together.
+    async fn commit_handled(
+        &self,
+        mut handled: Handled<P::State>,
+        advance: impl for<'t> FnOnce(
+            &'t mut (dyn crate::read::ReadTx + '_),
+            &'t DocumentTable,
+            &'t DocumentTable,
+        ) -> futures::future::BoxFuture<'t, Result<(), StoreError>>,
+    ) -> Result<(), ProcessError> {
+        let commands = std::mem::take(&mut handled.commands);
+        self.send(commands).await?;
+        let (state, deadlines) = self.writes(handled)?;
+        let mut tx = self.store.begin().await?;
+        if !state.is_empty() {
+            tx.write(&self.state_table, state).await?;
+        }
+        if !deadlines.is_empty() {
+            tx.write(&self.deadline_table, deadlines).await?;
+        }
+        advance(&mut *tx, &self.state_table, &self.deadline_table).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The deadlines due now, earliest first.
+    async fn due(&self) -> Result<Vec<Deadline<Payload>>, ProcessError> {
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        let mut query = ListQuery {
+            filter: None,
+            after: None,
+            limit: DEADLINE_PAGE,
+        };
+        loop {
+            let page = self
+                .store
+                .list_documents(&self.deadline_table, &query)
+                .await?;
+            let full = page.len() == DEADLINE_PAGE;
+            query.after = page.last().map(|row| row.key.clone());
+            for row in page {
+                let deadline = decode_deadline::<P>(&row.key, &row.body)?;
+                if deadline.due_at <= now {
+                    due.push(deadline);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        due.sort_by(|a, b| (a.due_at, &a.key).cmp(&(b.due_at, &b.key)));
+        Ok(due)
+    }
+
+    /// Fires the deadlines due now, one transaction each; returns whether it fired any.
+    async fn fire_due(&self) -> Result<bool, ProcessError> {
+        let due = self.due().await?;
+        let fired = !due.is_empty();
+        for deadline in due {
+            self.fire(deadline).await?;
+        }
+        Ok(fired)
+    }
+
+    async fn fire(&self, deadline: Deadline<Payload>) -> Result<(), ProcessError> {
+        let counter = self.counter(&self.deadline_table).await?;
+        // Still there, and still this one (not fired, cancelled or rescheduled meanwhile)?
+        let current = self
+            .store
+            .get_document(&self.deadline_table, &deadline.key)
+            .await?
+            .map(|row| decode_deadline::<P>(&row.key, &row.body))
+            .transpose()?;
+        if current.is_none_or(|current| current.id != deadline.id) {
+            return Ok(());
+        }
+        let mut loaded = HashMap::new();
+        let handled = self
+            .run_handlers(&mut loaded, |docs, deadlines| {
+                // The deadline goes; its handler may schedule the same key again.
+                deadlines.push(DeadlineChange::Cancel {
+                    key: deadline.key.clone(),
+                });
+                let cause = Cause::of_deadline(&deadline);
+                let sent = if P::DEADLINES.contains(&deadline.name.as_str()) {
+                    let mut process = Process::new(P::NAME, docs, deadlines, cause);
+                    self.manager.on_deadline(&deadline, &mut process)?
+                } else {
+                    tracing::warn!(process_manager = P::NAME, key = %deadline.key, name = %deadline.name, "no handler for this deadline's message; dropping it");
+                    Vec::new()
+                };
+                Ok(vec![(cause, sent)])
+            })
+            .await?;
+        self.commit_handled(handled, |tx, _, deadline_table| {
+            Box::pin(async move { tx.advance(deadline_table, counter, counter + 1).await })
+        })
+        .await
+    }
+}
+
+/// The outcome of the last run of a batch's (or a deadline's) handlers.
+struct Handled<S> {
+    commands: Vec<(Cause, Vec<Dispatch>)>,
+    state: Vec<(String, Option<S>)>,
+    deadlines: Vec<DeadlineChange>,
+}
+
+fn decode_deadline<P: ProcessManager>(
+    key: &str,
+    body: &Payload,
+) -> Result<Deadline<Payload>, ProcessError> {
+    body.decode::<StoredDeadline>()
+        .and_then(|stored| stored.into_deadline(key.to_owned()))
+        .map_err(|source| ProcessError::Corrupt {
+            process: P::NAME,
+            what: "deadline",
+            key: key.to_owned(),
+            source,
+        })
+}
+
+/// A handler's error, with the event it failed on.
+fn at_event(error: ProcessError, event: &RecordedEvent) -> ProcessError {
+    match error {
+        ProcessError::Handler {
+            process, source, ..
+        } => ProcessError::Handler {
+            process,
+            cause: format!(
+                "event `{}` at position {} (stream `{}`)",
+                event.event_name, event.position, event.stream
+            ),
+            source,
+        },
+        other => other,
+    }
+}
+
+impl<P: ProcessManager> Round for Engine<P> {
+    fn round(&self) -> futures::future::BoxFuture<'_, Result<Progress, ProcessError>> {
+        Box::pin(self.round_typed())
+    }
+
+    fn health(&self) -> futures::future::BoxFuture<'_, Result<ProcessHealth, ProcessError>> {
+        Box::pin(async move {
+            let checkpoint = self.counter(&self.state_table).await?;
+            let mut pending = 0;
+            let mut query = ListQuery {
+                filter: None,
+                after: None,
+                limit: DEADLINE_PAGE,
+            };
+            loop {
+                let page = self
+                    .store
+                    .list_documents(&self.deadline_table, &query)
+                    .await?;
+                pending += page.len();
+                query.after = page.last().map(|row| row.key.clone());
+                if page.len() < DEADLINE_PAGE {
+                    break;
+                }
+            }
+            let (state, rejected_commands) = self.lock_health().clone();
+            Ok(ProcessHealth {
+                name: P::NAME,
+                checkpoint,
+                pending_deadlines: pending,
+                state,
+                rejected_commands,
+            })
+        })
+    }
+
+    fn release(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self
+                .store
+                .release_lease(&self.state_table.projection, &self.config.holder)
+                .await;
+        })
+    }
+
+    fn config(&self) -> &ProcessConfig {
+        &self.config
+    }
+
+    fn set_state(&self, state: HealthState) {
+        self.lock_health().0 = state;
+    }
+
+    fn append_signal(&self) -> Option<watch::Receiver<u64>> {
+        self.store.append_signal()
+    }
+}
