@@ -200,6 +200,14 @@ struct FailingTx<'a> {
 
 #[async_trait]
 impl ReadTx for FailingTx<'_> {
+    async fn append(
+        &mut self,
+        stream: &es_core::StreamId,
+        expected: es_core::ExpectedVersion,
+        events: Vec<es_core::NewEvent>,
+    ) -> Result<Vec<es_core::RecordedEvent>, StoreError> {
+        self.inner.append(stream, expected, events).await
+    }
     async fn load(
         &mut self,
         t: &DocumentTable,
