@@ -51,12 +51,12 @@ pub(super) fn append_in(
     // Under the write lock: no other append of this command can commit between the look
     // and the inserts below.
     if let Some(command_id) = events.first().and_then(|event| event.metadata.command_id) {
-        let first_run = read::command_events(&transaction, stream, command_id)?;
+        let first_run = read::command_events(transaction, stream, command_id)?;
         if !first_run.is_empty() {
             return Ok(first_run);
         }
     }
-    let actual = read::stream_version(&transaction, stream)?;
+    let actual = read::stream_version(transaction, stream)?;
     if !expected.accepts(actual) {
         return Err(Conflict {
             stream: stream.clone(),
