@@ -99,7 +99,7 @@ async fn catch_up_rates(store: Arc<dyn Store>, events: u64) -> (f64, f64) {
 fn catch_up_row(store: &str, events: u64, catch_up: f64, read_all: f64) -> Row {
     Row::new(
         "8",
-        format!("{store}: catch-up into documents, {events} events (events/s)"),
+        format!("{store}: catch-up into documents, {events} events"),
         "events/s",
         Better::Higher,
     )
@@ -220,7 +220,7 @@ pub async fn figure_9(settings: &Settings, dir: &std::path::Path) -> Vec<Row> {
     vec![Row::new(
         "9",
         format!(
-            "SQLite: blog start and list, {} events vs 1,000 (ms)",
+            "SQLite: blog start and list, {} events vs 1,000",
             settings.large_blog_events
         ),
         "ms",
