@@ -117,6 +117,18 @@ async fn apply_batch<P: Projection>(
 ) -> Result<BatchOutcome, StoreError> {
     let survivors = rolled_back_streams::<P>(log, events).await?;
     let mut loaded: HashMap<String, Option<P::Document>> = HashMap::new();
+    if P::PER_STREAM {
+        // Per-stream documents are keyed by their stream's aggregate id: load those up
+        // front, so the first pass usually needs nothing more and is the only one.
+        let mut keys: Vec<String> = events
+            .iter()
+            .filter(|event| P::EVENTS.contains(&&*event.event_name))
+            .map(|event| event.aggregate_id().to_owned())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        load_into::<P>(tx, table, keys, &mut loaded).await?;
+    }
     let mut outcome = BatchOutcome::default();
     loop {
         let end = outcome.stopped.as_ref().map_or(events.len(), |(at, _)| *at);
@@ -142,15 +154,7 @@ async fn apply_batch<P: Projection>(
         if !missing.is_empty() {
             // A failure in a pass that lacked documents may be caused by the lack: load and
             // run again before believing it.
-            let keys: Vec<String> = missing.into_iter().collect();
-            let rows = tx.load(table, &keys).await?;
-            for key in keys {
-                loaded.insert(key, None);
-            }
-            for row in rows {
-                let doc = decode_document::<P>(&row.key, &row.body)?;
-                loaded.insert(row.key, Some(doc));
-            }
+            load_into::<P>(tx, table, missing.into_iter().collect(), &mut loaded).await?;
             continue;
         }
         if let Some((index, error)) = failure {
@@ -173,6 +177,27 @@ async fn apply_batch<P: Projection>(
         }
         return Ok(outcome);
     }
+}
+
+/// Loads the documents under `keys` into `loaded` (`None` for a key without one).
+async fn load_into<P: Projection>(
+    tx: &mut (dyn ReadTx + '_),
+    table: &DocumentTable,
+    keys: Vec<String>,
+    loaded: &mut HashMap<String, Option<P::Document>>,
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let rows = tx.load(table, &keys).await?;
+    for key in keys {
+        loaded.insert(key, None);
+    }
+    for row in rows {
+        let doc = decode_document::<P>(&row.key, &row.body)?;
+        loaded.insert(row.key, Some(doc));
+    }
+    Ok(())
 }
 
 /// For a per-stream projection that does not handle rollback markers itself: for each marker
