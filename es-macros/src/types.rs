@@ -40,3 +40,22 @@ pub fn assert_implements(span: Span, ty: impl ToTokens, bound: TokenStream) -> T
         };
     }
 }
+
+/// The first type argument of `Name<...>` or `path::Name<...>` (lifetimes skipped): `E` in
+/// `Envelope<E>`, `S` in `Process<'_, S>`; `None` for any other type.
+pub fn generic_argument_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|argument| match argument {
+        syn::GenericArgument::Type(inner) => Some(inner),
+        _ => None,
+    })
+}

@@ -435,7 +435,8 @@ pub(crate) async fn step(
         .as_ref()
         .map(|(index, error)| crate::read::Stopped {
             position: events[*index].position,
-            error: describe_failure(&events[*index], error),
+            // The projection error already names the event, its stream and version.
+            error: error.clone(),
         });
     if next != checkpoint {
         tx.advance(table, checkpoint, next).await?;
@@ -451,12 +452,4 @@ pub(crate) async fn step(
             events: events.len(),
         },
     })
-}
-
-/// The error with where the event is: stream, version, name and position.
-fn describe_failure(event: &RecordedEvent, error: &str) -> String {
-    format!(
-        "event `{}` at position {} (stream `{}`, version {}): {error}",
-        event.event_name, event.position, event.stream, event.version
-    )
 }

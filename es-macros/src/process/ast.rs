@@ -2,14 +2,14 @@
 
 use proc_macro2::TokenStream;
 use syn::parse::Parser as _;
-use syn::{GenericArgument, Ident, ImplItemFn, ItemImpl, ItemStruct, LitStr, PathArguments, Type};
+use syn::{Ident, ImplItemFn, ItemImpl, ItemStruct, LitStr, Type};
 
 use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
 use crate::impl_block;
 use crate::naming::snake_case;
 use crate::symbol::{NAME, ON};
-use crate::types::type_ident;
+use crate::types::{generic_argument_of, type_ident};
 
 /// `#[process_manager(name = "draft_janitor")]` on a struct.
 pub struct Declaration<'a> {
@@ -124,24 +124,6 @@ impl<'a> Handler<'a> {
         };
         Some(format!("{kind} `{}`", quote::quote!(#ty)))
     }
-}
-
-/// The first type argument of `Name<...>` (lifetimes skipped), or `None`.
-fn generic_argument_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
-    let Type::Path(path) = ty else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    if last.ident != name {
-        return None;
-    }
-    let PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    args.args.iter().find_map(|argument| match argument {
-        GenericArgument::Type(inner) => Some(inner),
-        _ => None,
-    })
 }
 
 impl<'a> ManagerImpl<'a> {

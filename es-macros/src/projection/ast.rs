@@ -2,16 +2,14 @@
 
 use proc_macro2::TokenStream;
 use syn::parse::Parser as _;
-use syn::{
-    GenericArgument, Ident, ImplItemFn, Item, ItemImpl, LitStr, PathArguments, ReturnType, Type,
-};
+use syn::{Ident, ImplItemFn, Item, ItemImpl, LitStr, ReturnType, Type};
 
 use crate::attr::{self, Once};
 use crate::ctxt::Ctxt;
 use crate::impl_block;
 use crate::naming::snake_case;
 use crate::symbol::{INDEX, INLINE, NAME, ON, ON_FAILURE, PER_STREAM, VERSION};
-use crate::types::type_ident;
+use crate::types::{generic_argument_of, type_ident};
 
 /// `#[projection(name = "post_summaries", index(author), per_stream)]` on a struct.
 pub struct Declaration<'a> {
@@ -272,24 +270,6 @@ impl<'a> Handler<'a> {
                 type_ident(ty).is_some_and(|i| i.to_string().ends_with("Result"))
             }
         }
-    }
-}
-
-/// `T` in `Name<T>` (or `path::Name<T>`).
-fn generic_argument_of<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
-    let Type::Path(path) = ty else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    if last.ident != name {
-        return None;
-    }
-    let PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    match args.args.first()? {
-        GenericArgument::Type(inner) => Some(inner),
-        _ => None,
     }
 }
 
