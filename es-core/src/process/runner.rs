@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::envelope::{Payload, RecordedEvent};
@@ -111,6 +111,42 @@ impl ProcessRunner {
         self.engine.health().await
     }
 
+    /// Waits, at most `timeout`, until the process manager has handled every event up to
+    /// `position` and fired every deadline due when this was called; returns whether it did.
+    ///
+    /// For a caller that wants to see the commands a process manager sends in answer to its
+    /// own (a short CLI run, a test); commands never wait for it. When another process holds
+    /// the lease, deadlines are that process's business and only the checkpoint is awaited.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<bool, ProcessError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut rounds = self.engine.rounds();
+        // A round that began before this call may have looked for due deadlines too early.
+        let begun = rounds.borrow_and_update().begun;
+        loop {
+            let (finished, standby) = {
+                let seen = rounds.borrow_and_update();
+                (
+                    seen.finished > begun && seen.checkpoint > position,
+                    seen.standby,
+                )
+            };
+            if finished || (standby && self.engine.checkpoint().await? > position) {
+                return Ok(true);
+            }
+            self.engine.wake();
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            // Another holder's progress shows only in the store: look again now and then.
+            let recheck = self.engine.config().poll_interval;
+            tokio::select! {
+                _ = rounds.changed() => {}
+                _ = tokio::time::sleep_until(deadline.min(now + recheck)) => {}
+            }
+        }
+    }
+
     /// Stops after the current round and gives up the lease.
     pub async fn shutdown(self) {
         self.shutdown.send_replace(true);
@@ -151,6 +187,26 @@ trait Round: Send + Sync + std::fmt::Debug {
     fn config(&self) -> &ProcessConfig;
     fn set_state(&self, state: HealthState);
     fn append_signal(&self) -> Option<watch::Receiver<u64>>;
+    /// The rounds begun and finished so far, for [`ProcessRunner::wait_for`].
+    fn rounds(&self) -> watch::Receiver<Rounds>;
+    /// The stored checkpoint.
+    fn checkpoint(&self) -> futures::future::BoxFuture<'_, Result<u64, ProcessError>>;
+    /// Starts the next round now rather than after the poll interval.
+    fn wake(&self);
+    /// Resolves once [`wake`](Self::wake) is called.
+    fn woken(&self) -> futures::future::BoxFuture<'_, ()>;
+}
+
+/// Where the runner's rounds stand: the number of the last round begun, of the last one
+/// finished, and what that one saw.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rounds {
+    begun: u64,
+    finished: u64,
+    /// The checkpoint after the last finished round.
+    checkpoint: u64,
+    /// Whether another process held the lease in the last finished round.
+    standby: bool,
 }
 
 /// What a round did.
@@ -190,6 +246,7 @@ async fn run(engine: Arc<dyn Round>, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = signal => {}
             _ = shutdown.changed() => {}
+            _ = engine.woken() => {}
             _ = tokio::time::sleep(pause) => {}
         }
     }
@@ -204,6 +261,8 @@ struct Engine<P: ProcessManager> {
     state_table: DocumentTable,
     deadline_table: DocumentTable,
     health: Mutex<(HealthState, u64)>,
+    rounds: watch::Sender<Rounds>,
+    wake: Notify,
 }
 
 impl<P: ProcessManager> std::fmt::Debug for Engine<P> {
@@ -247,6 +306,8 @@ impl<P: ProcessManager> Engine<P> {
             state_table,
             deadline_table,
             health: Mutex::new((HealthState::Starting, 0)),
+            rounds: watch::Sender::new(Rounds::default()),
+            wake: Notify::new(),
         })
     }
 
@@ -264,6 +325,23 @@ impl<P: ProcessManager> Engine<P> {
             .into_iter()
             .find(|state| state.status == GenerationStatus::Live)
             .map_or(1, |state| state.checkpoint))
+    }
+
+    /// One round, numbered for [`ProcessRunner::wait_for`].
+    async fn counted_round(&self) -> Result<Progress, ProcessError> {
+        let mut number = 0;
+        self.rounds.send_modify(|rounds| {
+            rounds.begun += 1;
+            number = rounds.begun;
+        });
+        let progress = self.round_typed().await?;
+        let checkpoint = self.counter(&self.state_table).await?;
+        self.rounds.send_modify(|rounds| {
+            rounds.finished = number;
+            rounds.checkpoint = checkpoint;
+            rounds.standby = progress == Progress::Standby;
+        });
+        Ok(progress)
     }
 
     async fn round_typed(&self) -> Result<Progress, ProcessError> {
@@ -588,7 +666,7 @@ fn at_event(error: ProcessError, event: &RecordedEvent) -> ProcessError {
 
 impl<P: ProcessManager> Round for Engine<P> {
     fn round(&self) -> futures::future::BoxFuture<'_, Result<Progress, ProcessError>> {
-        Box::pin(self.round_typed())
+        Box::pin(self.counted_round())
     }
 
     fn health(&self) -> futures::future::BoxFuture<'_, Result<ProcessHealth, ProcessError>> {
@@ -641,5 +719,21 @@ impl<P: ProcessManager> Round for Engine<P> {
 
     fn append_signal(&self) -> Option<watch::Receiver<u64>> {
         self.store.append_signal()
+    }
+
+    fn rounds(&self) -> watch::Receiver<Rounds> {
+        self.rounds.subscribe()
+    }
+
+    fn checkpoint(&self) -> futures::future::BoxFuture<'_, Result<u64, ProcessError>> {
+        Box::pin(async move { Ok(self.counter(&self.state_table).await?) })
+    }
+
+    fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn woken(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.wake.notified())
     }
 }

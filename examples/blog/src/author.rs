@@ -1,4 +1,4 @@
-//! An author: registers once, then logs in from time to time.
+//! An author: registers once, then logs in from time to time, and may be suspended.
 
 use chrono::{DateTime, Utc};
 use es_core::{aggregate, Command, Context, Event};
@@ -18,6 +18,13 @@ pub struct LoggedIn {
     pub at: DateTime<Utc>,
 }
 
+/// The author was suspended; the draft janitor archives their drafts.
+#[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[event(name = "author.suspended")]
+pub struct AuthorSuspended {
+    pub reason: String,
+}
+
 /// Join as an author.
 #[derive(Command, Clone, Debug)]
 pub struct RegisterAuthor {
@@ -27,6 +34,12 @@ pub struct RegisterAuthor {
 /// Record a login, at the time the author's [`Clock`] tells.
 #[derive(Command, Clone, Debug)]
 pub struct LogIn;
+
+/// Suspend the author: they write no more, and their drafts are archived.
+#[derive(Command, Clone, Debug)]
+pub struct SuspendAuthor {
+    pub reason: String,
+}
 
 /// The time, for handlers: the service authors declare (`services = Clock`).
 ///
@@ -62,6 +75,8 @@ pub enum AuthorError {
     NotRegistered,
     #[error("an author needs a name")]
     EmptyName,
+    #[error("this author is already suspended")]
+    AlreadySuspended,
 }
 
 #[aggregate(name = "author", id = String, error = AuthorError, services = Clock)]
@@ -70,6 +85,7 @@ pub struct Author {
     pub name: Option<String>,
     pub logins: u32,
     pub last_login: Option<DateTime<Utc>>,
+    pub suspended: bool,
 }
 
 #[aggregate]
@@ -95,6 +111,19 @@ impl Author {
         })
     }
 
+    #[handle]
+    fn suspend(&self, command: SuspendAuthor) -> Result<AuthorSuspended, AuthorError> {
+        if self.name.is_none() {
+            return Err(AuthorError::NotRegistered);
+        }
+        if self.suspended {
+            return Err(AuthorError::AlreadySuspended);
+        }
+        Ok(AuthorSuspended {
+            reason: command.reason,
+        })
+    }
+
     #[apply]
     fn registered(&mut self, event: &AuthorRegistered) {
         self.name = Some(event.name.clone());
@@ -104,5 +133,10 @@ impl Author {
     fn logged_in(&mut self, event: &LoggedIn) {
         self.logins += 1;
         self.last_login = Some(event.at);
+    }
+
+    #[apply]
+    fn suspended(&mut self, _: &AuthorSuspended) {
+        self.suspended = true;
     }
 }

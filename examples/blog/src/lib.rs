@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod author;
+pub mod duration;
+pub mod janitor;
 pub mod outbox;
 pub mod post;
 pub mod progress;

@@ -6,8 +6,9 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use blog::app::Blog;
-use blog::author::{LogIn, RegisterAuthor};
+use blog::app::{Blog, BlogConfig};
+use blog::author::{LogIn, RegisterAuthor, SuspendAuthor};
+use blog::janitor::DraftJanitor;
 use blog::post::{AddComment, ArchivePost, DraftPost, EditPost, PublishPost};
 use blog::report::Moment;
 use blog::{outbox, progress, report, scenario};
@@ -38,6 +39,10 @@ struct Cli {
     /// The subject prefix the events are published under; the stream is named after it.
     #[arg(long, global = true, env = "BLOG_NATS_PREFIX", default_value = "blog")]
     nats_prefix: String,
+    /// How long a draft may stay untouched (not edited, not published) before the draft
+    /// janitor archives it: `30d`, `12h`, `15m`, `90s`, `500ms`.
+    #[arg(long, global = true, env = "BLOG_STALE_DRAFTS_AFTER", default_value = "30d", value_parser = blog::duration::parse)]
+    stale_drafts_after: std::time::Duration,
     #[command(subcommand)]
     command: Option<Action>,
 }
@@ -50,6 +55,12 @@ enum Action {
     Register { author: String, name: String },
     /// Record a login of an author, now.
     Login { author: String },
+    /// Suspend an author; the draft janitor archives their drafts.
+    Suspend {
+        author: String,
+        #[arg(long, default_value = "no reason given")]
+        reason: String,
+    },
     /// Draft a new post.
     Create {
         post: String,
@@ -209,7 +220,13 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         return Ok(String::new());
     }
     let store = open_store(&cli.store).await?;
-    let blog = Blog::open(store).await?;
+    let config = BlogConfig {
+        janitor: DraftJanitor {
+            stale_after: cli.stale_drafts_after,
+        },
+        ..BlogConfig::default()
+    };
+    let blog = Blog::open_with(store, config).await?;
     let publisher = match &cli.nats {
         Some(url) => Some(outbox::start(blog.store.clone(), url, &cli.nats_prefix).await?),
         None => None,
@@ -227,6 +244,15 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         Action::Login { author } => {
             blog.authors.execute(&author, LogIn).await?;
             writeln!(out, "{author} logged in")?;
+        }
+        Action::Suspend { author, reason } => {
+            blog.authors
+                .execute(&author, SuspendAuthor { reason })
+                .await?;
+            writeln!(
+                out,
+                "suspended author {author}; the draft janitor archives their drafts"
+            )?;
         }
         Action::Create {
             post,
@@ -419,5 +445,11 @@ async fn demo(blog: &Blog) -> Result<String, Failure> {
         "{}",
         report::history(blog, &outcome.featured_post).await?
     )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "mallory was suspended; the draft janitor archived their draft:"
+    )?;
+    write!(out, "{}", report::history(blog, &outcome.spam_draft).await?)?;
     Ok(out)
 }

@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use es_core::{
-    project_in_memory, Aggregate, Change, Documents, EventLogExt, ProjectionError, RepositoryError,
-};
+use es_core::{project_in_memory, Aggregate, Change, Documents, EventLogExt, RepositoryError};
 use futures::TryStreamExt;
 
 use crate::app::Blog;
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
 use crate::post::{Post, PostError};
 use crate::read_models::{
     AuthorStats, PostPage, PostPages, PostSummaries, PostSummary, StatsEntry,
@@ -28,7 +28,7 @@ pub enum Moment {
 
 /// The published posts, oldest publication first, read from the `post_summaries` documents
 /// through their `status` index.
-pub async fn published_posts(blog: &Blog) -> Result<String, ProjectionError> {
+pub async fn published_posts(blog: &Blog) -> Result<String, Failure> {
     blog.settle().await?;
     let mut posts: Vec<(String, PostSummary)> = Documents::<PostSummaries>::of(&*blog.store)
         .where_eq("status", "published")
@@ -54,11 +54,7 @@ pub async fn published_posts(blog: &Blog) -> Result<String, ProjectionError> {
 /// The current page is the `post_pages` document. A past page is the same projection applied
 /// in memory to the post's own events up to that moment: exactly what readers saw then,
 /// rollbacks included.
-pub async fn post_page(
-    blog: &Blog,
-    id: &str,
-    moment: Moment,
-) -> Result<Option<String>, ProjectionError> {
+pub async fn post_page(blog: &Blog, id: &str, moment: Moment) -> Result<Option<String>, Failure> {
     let page = match moment {
         Moment::Now => {
             blog.settle().await?;
@@ -114,7 +110,7 @@ fn render_page(id: &str, page: &PostPage) -> String {
 }
 
 /// Per-author statistics, read through the `kind` index of `author_stats`.
-pub async fn authors(blog: &Blog) -> Result<String, ProjectionError> {
+pub async fn authors(blog: &Blog) -> Result<String, Failure> {
     blog.settle().await?;
     let entries = Documents::<AuthorStats>::of(&*blog.store)
         .where_eq("kind", "author")
@@ -148,7 +144,11 @@ pub async fn history(blog: &Blog, id: &str) -> Result<String, RepositoryError<Po
         out.push_str("(no events)\n");
     }
     for entry in &history {
-        let user = entry.metadata.extra.get("user").map_or("-", String::as_str);
+        // Who asked: a user, or a process manager reacting to an event.
+        let user = ["user", "process_manager"]
+            .iter()
+            .find_map(|key| entry.metadata.extra.get(*key))
+            .map_or("-", String::as_str);
         let what = match &entry.event {
             Change::Event(event) => format!("{event:?}"),
             Change::RolledBack(marker) => {
@@ -173,7 +173,7 @@ pub async fn history(blog: &Blog, id: &str) -> Result<String, RepositoryError<Po
 }
 
 /// Each projection's checkpoint, lag, state and holder.
-pub async fn status(blog: &Blog) -> Result<String, ProjectionError> {
+pub async fn status(blog: &Blog) -> Result<String, Failure> {
     let mut out = String::from("== projections ==\n");
     let _ = writeln!(
         out,
@@ -199,5 +199,16 @@ pub async fn status(blog: &Blog) -> Result<String, ProjectionError> {
             }
         );
     }
+    let janitor = blog.janitor().health().await?;
+    let _ = writeln!(out, "\n== process managers ==");
+    let _ = writeln!(
+        out,
+        "{:<16} checkpoint {}  deadlines pending {}  commands rejected {}  {}",
+        janitor.name,
+        janitor.checkpoint,
+        janitor.pending_deadlines,
+        janitor.rejected_commands,
+        janitor.state
+    );
     Ok(out)
 }

@@ -4,7 +4,7 @@
 use es_core::{CommandMetadata, RepositoryError};
 
 use crate::app::Blog;
-use crate::author::{LogIn, RegisterAuthor};
+use crate::author::{AuthorError, LogIn, RegisterAuthor, SuspendAuthor};
 use crate::post::{AddComment, ArchivePost, DraftPost, EditPost, PostError, PublishPost};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -16,6 +16,8 @@ pub struct ScenarioOutcome {
     pub featured_post: String,
     /// The command the domain refused, with its error.
     pub rejected: Option<RepositoryError<PostError>>,
+    /// The draft of a suspended author, which the draft janitor archives.
+    pub spam_draft: String,
 }
 
 fn as_user(user: &str) -> CommandMetadata {
@@ -50,15 +52,18 @@ pub async fn free_suffix(blog: &Blog) -> Result<String, Failure> {
 /// what earlier runs wrote.
 pub async fn play(blog: &Blog, suffix: &str) -> Result<ScenarioOutcome, Failure> {
     let id = |base: &str| format!("{base}{suffix}");
-    for (author, name) in [("ada", "Ada Lovelace"), ("grace", "Grace Hopper")] {
+    for (author, name) in [
+        ("ada", "Ada Lovelace"),
+        ("grace", "Grace Hopper"),
+        ("mallory", "Mallory"),
+    ] {
         let registered = blog
             .authors
             .execute(&author.to_owned(), RegisterAuthor { name: name.into() })
             .await;
         match registered {
             // A second run finds the authors already registered: that is fine.
-            Ok(_)
-            | Err(RepositoryError::Rejected(crate::author::AuthorError::AlreadyRegistered)) => {}
+            Ok(_) | Err(RepositoryError::Rejected(AuthorError::AlreadyRegistered)) => {}
             Err(other) => return Err(other.into()),
         }
         blog.authors
@@ -138,8 +143,31 @@ pub async fn play(blog: &Blog, suffix: &str) -> Result<ScenarioOutcome, Failure>
         .execute_with(&id("bugs"), late_comment, as_user("ada"))
         .await
         .err();
+    // A spammer drafts a post and is suspended: the draft janitor archives the draft (on a
+    // second run they are suspended already, and it archives the new draft at once).
+    let spam = DraftPost {
+        author: "mallory".into(),
+        title: "Cheap watches".into(),
+        content: "Click here.".into(),
+        tags: vec!["offers".into()],
+    };
+    blog.posts
+        .execute_with(&id("offers"), spam, as_user("mallory"))
+        .await?;
+    let suspension = SuspendAuthor {
+        reason: "spam".into(),
+    };
+    match blog
+        .authors
+        .execute_with(&"mallory".to_owned(), suspension, as_user("admin"))
+        .await
+    {
+        Ok(_) | Err(RepositoryError::Rejected(AuthorError::AlreadySuspended)) => {}
+        Err(other) => return Err(other.into()),
+    }
     Ok(ScenarioOutcome {
         featured_post: id("engines"),
         rejected,
+        spam_draft: id("offers"),
     })
 }

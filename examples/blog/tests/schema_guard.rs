@@ -2,7 +2,8 @@
 //! break stored events fails here unless it comes with a version bump and an upcaster.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use blog::author::{AuthorRegistered, LoggedIn};
+use blog::author::{AuthorRegistered, AuthorSuspended, LoggedIn};
+use blog::janitor::DraftStale;
 use blog::post::{CommentAdded, PostArchived, PostDrafted, PostEdited, PostPublished};
 use chrono::{TimeZone, Utc};
 use es_core::testing::SchemaGuard;
@@ -35,6 +36,12 @@ fn stored_event_shapes_only_change_with_a_version_bump_and_an_upcaster() {
     guard.check(&AuthorRegistered { name: text() });
     guard.check(&LoggedIn {
         at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().unwrap(),
+    });
+    guard.check(&AuthorSuspended { reason: text() });
+    // Deadlines are stored too, until they fire.
+    guard.check(&DraftStale {
+        post: text(),
+        untouched_for: text(),
     });
     guard.check(&RolledBack {
         to_version: 1,
