@@ -6,6 +6,11 @@
 //! Both sides publish the same payloads with the same headers to a fresh stream, pipelined in
 //! windows of the publisher's batch size and waiting for every ack; the publisher also reads
 //! the log and moves its checkpoint after each window. The figure that matters is the ratio.
+//!
+//! Then the end-to-end latency: one command at a time, from the call to the moment another
+//! service's read model (fed by a subscription) shows its event, through the outbox
+//! publisher and JetStream; median and p99, on memory stores (the framework and the broker)
+//! and on SQLite files (with their commits).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -13,8 +18,16 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::HeaderMap;
-use es_core::nats::{headers, subject_for, Publisher, PublisherConfig};
-use es_core::{DaemonConfig, EventLog, ExpectedVersion, MemoryStore, RecordedEvent, StreamId};
+use es_core::nats::{
+    headers, subject_for, ProjectionHandler, Publisher, PublisherConfig, Subscription,
+    SubscriptionConfig,
+};
+use es_core::{
+    projection, DaemonConfig, Docs, Documents, Envelope, EventLog, ExpectedVersion, MemoryStore,
+    RecordedEvent, Repository, Store, StreamId,
+};
+use es_tests::bank::{Account, Deposit, Deposited, Open};
+use serde::{Deserialize, Serialize};
 
 fn raw_headers(event: &RecordedEvent) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -103,6 +116,118 @@ async fn main() {
         "nats bench: publisher {ours:.0} events/s, raw {raw:.0} events/s, ratio {:.2}",
         ours / raw
     );
+
+    let commands = if quick { 100 } else { 1_000 };
+    println!();
+    println!("| command to another service's read model, through JetStream ({commands} commands, one at a time) | median | p99 |");
+    println!("|---|---:|---:|");
+    for (label, source, target) in [
+        (
+            "memory store to memory store",
+            Arc::new(MemoryStore::new()) as Arc<dyn Store>,
+            Arc::new(MemoryStore::new()) as Arc<dyn Store>,
+        ),
+        (
+            "SQLite file to SQLite file",
+            Arc::new(es_tests::stores::sqlite_store().await) as Arc<dyn Store>,
+            Arc::new(es_tests::stores::sqlite_store().await) as Arc<dyn Store>,
+        ),
+    ] {
+        let (median, p99) = latency(&context, source, target, commands, label).await;
+        println!("| {label} | {median:.2} ms | {p99:.2} ms |");
+    }
+}
+
+/// Deposits seen, per account: the other service's read model.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Seen {
+    deposits: u64,
+}
+
+#[projection(name = "latency_deposits", per_stream)]
+#[derive(Debug)]
+struct DepositsSeen;
+
+#[projection]
+impl DepositsSeen {
+    #[on]
+    fn deposited(&self, event: &Envelope<Deposited>, docs: &mut Docs<Seen>) {
+        docs.upsert(event.aggregate_id(), |seen| seen.deposits += 1);
+    }
+}
+
+/// Median and p99, in milliseconds, of `commands` deposits each awaited until the
+/// subscriber's read model shows it.
+async fn latency(
+    context: &async_nats::jetstream::Context,
+    source: Arc<dyn Store>,
+    target: Arc<dyn Store>,
+    commands: u64,
+    label: &str,
+) -> (f64, f64) {
+    let prefix = format!(
+        "esbench_latency_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let publisher_config = PublisherConfig::new("latency").subject_prefix(&prefix);
+    let stream = publisher_config.stream.clone();
+    es_core::nats::ensure_stream(context, &publisher_config)
+        .await
+        .unwrap();
+    let publisher = Publisher::start(source.clone(), context.clone(), publisher_config)
+        .await
+        .unwrap();
+    let subscription = Subscription::start(
+        target.clone(),
+        context.clone(),
+        SubscriptionConfig::new("latency_in", &stream),
+        ProjectionHandler::new(DepositsSeen),
+    )
+    .await
+    .unwrap();
+    let accounts = Repository::<Account>::new(source);
+    let account = "latency".to_owned();
+    accounts
+        .execute(
+            &account,
+            Open {
+                owner: "bench".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let read_model = Documents::<DepositsSeen>::of(&*target);
+    let mut millis = Vec::with_capacity(commands as usize);
+    for done in 1..=commands {
+        let started = Instant::now();
+        accounts
+            .execute(&account, Deposit { amount: 1 })
+            .await
+            .unwrap();
+        // Look every 50 µs: fine enough for millisecond figures, cheap on both stores.
+        let give_up = started + Duration::from_secs(10);
+        loop {
+            let seen = read_model.get(&account).await.unwrap().unwrap_or_default();
+            if seen.deposits >= done {
+                break;
+            }
+            assert!(
+                Instant::now() < give_up,
+                "{label}: deposit {done} never arrived"
+            );
+            tokio::time::sleep(Duration::from_micros(50)).await;
+        }
+        millis.push(started.elapsed().as_secs_f64() * 1000.0);
+        if done % (commands / 4).max(1) == 0 {
+            eprintln!("latency, {label}: {done}/{commands} commands");
+        }
+    }
+    subscription.shutdown().await;
+    publisher.shutdown().await;
+    context.delete_stream(&stream).await.unwrap();
+    millis.sort_by(|a, b| a.total_cmp(b));
+    let at = |share: f64| millis[((millis.len() - 1) as f64 * share).round() as usize];
+    (at(0.5), at(0.99))
 }
 
 /// Raw: the same messages, pipelined per window, every ack awaited. Events per second.

@@ -395,6 +395,43 @@ async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// The next messages: whatever is there already, up to a batch; else the first to arrive
+/// within the poll interval, with whatever came with it. A lone event is applied as soon as
+/// it arrives, not when a wait for a full batch expires.
+async fn next_messages(
+    consumer: &jetstream::consumer::Consumer<pull::Config>,
+    config: &SubscriptionConfig,
+) -> Result<Vec<jetstream::Message>, BoxError> {
+    let batch_size = config.batch_size.max(1);
+    let mut messages = collect(consumer.fetch().max_messages(batch_size).messages().await?).await?;
+    if messages.is_empty() {
+        let first = consumer
+            .batch()
+            .max_messages(1)
+            .expires(config.poll_interval)
+            .messages()
+            .await?;
+        messages = collect(first).await?;
+        if !messages.is_empty() && batch_size > 1 {
+            let rest = consumer
+                .fetch()
+                .max_messages(batch_size - 1)
+                .messages()
+                .await?;
+            messages.extend(collect(rest).await?);
+        }
+    }
+    Ok(messages)
+}
+
+async fn collect(mut batch: pull::Batch) -> Result<Vec<jetstream::Message>, BoxError> {
+    let mut messages = Vec::new();
+    while let Some(message) = batch.next().await {
+        messages.push(message?);
+    }
+    Ok(messages)
+}
+
 /// One batch: fetch, commit the new events' effects with their ids, ack. `Some(n)`: `n`
 /// messages handled; `None`: nothing to do (no messages, or another process holds it).
 async fn round(
@@ -419,17 +456,9 @@ async fn round(
         consumer: config.name.clone(),
         source: error,
     };
-    let mut batch = consumer
-        .batch()
-        .max_messages(config.batch_size.max(1))
-        .expires(config.poll_interval)
-        .messages()
+    let messages = next_messages(consumer, config)
         .await
-        .map_err(|error| consumer_error(Box::new(error)))?;
-    let mut messages = Vec::new();
-    while let Some(message) = batch.next().await {
-        messages.push(message.map_err(&consumer_error)?);
-    }
+        .map_err(consumer_error)?;
     if messages.is_empty() {
         shared.set_state(HealthState::CaughtUp);
         return Ok(None);
