@@ -170,3 +170,18 @@ pub struct NewEvent {
     /// The serialized event.
     pub payload: Payload,
 }
+
+impl Envelope<Payload> {
+    /// The event as an `E`, when it is one (its stored name is `E::NAME`), upcast from older
+    /// schema versions; `None` for other events. The error names stream, version and event.
+    pub fn decode_as<E: crate::event::Event>(
+        &self,
+    ) -> Result<Option<E>, crate::error::DecodeError> {
+        if &*self.event_name != E::NAME {
+            return Ok(None);
+        }
+        E::decode(self.schema_version, &self.event)
+            .map(Some)
+            .map_err(|failure| failure.at_record(self))
+    }
+}

@@ -83,6 +83,12 @@ pub enum StoreError {
         /// How long it waited.
         after: Duration,
     },
+    /// This store cannot do what was asked (SQL on the memory store, say).
+    #[error("{what}")]
+    Unsupported {
+        /// What was asked, and where it can be had.
+        what: String,
+    },
     /// The backend could not be reached or failed (I/O, network, driver error); nothing is
     /// known to have been written.
     #[error("{context}: {source}")]
@@ -383,6 +389,14 @@ pub enum ProjectionError {
     /// A projection builds documents across streams and does not handle rollback markers.
     #[error("projection `{0}` builds documents across streams but does not handle `RolledBack`, so a rollback would leave its documents showing rolled-back events; handle it, or declare the projection per-stream")]
     RollbackUnhandled(String),
+    /// A SQL projection names a table it cannot have.
+    #[error("SQL projection `{projection}` declares table `{table}`: a table name must be a lowercase identifier of at most 40 characters, without `__` and not starting with `es_` (the runtime's); declare at least one")]
+    InvalidSqlTable {
+        /// The projection.
+        projection: &'static str,
+        /// The table name it declared (empty when it declared none).
+        table: String,
+    },
     /// The projection stopped at an event under the stop policy.
     #[error("projection `{projection}` stopped at position {position}: {error}")]
     Stopped {

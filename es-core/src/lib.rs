@@ -130,6 +130,7 @@ pub use read::{
     Projections, ReadStore, ReadStoreExt, ReadTx, RebuildProgress, Stopped, Store,
 };
 pub use read::{project_in_memory, retry_dead_letter};
+pub use read::sql;
 pub use repository::{decode_event, CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;
 pub use store::{

@@ -63,6 +63,24 @@ pub trait ErasedProjection: Send + Sync {
     /// Whether a rollback marker leaves its documents right: the runtime rebuilds per-stream
     /// documents, other projections must handle the marker.
     fn handles_rollback(&self) -> bool;
+
+    /// What the daemon checks before it starts the projection, besides rollbacks.
+    fn check(&self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
+    /// Makes generation `live` what readers see (and, with `retire_older`, drops what older
+    /// generations left behind): for SQL projections, their views and tables. Documents
+    /// need nothing: the store's `promote` does it all.
+    fn publish<'a>(
+        &'a self,
+        store: &'a dyn crate::read::ReadStore,
+        live: u32,
+        retire_older: bool,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (store, live, retire_older);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl<P: Projection> ErasedProjection for P {

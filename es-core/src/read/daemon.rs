@@ -108,7 +108,13 @@ impl Daemon {
                     projection.name().to_owned(),
                 ));
             }
+            projection.check()?;
             let live = prepare(&*store, &**projection).await?;
+            // SQL projections' views show the live generation (made again in case a swap's
+            // process died before it could); a store without SQL refuses them here.
+            projection
+                .publish(&*store, live.generation, false)
+                .await?;
             checkpoints.insert(projection.name(), watch::Sender::new(live.checkpoint));
             restarts.insert(projection.name(), watch::Sender::new(0));
             states.insert(projection.name(), HealthState::Starting);
@@ -305,6 +311,19 @@ pub(crate) async fn prepare(
     Ok(live.clone())
 }
 
+/// After a swap: what readers see follows the new live generation. The swap itself is done
+/// and checkpointed, so a failure here is logged (the daemon makes the views again when it
+/// next starts) rather than undoing it.
+pub(crate) async fn publish_swapped(
+    store: &dyn ReadStore,
+    projection: &dyn ErasedProjection,
+    live: u32,
+) {
+    if let Err(error) = projection.publish(store, live, true).await {
+        tracing::warn!(projection = projection.name(), generation = live, %error, "the new live generation is in place, but making what readers see follow it failed");
+    }
+}
+
 struct Worker {
     shared: Arc<Shared>,
     projection: Arc<dyn ErasedProjection>,
@@ -426,6 +445,7 @@ impl Worker {
             }
             Step::CaughtUp if building => {
                 store.promote(&table).await?;
+                publish_swapped(store, &*self.projection, target.generation).await;
                 tracing::info!(
                     projection = name,
                     generation = target.generation,

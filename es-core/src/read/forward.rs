@@ -75,6 +75,18 @@ macro_rules! forward {
             fn append_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
                 (**self).append_signal()
             }
+
+            fn sql_table_name(&self, name: &str) -> Option<String> {
+                (**self).sql_table_name(name)
+            }
+
+            async fn query_sql(
+                &self,
+                sql: &str,
+                params: &[crate::sql::SqlValue],
+            ) -> Result<crate::sql::SqlRows, StoreError> {
+                (**self).query_sql(sql, params).await
+            }
         }
     )+};
 }

@@ -19,6 +19,7 @@ pub(crate) mod memory;
 mod projection;
 mod query;
 mod rebuild;
+pub mod sql;
 mod store;
 
 use std::fmt;
@@ -111,6 +112,12 @@ impl Projections {
         self.with_erased(Arc::new(projection))
     }
 
+    /// Adds a [SQL projection](crate::sql), which writes tables of its own. A projection
+    /// already in the set under the same name is replaced.
+    pub fn with_sql(self, projection: impl sql::SqlProjection) -> Self {
+        self.with_erased(Arc::new(sql::SqlModel::new(projection)))
+    }
+
     fn with_erased(mut self, projection: Arc<dyn ErasedProjection>) -> Self {
         self.entries
             .retain(|entry| entry.name() != projection.name());
@@ -143,6 +150,19 @@ impl Projections {
     pub(crate) fn get(&self, name: &str) -> Option<&Arc<dyn ErasedProjection>> {
         self.entries.iter().find(|entry| entry.name() == name)
     }
+}
+
+/// The live generation of `projection`, if it has one.
+pub(crate) async fn live_generation(
+    store: &dyn ReadStore,
+    projection: &str,
+) -> Result<Option<u32>, crate::error::StoreError> {
+    Ok(store
+        .generations(projection)
+        .await?
+        .into_iter()
+        .find(|state| state.status == GenerationStatus::Live)
+        .map(|state| state.generation))
 }
 
 /// The table of the live generation of `projection`, made (generation 1) when it has none.

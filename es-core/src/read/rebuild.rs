@@ -119,6 +119,7 @@ pub async fn rebuild(
         on_progress(&progress);
     }
     store.promote(&table).await?;
+    crate::read::daemon::publish_swapped(store, &**projection, generation).await;
     progress.head = store.head_position().await?.max(progress.position);
     progress.elapsed = started.elapsed();
     on_progress(&progress);

@@ -203,6 +203,26 @@ pub trait ReadStore: EventLog {
     fn append_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// `name` as this store's SQL should be told it (quoted, schema-qualified where the
+    /// store has a schema), or `None` when it has no SQL: for [SQL projections](crate::sql).
+    fn sql_table_name(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+
+    /// Runs a read-only query outside any batch, never waiting for one to commit: how
+    /// [`sql::query`](crate::sql::query) reads SQL projections' tables.
+    async fn query_sql(
+        &self,
+        sql: &str,
+        params: &[crate::sql::SqlValue],
+    ) -> Result<crate::sql::SqlRows, StoreError> {
+        let _ = (sql, params);
+        Err(StoreError::Unsupported {
+            what: "this store has no SQL to query".to_owned(),
+        })
+    }
 }
 
 /// One batch transaction of a projection, or of a command with inline projections.
@@ -260,6 +280,11 @@ pub trait ReadTx: Send {
         projection: &str,
         position: u64,
     ) -> Result<bool, StoreError>;
+
+    /// The transaction's SQL, for [SQL projections](crate::sql); `None` on a store without.
+    fn sql(&mut self) -> Option<&mut dyn crate::sql::SqlExecutor> {
+        None
+    }
 
     /// Commits everything.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

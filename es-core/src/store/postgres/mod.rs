@@ -43,6 +43,7 @@ mod decode;
 mod listener;
 mod read;
 mod read_models;
+mod sql;
 mod schema;
 mod snapshots;
 #[cfg(test)]

@@ -72,6 +72,7 @@ mod read;
 mod read_models;
 mod schema;
 mod snapshots;
+mod sql;
 #[cfg(test)]
 mod tests;
 

@@ -65,6 +65,20 @@ impl ReadStore for SqliteStore {
         Ok(Box::new(tx::SqliteReadTx::begin(writer).await?))
     }
 
+    fn sql_table_name(&self, name: &str) -> Option<String> {
+        Some(super::sql::quote(name))
+    }
+
+    async fn query_sql(
+        &self,
+        sql: &str,
+        params: &[crate::sql::SqlValue],
+    ) -> Result<crate::sql::SqlRows, StoreError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.read(move |connection| super::sql::query(connection, &sql, &params))
+            .await
+    }
+
     async fn get_document(
         &self,
         table: &DocumentTable,

@@ -168,6 +168,29 @@ impl ReadStore for PostgresStore {
         Ok(Box::new(PgReadTx::begin(&self.shared).await?))
     }
 
+    fn sql_table_name(&self, name: &str) -> Option<String> {
+        Some(crate::postgres::sql::qualified(&self.shared.schema, name))
+    }
+
+    async fn query_sql(
+        &self,
+        sql: &str,
+        params: &[crate::sql::SqlValue],
+    ) -> Result<crate::sql::SqlRows, StoreError> {
+        let shared = &self.shared;
+        let client = connection::checkout(&shared.pool, &shared.timeouts).await?;
+        let params = crate::postgres::sql::params(params);
+        match connection::query(&client, sql, &params, &shared.timeouts).await {
+            Ok(rows) => crate::postgres::sql::rows(&rows),
+            Err(error) => {
+                if error.poisons_connection() {
+                    drop(deadpool_postgres::Object::take(client));
+                }
+                Err(error.into_store("querying a SQL projection on PostgreSQL", &shared.timeouts))
+            }
+        }
+    }
+
     async fn get_document(
         &self,
         table: &DocumentTable,

@@ -112,7 +112,40 @@ impl PgReadTx {
 }
 
 #[async_trait]
+impl crate::sql::SqlExecutor for PgReadTx {
+    fn table_name(&self, name: &str) -> String {
+        crate::postgres::sql::qualified(&self.shared.schema, name)
+    }
+
+    async fn execute(
+        &mut self,
+        sql: &str,
+        params: &[crate::sql::SqlValue],
+    ) -> Result<(), StoreError> {
+        let params = crate::postgres::sql::params(params);
+        self.query(sql, &params, "running a SQL projection's statement on PostgreSQL")
+            .await
+            .map(|_| ())
+    }
+
+    async fn query(
+        &mut self,
+        sql: &str,
+        params: &[crate::sql::SqlValue],
+    ) -> Result<crate::sql::SqlRows, StoreError> {
+        let params = crate::postgres::sql::params(params);
+        let rows = PgReadTx::query(self, sql, &params, "running a SQL projection's query on PostgreSQL")
+            .await?;
+        crate::postgres::sql::rows(&rows)
+    }
+}
+
+#[async_trait]
 impl ReadTx for PgReadTx {
+    fn sql(&mut self) -> Option<&mut dyn crate::sql::SqlExecutor> {
+        Some(self)
+    }
+
     async fn append(
         &mut self,
         stream: &crate::stream::StreamId,

@@ -131,7 +131,38 @@ impl Drop for SqliteReadTx {
 }
 
 #[async_trait::async_trait]
+impl crate::sql::SqlExecutor for SqliteReadTx {
+    fn table_name(&self, name: &str) -> String {
+        super::super::sql::quote(name)
+    }
+
+    async fn execute(
+        &mut self,
+        sql: &str,
+        params: &[crate::sql::SqlValue],
+    ) -> Result<(), StoreError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.run(move |connection| super::super::sql::execute(connection, &sql, &params))
+            .await
+    }
+
+    async fn query(
+        &mut self,
+        sql: &str,
+        params: &[crate::sql::SqlValue],
+    ) -> Result<crate::sql::SqlRows, StoreError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.run(move |connection| super::super::sql::query(connection, &sql, &params))
+            .await
+    }
+}
+
+#[async_trait::async_trait]
 impl ReadTx for SqliteReadTx {
+    fn sql(&mut self) -> Option<&mut dyn crate::sql::SqlExecutor> {
+        Some(self)
+    }
+
     async fn append(
         &mut self,
         stream: &crate::stream::StreamId,

@@ -1,0 +1,221 @@
+//! A [`SqlProjection`] as the runtime runs it: batches under a savepoint, tables made once per
+//! generation, views over the live generation.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+
+use crate::envelope::{Payload, RecordedEvent};
+use crate::error::{ProjectionError, StoreError};
+use crate::read::batch::{BatchOutcome, ErasedProjection};
+use crate::read::projection::OnFailure;
+use crate::read::sql::names::{generation_table, valid_table, SqlTx};
+use crate::read::sql::{unsupported, SqlProjection};
+use crate::read::store::{DocumentTable, DocumentWrite, ReadStore, ReadTx};
+use crate::read::table_of;
+use crate::store::EventLog;
+use crate::{Event, RolledBack};
+
+/// The document, in the generation's own document table, that says its SQL tables exist:
+/// written in the transaction that creates them, so they are made exactly once.
+const TABLES_MADE: &str = "es_sql_tables";
+
+/// Where a batch goes back to when an event fails.
+const SAVEPOINT: &str = "es_sql_batch";
+
+/// A SQL projection in a [`Projections`](crate::Projections) set.
+pub(crate) struct SqlModel<P> {
+    projection: P,
+}
+
+impl<P: SqlProjection> SqlModel<P> {
+    pub(crate) fn new(projection: P) -> Self {
+        SqlModel { projection }
+    }
+
+    /// Creates the generation's tables unless its marker says they exist.
+    async fn ensure_tables(
+        &self,
+        tx: &mut (dyn ReadTx + '_),
+        table: &DocumentTable,
+    ) -> Result<(), StoreError> {
+        if !tx.load(table, &[TABLES_MADE.to_owned()]).await?.is_empty() {
+            return Ok(());
+        }
+        let executor = tx.sql().ok_or_else(unsupported::<P>)?;
+        let mut sql = SqlTx::new(executor, P::TABLES, table.generation);
+        self.projection
+            .create_tables(&mut sql)
+            .await
+            .map_err(|error| StoreError::backend("creating a SQL projection's tables", error))?;
+        let marker = Payload::encode(&true).map_err(|error| {
+            StoreError::backend("marking a SQL projection's tables made", error)
+        })?;
+        tx.write(
+            table,
+            vec![DocumentWrite {
+                key: TABLES_MADE.to_owned(),
+                body: Some(marker),
+                index_values: Vec::new(),
+            }],
+        )
+        .await
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut (dyn ReadTx + '_),
+        table: &DocumentTable,
+        events: &[RecordedEvent],
+    ) -> Result<BatchOutcome, StoreError> {
+        self.ensure_tables(tx, table).await?;
+        let executor = tx.sql().ok_or_else(unsupported::<P>)?;
+        executor.execute(&format!("SAVEPOINT {SAVEPOINT}"), &[]).await?;
+        let mut skipped = BTreeMap::new();
+        let mut stopped: Option<(usize, String)> = None;
+        loop {
+            let end = stopped.as_ref().map_or(events.len(), |(at, _)| *at);
+            let mut failure = None;
+            for (index, event) in events[..end].iter().enumerate() {
+                if skipped.contains_key(&index) || !P::EVENTS.contains(&&*event.event_name) {
+                    continue;
+                }
+                let mut sql = SqlTx::new(&mut *executor, P::TABLES, table.generation);
+                if let Err(error) = self.projection.apply(event, &mut sql).await {
+                    failure = Some((index, failed_on::<P>(event, &*error)));
+                    break;
+                }
+            }
+            let Some((index, error)) = failure else {
+                executor
+                    .execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"), &[])
+                    .await?;
+                let mut outcome = BatchOutcome::default();
+                outcome.skipped = skipped;
+                outcome.stopped = stopped;
+                return Ok(outcome);
+            };
+            // Undo the failed pass; a connection that died fails the whole batch here, so a
+            // lost connection never sends an event to the dead letters.
+            executor
+                .execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"), &[])
+                .await?;
+            match P::ON_FAILURE {
+                OnFailure::Skip => {
+                    skipped.insert(index, error);
+                }
+                OnFailure::Stop => stopped = Some((index, error)),
+            }
+        }
+    }
+
+    async fn publish(
+        &self,
+        store: &dyn ReadStore,
+        live: u32,
+        retire_older: bool,
+    ) -> Result<(), StoreError> {
+        let table = table_of(self, live);
+        let mut tx = store.begin().await?;
+        self.ensure_tables(&mut *tx, &table).await?;
+        let executor = tx.sql().ok_or_else(unsupported::<P>)?;
+        for name in P::TABLES {
+            let view = executor.table_name(name);
+            let current = executor.table_name(&generation_table(name, live));
+            executor
+                .execute(&format!("DROP VIEW IF EXISTS {view}"), &[])
+                .await?;
+            executor
+                .execute(&format!("CREATE VIEW {view} AS SELECT * FROM {current}"), &[])
+                .await?;
+            if retire_older {
+                for old in 1..live {
+                    let old = executor.table_name(&generation_table(name, old));
+                    executor
+                        .execute(&format!("DROP TABLE IF EXISTS {old}"), &[])
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await
+    }
+}
+
+/// The error a SQL projection's failure is recorded with: the event and the cause.
+fn failed_on<P: SqlProjection>(
+    event: &RecordedEvent,
+    error: &(dyn std::error::Error + Send + Sync),
+) -> String {
+    ProjectionError::Handler {
+        projection: P::NAME,
+        stream: event.stream.clone(),
+        version: event.version,
+        event_name: event.event_name.to_string(),
+        position: event.position,
+        reason: error.to_string(),
+    }
+    .to_string()
+}
+
+impl<P: SqlProjection> ErasedProjection for SqlModel<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn version(&self) -> &'static str {
+        P::VERSION
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        P::EVENTS
+    }
+
+    fn indexes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn on_failure(&self) -> OnFailure {
+        P::ON_FAILURE
+    }
+
+    fn inline(&self) -> bool {
+        false
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        _log: &'a dyn EventLog,
+        tx: &'a mut (dyn ReadTx + 'a),
+        table: &'a DocumentTable,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<BatchOutcome, StoreError>> {
+        Box::pin(self.apply_batch(tx, table, events))
+    }
+
+    fn handles_rollback(&self) -> bool {
+        P::EVENTS.contains(&RolledBack::NAME)
+    }
+
+    fn check(&self) -> Result<(), ProjectionError> {
+        match P::TABLES.iter().find(|name| !valid_table(name)) {
+            Some(name) => Err(ProjectionError::InvalidSqlTable {
+                projection: P::NAME,
+                table: (*name).to_owned(),
+            }),
+            None if P::TABLES.is_empty() => Err(ProjectionError::InvalidSqlTable {
+                projection: P::NAME,
+                table: String::new(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn publish<'a>(
+        &'a self,
+        store: &'a dyn ReadStore,
+        live: u32,
+        retire_older: bool,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.publish(store, live, retire_older))
+    }
+}
