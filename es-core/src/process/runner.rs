@@ -9,12 +9,15 @@
 //!
 //! One deadline: run its handler, send its commands, then delete it with the handler's
 //! changes in one transaction that also moves the deadline table's own counter by
-//! compare-and-set, so two processes that both saw it due cannot both commit it.
+//! compare-and-set, so two processes that both saw it due cannot both commit it. A round
+//! fires a deadline only once it has read every event recorded before the deadline came due
+//! (see [`Batch::may_fire`]): one of them may cancel it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -279,9 +282,11 @@ impl<P: ProcessManager> Engine<P> {
             self.lock_health().0 = HealthState::Standby { holder };
             return Ok(Progress::Standby);
         }
-        let handled = self.handle_batch().await?;
-        let fired = self.fire_due().await?;
-        let busy = handled || fired;
+        // Taken before reading: an event read after it may be recorded before it.
+        let now = self.clock.now();
+        let batch = self.handle_batch().await?;
+        let fired = self.fire_due(&batch, now).await?;
+        let busy = batch.handled || fired;
         self.lock_health().0 = if busy {
             HealthState::Running
         } else {
@@ -412,14 +417,18 @@ impl<P: ProcessManager> Engine<P> {
         Ok((state, deadlines))
     }
 
-    /// Handles one batch of events; returns whether there was one.
-    async fn handle_batch(&self) -> Result<bool, ProcessError> {
+    /// Handles one batch of events; returns how far it read.
+    async fn handle_batch(&self) -> Result<Batch, ProcessError> {
         let checkpoint = self.counter(&self.state_table).await?;
         let events = self.store.read_all(checkpoint, BATCH_SIZE).await?;
         let Some(last) = events.last() else {
-            return Ok(false);
+            return Ok(Batch {
+                handled: false,
+                unread_after: None,
+            });
         };
         let next = last.position + 1;
+        let unread_after = (events.len() == BATCH_SIZE).then_some(last.recorded_at);
         let mut loaded = HashMap::new();
         let handled = self
             .run_handlers(&mut loaded, |docs, deadlines| {
@@ -443,7 +452,10 @@ impl<P: ProcessManager> Engine<P> {
             Box::pin(async move { tx.advance(state_table, checkpoint, next).await })
         })
         .await?;
-        Ok(true)
+        Ok(Batch {
+            handled: true,
+            unread_after,
+        })
     }
 
     /// Sends a handled run's commands, then commits its writes and `advance` together.
@@ -471,9 +483,12 @@ impl<P: ProcessManager> Engine<P> {
         Ok(())
     }
 
-    /// The deadlines due now, earliest first.
-    async fn due(&self) -> Result<Vec<Deadline<Payload>>, ProcessError> {
-        let now = self.clock.now();
+    /// The deadlines `batch` lets fire at `now`, earliest first.
+    async fn due(
+        &self,
+        batch: &Batch,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Deadline<Payload>>, ProcessError> {
         let mut due = Vec::new();
         let mut query = ListQuery {
             filter: None,
@@ -489,7 +504,7 @@ impl<P: ProcessManager> Engine<P> {
             query.after = page.last().map(|row| row.key.clone());
             for row in page {
                 let deadline = decode_deadline::<P>(&row.key, &row.body)?;
-                if deadline.due_at <= now {
+                if batch.may_fire(deadline.due_at, now) {
                     due.push(deadline);
                 }
             }
@@ -501,9 +516,10 @@ impl<P: ProcessManager> Engine<P> {
         Ok(due)
     }
 
-    /// Fires the deadlines due now, one transaction each; returns whether it fired any.
-    async fn fire_due(&self) -> Result<bool, ProcessError> {
-        let due = self.due().await?;
+    /// Fires the deadlines `batch` lets fire at `now`, one transaction each; returns whether
+    /// it fired any.
+    async fn fire_due(&self, batch: &Batch, now: DateTime<Utc>) -> Result<bool, ProcessError> {
+        let due = self.due(batch, now).await?;
         let fired = !due.is_empty();
         for deadline in due {
             self.fire(deadline).await?;
@@ -545,6 +561,26 @@ impl<P: ProcessManager> Engine<P> {
             Box::pin(async move { tx.advance(deadline_table, counter, counter + 1).await })
         })
         .await
+    }
+}
+
+/// How far a round read the log, which bounds the deadlines it may fire.
+struct Batch {
+    /// Whether there were events to handle.
+    handled: bool,
+    /// When the last event read was recorded, if the read filled a batch: the events after
+    /// it are still unread.
+    unread_after: Option<DateTime<Utc>>,
+}
+
+impl Batch {
+    /// Whether a deadline due at `due_at` may fire at `now`: it is due, and no event
+    /// recorded before it came due is still unread, since one may cancel it. After a full
+    /// batch that holds only for deadlines due before its last event was recorded (a
+    /// catching-up process would otherwise fire deadlines the events it has yet to read
+    /// cancelled in time); after a short one, the log was read to its end.
+    fn may_fire(&self, due_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        due_at <= now && self.unread_after.is_none_or(|last| due_at < last)
     }
 }
 
