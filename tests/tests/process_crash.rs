@@ -1,7 +1,8 @@
 //! Process managers in real processes: a child running the `order_fulfilment` process manager
 //! is killed with SIGKILL at random moments while orders keep arriving (at least 20 cycles,
 //! `ES_CRASH_CYCLES` for more), on each durable store; and two instances of it on PostgreSQL,
-//! one standing by while the other works, then taking over when the other is killed.
+//! one standing by while the other works, then taking over when the other is killed, and
+//! still standing by while the other spends longer than a lease firing deadlines.
 //! Afterwards every order was shipped exactly once, every order not cancelled was reminded
 //! exactly once, and no cancelled order was ever reminded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,8 +15,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use es_core::{
-    DocumentTable, Event, EventLog, EventLogExt, ExpectedVersion, GenerationStatus, ListQuery,
-    Metadata, NewEvent, Payload, ReadStore, Store, StreamId,
+    DocumentTable, Event, EventLog, EventLogExt, ExpectedVersion, GenerationStatus, HealthState,
+    ListQuery, Metadata, NewEvent, Payload, ReadStore, Store, StreamId,
 };
 use es_tests::process::{
     self, OrderCancelled, OrderPlaced, OrderReminded, Shipped, CHECKPOINT_TABLE,
@@ -606,7 +607,7 @@ async fn postgres_a_standby_process_manager_takes_over_when_the_active_one_is_ki
         "one at a time: everything the survivor applied comes after what the dead one applied"
     );
     println!(
-        "process manager takeover on postgres: lease {lease:?}, took over {:.2} s after the kill, \
+        "process manager takeover on postgres: lease {lease:?}, standby working {:.2} s after the kill, \
          orders {}, events {}, commands applied by the killed instance {}, by the survivor {}, \
          shipped twice 0, reminded twice 0, cancelled reminded 0",
         takeover.as_secs_f64(),
@@ -614,6 +615,71 @@ async fn postgres_a_standby_process_manager_takes_over_when_the_active_one_is_ki
         log.events,
         by_dead.len(),
         by_survivor.len()
+    );
+    pg.drop_schema().await.unwrap();
+}
+
+/// A round that fires many deadlines at once takes longer than the lease: the holder must
+/// keep its lease through it, so that the standby does not start firing the same deadlines
+/// beside it.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_long_round_of_deadlines_keeps_the_lease() {
+    let Some((_, pg)) = postgres_spec().await else {
+        return;
+    };
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
+    let lease = Duration::from_millis(500);
+    let first = process::start(Arc::clone(&store), "first", lease).await;
+    // 400 reminders, all due at once once the first runner has handled their orders: more
+    // than it fires within one lease.
+    let mut orders = Orders::new(&store);
+    for _ in 0..60 {
+        orders.place(10, |_| 5000).await;
+    }
+    let wait = Instant::now();
+    while first.health().await.unwrap().checkpoint <= store.head_position().await.unwrap() {
+        assert!(
+            wait.elapsed() < Duration::from_secs(30),
+            "the first runner did not catch up within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = process::start(Arc::clone(&store), "second", lease).await;
+    let mut samples = 0;
+    loop {
+        let (health, standby) = (
+            first.health().await.unwrap(),
+            second.health().await.unwrap(),
+        );
+        assert!(
+            matches!(&standby.state, HealthState::Starting)
+                || standby.state
+                    == HealthState::Standby {
+                        holder: "first".into()
+                    },
+            "the second runner stands by while the first fires: {:?}",
+            standby.state
+        );
+        samples += 1;
+        if health.pending_deadlines == 0 {
+            break;
+        }
+        assert!(
+            wait.elapsed() < Duration::from_secs(60),
+            "the deadlines did not all fire within 60 s: {health:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.shutdown().await;
+    second.shutdown().await;
+    let log = Log::read(&store).await;
+    log.assert_exactly_once(&orders);
+    assert!(log.applied_by("second").is_empty());
+    println!(
+        "long round on postgres: lease {lease:?}, {} reminders due at once, fired by the lease \
+         holder alone ({samples} samples of the standby), {:.1} s",
+        log.applied_by("first").len() - orders.placed.len(),
+        wait.elapsed().as_secs_f64()
     );
     pg.drop_schema().await.unwrap();
 }

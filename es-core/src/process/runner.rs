@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
@@ -269,7 +269,8 @@ impl<P: ProcessManager> Engine<P> {
             .map_or(1, |state| state.checkpoint))
     }
 
-    async fn round_typed(&self) -> Result<Progress, ProcessError> {
+    /// Takes or renews the lease; false, and standing by, when another process holds it.
+    async fn hold_lease(&self) -> Result<bool, ProcessError> {
         let holder = self
             .store
             .acquire_lease(
@@ -280,12 +281,24 @@ impl<P: ProcessManager> Engine<P> {
             .await?;
         if holder != self.config.holder {
             self.lock_health().0 = HealthState::Standby { holder };
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn round_typed(&self) -> Result<Progress, ProcessError> {
+        // Taken before the lease is asked for: the lease runs from about then.
+        let renewed = Instant::now();
+        if !self.hold_lease().await? {
             return Ok(Progress::Standby);
         }
         // Taken before reading: an event read after it may be recorded before it.
         let now = self.clock.now();
         let batch = self.handle_batch().await?;
-        let fired = self.fire_due(&batch, now).await?;
+        let fired = match self.fire_due(&batch, now, renewed).await? {
+            Some(fired) => fired,
+            None => return Ok(Progress::Standby),
+        };
         let busy = batch.handled || fired;
         self.lock_health().0 = if busy {
             HealthState::Running
@@ -517,14 +530,28 @@ impl<P: ProcessManager> Engine<P> {
     }
 
     /// Fires the deadlines `batch` lets fire at `now`, one transaction each; returns whether
-    /// it fired any.
-    async fn fire_due(&self, batch: &Batch, now: DateTime<Utc>) -> Result<bool, ProcessError> {
+    /// it fired any, or `None` when another process took the lease meanwhile.
+    async fn fire_due(
+        &self,
+        batch: &Batch,
+        now: DateTime<Utc>,
+        mut renewed: Instant,
+    ) -> Result<Option<bool>, ProcessError> {
         let due = self.due(batch, now).await?;
         let fired = !due.is_empty();
         for deadline in due {
+            // Many deadlines due at once (after a pause, a restart) take longer to fire than
+            // the lease lasts: renew it on the way, or a standby takes it and fires the same
+            // deadlines beside this process, both failing on the firing counter.
+            if renewed.elapsed() >= self.config.lease_ttl / 3 {
+                renewed = Instant::now();
+                if !self.hold_lease().await? {
+                    return Ok(None);
+                }
+            }
             self.fire(deadline).await?;
         }
-        Ok(fired)
+        Ok(Some(fired))
     }
 
     async fn fire(&self, deadline: Deadline<Payload>) -> Result<(), ProcessError> {
