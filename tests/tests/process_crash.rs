@@ -517,7 +517,9 @@ async fn postgres_a_standby_process_manager_takes_over_when_the_active_one_is_ki
     // Reminders due 0.2 to 3 s after their orders: some fire before the kill, some after.
     let remind_after_ms = |n| 200 + spread(n, 2800);
     let mut orders = Orders::new(&store);
-    orders.place(60, remind_after_ms).await;
+    // Bursts of 20: a round of the active one stays well within the lease (the test is
+    // about death, not about rounds that outlast the lease).
+    orders.place(20, remind_after_ms).await;
     let mut children = [
         ProcessChild::spawn(&spec, "pm-a", lease),
         ProcessChild::spawn(&spec, "pm-b", lease),
@@ -540,8 +542,10 @@ async fn postgres_a_standby_process_manager_takes_over_when_the_active_one_is_ki
         children[standby].holder.clone(),
     );
     // More orders while both run: the standby stays standby throughout.
-    orders.place(20, remind_after_ms).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        orders.place(20, remind_after_ms).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let seen = children[standby].reports().len();
     assert!(
         children[standby]
