@@ -123,6 +123,7 @@ pub use error::{
 pub use event::{DecodeFailure, Event, EventSet, StorableEvent, UpcastError};
 pub use fixture::{Given, GivenExt, Outcome};
 pub use history::{Change, RolledBack};
+pub use read::sql;
 pub use read::{
     health, rebuild, registered_projections, Daemon, DaemonConfig, DeadLetter, Docs, Document,
     DocumentRow, DocumentTable, DocumentWrite, Documents, GenerationState, GenerationStatus,
@@ -130,7 +131,6 @@ pub use read::{
     Projections, ReadStore, ReadStoreExt, ReadTx, RebuildProgress, Stopped, Store,
 };
 pub use read::{project_in_memory, retry_dead_letter};
-pub use read::sql;
 pub use repository::{decode_event, CommandMetadata, Loaded, Repository, RetryPolicy};
 pub use store::memory::MemoryStore;
 pub use store::{

@@ -1,7 +1,7 @@
 //! What the crash tests' child process runs, and what the parent checks it against.
 //!
-//! The child (`es-crash-child`) appends batches, or runs the projection daemon, until it is
-//! killed with SIGKILL; the parent kills it at random moments and checks the log and the
+//! The child (`es-crash-child`) appends batches, or runs the projection daemon (or the
+//! process manager of [`crate::process`]), until it is killed with SIGKILL; the parent kills it at random moments and checks the log and the
 //! read models afterwards.
 
 use std::sync::Arc;

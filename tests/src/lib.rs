@@ -1,5 +1,6 @@
 //! What the workspace tests and the benchmark share: a small bank domain, store factories
-//! that know when a missing service is a failure, and a call-counting store wrapper.
+//! that know when a missing service is a failure, a call-counting store wrapper, and what the
+//! crash tests' child process runs (an appender, the projection daemon, a process manager).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
 
 pub mod bank;
@@ -7,4 +8,5 @@ pub mod counting;
 pub mod crash;
 pub mod faults;
 pub mod nats;
+pub mod process;
 pub mod stores;

@@ -565,6 +565,47 @@ async fn deadlines_fire_once_and_never_when_cancelled(store: Arc<dyn Store>) {
     other.shutdown().await;
 }
 
+/// A process manager catching up after a pause (a restart, a crash) handles events in
+/// batches; a deadline already past due by the clock must still not fire while an event
+/// recorded before it came due, and not yet read, may cancel it. Every draft here is
+/// published right after it is started, so none may be archived.
+async fn deadlines_cancelled_in_time_stay_cancelled_when_catching_up(store: Arc<dyn Store>) {
+    let world = World::new(Arc::clone(&store));
+    // One event before the pairs and 60 pairs after it: a batch of any even size up to 120
+    // ends between some draft's start and its publication.
+    store
+        .append(
+            &StreamId::new("filler", "1").unwrap(),
+            ExpectedVersion::Any,
+            vec![es_core::testing::event("filler.noted", 0)],
+        )
+        .await
+        .unwrap();
+    let drafts: Vec<String> = (0..60).map(|n| format!("d{n}")).collect();
+    for draft in &drafts {
+        let author = "ann".to_owned();
+        world
+            .drafts
+            .execute(draft, StartDraft { author })
+            .await
+            .unwrap();
+        world.drafts.execute(draft, PublishDraft).await.unwrap();
+    }
+    // Every deadline is past due by the time the process manager starts.
+    world.clock.advance(STALE_AFTER + Duration::from_secs(60));
+    let runner = world.start(store.clone()).await;
+    world.settle(&runner).await;
+    assert_eq!(runner.health().await.unwrap().pending_deadlines, 0);
+    for draft in &drafts {
+        assert_eq!(
+            world.archivals(draft).await,
+            0,
+            "draft {draft} was published before its deadline was due"
+        );
+    }
+    runner.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_applies_commands_once_across_a_crash_before_the_checkpoint() {
     crash_between_send_and_checkpoint(Arc::new(es_core::MemoryStore::new())).await;
@@ -604,6 +645,30 @@ async fn postgres_deadlines_fire_once_and_never_when_cancelled() {
         return;
     };
     deadlines_fire_once_and_never_when_cancelled(Arc::new(store.clone())).await;
+    store.drop_schema().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_deadlines_cancelled_in_time_stay_cancelled_when_catching_up() {
+    deadlines_cancelled_in_time_stay_cancelled_when_catching_up(Arc::new(
+        es_core::MemoryStore::new(),
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_deadlines_cancelled_in_time_stay_cancelled_when_catching_up() {
+    let store = stores::sqlite_store().await;
+    deadlines_cancelled_in_time_stay_cancelled_when_catching_up(Arc::new(store.clone())).await;
+    stores::remove_sqlite(store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deadlines_cancelled_in_time_stay_cancelled_when_catching_up() {
+    let Some(store) = stores::postgres_store().await else {
+        return;
+    };
+    deadlines_cancelled_in_time_stay_cancelled_when_catching_up(Arc::new(store.clone())).await;
     store.drop_schema().await.unwrap();
 }
 

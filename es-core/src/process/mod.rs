@@ -75,7 +75,9 @@
 //!   commit in one transaction; the checkpoint moves by compare-and-set.
 //! - **Deadlines fire once**, after restarts too: they are documents in the store, fired by
 //!   the lease holder, each in a transaction guarded by a compare-and-set counter; a
-//!   cancelled one never fires.
+//!   cancelled one never fires. One fires only after every event recorded before it came due
+//!   has been handled, so an event that cancels it in time wins also when the process
+//!   manager is catching up (after a restart, a crash, a long pause).
 //! - **Checked at compile time**: [`Dispatch::to`] takes `impl Into<A::Command>`, so a
 //!   command the aggregate has no `#[handle]` for is a type error at the call; a handler's
 //!   shape is checked by `#[process_manager]`.
@@ -88,6 +90,9 @@
 //!   retries it after a pause.
 //! - Finding due deadlines reads every pending deadline each round: fine for thousands,
 //!   not for millions.
+//! - "Recorded before it came due" is judged by the recorded time of the last event of each
+//!   batch read: an event of a concurrent writer whose recorded time is out of log order can
+//!   still lose to a deadline that came due by that margin.
 
 mod clock;
 mod dispatch;

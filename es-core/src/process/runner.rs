@@ -9,12 +9,15 @@
 //!
 //! One deadline: run its handler, send its commands, then delete it with the handler's
 //! changes in one transaction that also moves the deadline table's own counter by
-//! compare-and-set, so two processes that both saw it due cannot both commit it.
+//! compare-and-set, so two processes that both saw it due cannot both commit it. A round
+//! fires a deadline only once it has read every event recorded before the deadline came due
+//! (see [`Batch::may_fire`]): one of them may cancel it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -125,10 +128,8 @@ impl ProcessRunner {
         loop {
             let (finished, standby) = {
                 let seen = rounds.borrow_and_update();
-                (
-                    seen.finished > begun && seen.checkpoint > position,
-                    seen.standby,
-                )
+                let done = seen.finished > begun && seen.read_to_end && seen.checkpoint > position;
+                (done, seen.standby)
             };
             if finished || (standby && self.engine.checkpoint().await? > position) {
                 return Ok(true);
@@ -207,6 +208,9 @@ struct Rounds {
     checkpoint: u64,
     /// Whether another process held the lease in the last finished round.
     standby: bool,
+    /// Whether the last finished round read the log to its end (so it fired every deadline
+    /// due when it began).
+    read_to_end: bool,
 }
 
 /// What a round did.
@@ -334,17 +338,19 @@ impl<P: ProcessManager> Engine<P> {
             rounds.begun += 1;
             number = rounds.begun;
         });
-        let progress = self.round_typed().await?;
+        let (progress, read_to_end) = self.round_typed().await?;
         let checkpoint = self.counter(&self.state_table).await?;
         self.rounds.send_modify(|rounds| {
             rounds.finished = number;
             rounds.checkpoint = checkpoint;
             rounds.standby = progress == Progress::Standby;
+            rounds.read_to_end = read_to_end;
         });
         Ok(progress)
     }
 
-    async fn round_typed(&self) -> Result<Progress, ProcessError> {
+    /// Takes or renews the lease; false, and standing by, when another process holds it.
+    async fn hold_lease(&self) -> Result<bool, ProcessError> {
         let holder = self
             .store
             .acquire_lease(
@@ -355,17 +361,35 @@ impl<P: ProcessManager> Engine<P> {
             .await?;
         if holder != self.config.holder {
             self.lock_health().0 = HealthState::Standby { holder };
-            return Ok(Progress::Standby);
+            return Ok(false);
         }
-        let handled = self.handle_batch().await?;
-        let fired = self.fire_due().await?;
-        let busy = handled || fired;
+        Ok(true)
+    }
+
+    /// One round: a batch of events, then the deadlines due; also whether it read the log
+    /// to its end.
+    async fn round_typed(&self) -> Result<(Progress, bool), ProcessError> {
+        // Taken before the lease is asked for: the lease runs from about then.
+        let renewed = Instant::now();
+        if !self.hold_lease().await? {
+            return Ok((Progress::Standby, false));
+        }
+        // Taken before reading: an event read after it may be recorded before it.
+        let now = self.clock.now();
+        let batch = self.handle_batch().await?;
+        let read_to_end = batch.unread_after.is_none();
+        let fired = match self.fire_due(&batch, now, renewed).await? {
+            Some(fired) => fired,
+            None => return Ok((Progress::Standby, false)),
+        };
+        let busy = batch.handled || fired;
         self.lock_health().0 = if busy {
             HealthState::Running
         } else {
             HealthState::CaughtUp
         };
-        Ok(if busy { Progress::Busy } else { Progress::Idle })
+        let progress = if busy { Progress::Busy } else { Progress::Idle };
+        Ok((progress, read_to_end))
     }
 
     /// Runs `handle` against the state documents until a run needs none it has not loaded
@@ -490,14 +514,18 @@ impl<P: ProcessManager> Engine<P> {
         Ok((state, deadlines))
     }
 
-    /// Handles one batch of events; returns whether there was one.
-    async fn handle_batch(&self) -> Result<bool, ProcessError> {
+    /// Handles one batch of events; returns how far it read.
+    async fn handle_batch(&self) -> Result<Batch, ProcessError> {
         let checkpoint = self.counter(&self.state_table).await?;
         let events = self.store.read_all(checkpoint, BATCH_SIZE).await?;
         let Some(last) = events.last() else {
-            return Ok(false);
+            return Ok(Batch {
+                handled: false,
+                unread_after: None,
+            });
         };
         let next = last.position + 1;
+        let unread_after = (events.len() == BATCH_SIZE).then_some(last.recorded_at);
         let mut loaded = HashMap::new();
         let handled = self
             .run_handlers(&mut loaded, |docs, deadlines| {
@@ -521,7 +549,10 @@ impl<P: ProcessManager> Engine<P> {
             Box::pin(async move { tx.advance(state_table, checkpoint, next).await })
         })
         .await?;
-        Ok(true)
+        Ok(Batch {
+            handled: true,
+            unread_after,
+        })
     }
 
     /// Sends a handled run's commands, then commits its writes and `advance` together.
@@ -549,9 +580,12 @@ impl<P: ProcessManager> Engine<P> {
         Ok(())
     }
 
-    /// The deadlines due now, earliest first.
-    async fn due(&self) -> Result<Vec<Deadline<Payload>>, ProcessError> {
-        let now = self.clock.now();
+    /// The deadlines `batch` lets fire at `now`, earliest first.
+    async fn due(
+        &self,
+        batch: &Batch,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Deadline<Payload>>, ProcessError> {
         let mut due = Vec::new();
         let mut query = ListQuery {
             filter: None,
@@ -567,7 +601,7 @@ impl<P: ProcessManager> Engine<P> {
             query.after = page.last().map(|row| row.key.clone());
             for row in page {
                 let deadline = decode_deadline::<P>(&row.key, &row.body)?;
-                if deadline.due_at <= now {
+                if batch.may_fire(deadline.due_at, now) {
                     due.push(deadline);
                 }
             }
@@ -579,14 +613,29 @@ impl<P: ProcessManager> Engine<P> {
         Ok(due)
     }
 
-    /// Fires the deadlines due now, one transaction each; returns whether it fired any.
-    async fn fire_due(&self) -> Result<bool, ProcessError> {
-        let due = self.due().await?;
+    /// Fires the deadlines `batch` lets fire at `now`, one transaction each; returns whether
+    /// it fired any, or `None` when another process took the lease meanwhile.
+    async fn fire_due(
+        &self,
+        batch: &Batch,
+        now: DateTime<Utc>,
+        mut renewed: Instant,
+    ) -> Result<Option<bool>, ProcessError> {
+        let due = self.due(batch, now).await?;
         let fired = !due.is_empty();
         for deadline in due {
+            // Many deadlines due at once (after a pause, a restart) take longer to fire than
+            // the lease lasts: renew it on the way, or a standby takes it and fires the same
+            // deadlines beside this process, both failing on the firing counter.
+            if renewed.elapsed() >= self.config.lease_ttl / 3 {
+                renewed = Instant::now();
+                if !self.hold_lease().await? {
+                    return Ok(None);
+                }
+            }
             self.fire(deadline).await?;
         }
-        Ok(fired)
+        Ok(Some(fired))
     }
 
     async fn fire(&self, deadline: Deadline<Payload>) -> Result<(), ProcessError> {
@@ -623,6 +672,26 @@ impl<P: ProcessManager> Engine<P> {
             Box::pin(async move { tx.advance(deadline_table, counter, counter + 1).await })
         })
         .await
+    }
+}
+
+/// How far a round read the log, which bounds the deadlines it may fire.
+struct Batch {
+    /// Whether there were events to handle.
+    handled: bool,
+    /// When the last event read was recorded, if the read filled a batch: the events after
+    /// it are still unread.
+    unread_after: Option<DateTime<Utc>>,
+}
+
+impl Batch {
+    /// Whether a deadline due at `due_at` may fire at `now`: it is due, and no event
+    /// recorded before it came due is still unread, since one may cancel it. After a full
+    /// batch that holds only for deadlines due before its last event was recorded (a
+    /// catching-up process would otherwise fire deadlines the events it has yet to read
+    /// cancelled in time); after a short one, the log was read to its end.
+    fn may_fire(&self, due_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        due_at <= now && self.unread_after.is_none_or(|last| due_at < last)
     }
 }
 

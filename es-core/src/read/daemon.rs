@@ -112,9 +112,7 @@ impl Daemon {
             let live = prepare(&*store, &**projection).await?;
             // SQL projections' views show the live generation (made again in case a swap's
             // process died before it could); a store without SQL refuses them here.
-            projection
-                .publish(&*store, live.generation, false)
-                .await?;
+            projection.publish(&*store, live.generation, false).await?;
             checkpoints.insert(projection.name(), watch::Sender::new(live.checkpoint));
             restarts.insert(projection.name(), watch::Sender::new(0));
             states.insert(projection.name(), HealthState::Starting);

@@ -1,6 +1,8 @@
 //! The child process of the crash tests: `es-crash-child append STORE STREAM` appends batches
 //! and prints `ack BATCH VERSION` after each commit; `es-crash-child project STORE` runs the
-//! projection daemon. Both run until killed.
+//! projection daemon; `es-crash-child process STORE HOLDER LEASE_MS` runs the order
+//! fulfilment process manager as `HOLDER` and prints `health CHECKPOINT PENDING STATE` every
+//! 20 ms. All run until killed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
@@ -62,6 +64,23 @@ async fn main() {
                 if let Ok(health) = daemon.health().await {
                     let mut stdout = std::io::stdout().lock();
                     let _ = writeln!(stdout, "checkpoint {}", health[0].checkpoint);
+                    let _ = stdout.flush();
+                }
+            }
+        }
+        "process" => {
+            let holder = &args[3];
+            let lease_ttl = Duration::from_millis(args[4].parse().unwrap());
+            let runner = es_tests::process::start(store, holder, lease_ttl).await;
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if let Ok(health) = runner.health().await {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = writeln!(
+                        stdout,
+                        "health {} {} {:?}",
+                        health.checkpoint, health.pending_deadlines, health.state
+                    );
                     let _ = stdout.flush();
                 }
             }

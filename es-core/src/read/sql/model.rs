@@ -70,7 +70,9 @@ impl<P: SqlProjection> SqlModel<P> {
     ) -> Result<BatchOutcome, StoreError> {
         self.ensure_tables(tx, table).await?;
         let executor = tx.sql().ok_or_else(unsupported::<P>)?;
-        executor.execute(&format!("SAVEPOINT {SAVEPOINT}"), &[]).await?;
+        executor
+            .execute(&format!("SAVEPOINT {SAVEPOINT}"), &[])
+            .await?;
         let mut skipped = BTreeMap::new();
         let mut stopped: Option<(usize, String)> = None;
         loop {
@@ -126,7 +128,10 @@ impl<P: SqlProjection> SqlModel<P> {
                 .execute(&format!("DROP VIEW IF EXISTS {view}"), &[])
                 .await?;
             executor
-                .execute(&format!("CREATE VIEW {view} AS SELECT * FROM {current}"), &[])
+                .execute(
+                    &format!("CREATE VIEW {view} AS SELECT * FROM {current}"),
+                    &[],
+                )
                 .await?;
             if retire_older {
                 for old in 1..live {

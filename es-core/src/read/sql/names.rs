@@ -134,7 +134,16 @@ mod tests {
         for good in ["titles", "post_tags", "t2"] {
             assert!(valid_table(good), "{good}");
         }
-        for bad in ["", "Titles", "2t", "es_events", "a__b", "a-b", "a b", &"x".repeat(41)] {
+        for bad in [
+            "",
+            "Titles",
+            "2t",
+            "es_events",
+            "a__b",
+            "a-b",
+            "a b",
+            &"x".repeat(41),
+        ] {
             assert!(!valid_table(bad), "{bad}");
         }
     }

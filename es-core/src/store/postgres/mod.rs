@@ -43,9 +43,9 @@ mod decode;
 mod listener;
 mod read;
 mod read_models;
-mod sql;
 mod schema;
 mod snapshots;
+mod sql;
 #[cfg(test)]
 mod tests;
 

@@ -123,9 +123,13 @@ impl crate::sql::SqlExecutor for PgReadTx {
         params: &[crate::sql::SqlValue],
     ) -> Result<(), StoreError> {
         let params = crate::postgres::sql::params(params);
-        self.query(sql, &params, "running a SQL projection's statement on PostgreSQL")
-            .await
-            .map(|_| ())
+        self.query(
+            sql,
+            &params,
+            "running a SQL projection's statement on PostgreSQL",
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn query(
@@ -134,8 +138,13 @@ impl crate::sql::SqlExecutor for PgReadTx {
         params: &[crate::sql::SqlValue],
     ) -> Result<crate::sql::SqlRows, StoreError> {
         let params = crate::postgres::sql::params(params);
-        let rows = PgReadTx::query(self, sql, &params, "running a SQL projection's query on PostgreSQL")
-            .await?;
+        let rows = PgReadTx::query(
+            self,
+            sql,
+            &params,
+            "running a SQL projection's query on PostgreSQL",
+        )
+        .await?;
         crate::postgres::sql::rows(&rows)
     }
 }
