@@ -390,7 +390,7 @@ pub enum ProjectionError {
     #[error("projection `{0}` builds documents across streams but does not handle `RolledBack`, so a rollback would leave its documents showing rolled-back events; handle it, or declare the projection per-stream")]
     RollbackUnhandled(String),
     /// A SQL projection names a table it cannot have.
-    #[error("SQL projection `{projection}` declares table `{table}`: a table name must be a lowercase identifier of at most 40 characters, without `__` and not starting with `es_` (the runtime's); declare at least one")]
+    #[error("SQL projection `{projection}` declares table `{table}`: a table name must be a lowercase identifier of at most 40 characters, without `__`, not `gen` and not starting with `es_` (the runtime's); declare at least one table")]
     InvalidSqlTable {
         /// The projection.
         projection: &'static str,

@@ -48,6 +48,58 @@ impl Tallies {
     }
 }
 
+/// The same count as [`Tallies`], in a SQL table of its own: exactly once for SQL
+/// projections too.
+#[derive(Debug)]
+pub struct SqlTallies;
+
+#[async_trait::async_trait]
+impl es_core::sql::SqlProjection for SqlTallies {
+    const NAME: &'static str = "crash_sql_tallies";
+    const VERSION: &'static str = "1";
+    const EVENTS: &'static [&'static str] = &[Appended::NAME, es_core::RolledBack::NAME];
+    const TABLES: &'static [&'static str] = &["tallies"];
+
+    async fn create_tables(
+        &self,
+        sql: &mut es_core::sql::SqlTx<'_>,
+    ) -> Result<(), es_core::BoxError> {
+        sql.execute(
+            "CREATE TABLE {tallies} (stream TEXT PRIMARY KEY, events BIGINT NOT NULL, batch_sum BIGINT NOT NULL)",
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        event: &es_core::RecordedEvent,
+        sql: &mut es_core::sql::SqlTx<'_>,
+    ) -> Result<(), es_core::BoxError> {
+        let Some(appended) = event.decode_as::<Appended>()? else {
+            return Err("the crash tallies never see a rollback".into());
+        };
+        sql.execute(
+            "INSERT INTO {tallies} (stream, events, batch_sum) VALUES ($1, 1, $2) \
+             ON CONFLICT (stream) DO UPDATE SET events = {tallies}.events + 1, batch_sum = {tallies}.batch_sum + $2",
+            &[
+                event.aggregate_id().into(),
+                es_core::sql::SqlValue::try_from(appended.batch)?,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The projections the crash tests run: the same count as documents and as SQL.
+pub fn crash_projections() -> es_core::Projections {
+    es_core::Projections::new()
+        .with(Tallies)
+        .with_sql(SqlTallies)
+}
+
 /// Opens `sqlite:PATH` or `postgres:URL#SCHEMA`.
 pub async fn open(spec: &str) -> Arc<dyn Store> {
     if let Some(path) = spec.strip_prefix("sqlite:") {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_core::{Daemon, Documents, EventLogExt, ExpectedVersion, Projections, Store, StreamId};
+use es_core::{Daemon, Documents, EventLogExt, ExpectedVersion, Store, StreamId};
 use es_tests::crash::{Appended, Tallies, Tally};
 use es_tests::stores;
 use futures::TryStreamExt;
@@ -151,14 +151,16 @@ async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
         cycles()
     );
     // Finish in this process and compare with a count from the log.
-    let daemon = Daemon::start(store.clone(), Projections::new().with(Tallies))
+    let daemon = Daemon::start(store.clone(), es_tests::crash::crash_projections())
         .await
         .unwrap();
     let head = store.head_position().await.unwrap();
-    assert!(daemon
-        .wait_for("crash_tallies", head, Duration::from_secs(60))
-        .await
-        .unwrap());
+    for projection in ["crash_tallies", "crash_sql_tallies"] {
+        assert!(daemon
+            .wait_for(projection, head, Duration::from_secs(60))
+            .await
+            .unwrap());
+    }
     daemon.shutdown().await;
     let events: Vec<_> = store.stream_events(&stream, 1).try_collect().await.unwrap();
     let expected = Tally {
@@ -174,6 +176,24 @@ async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
         .unwrap()
         .unwrap_or_default();
     assert_eq!(tally, expected, "every event applied exactly once");
+    let rows = es_core::sql::query::<es_tests::crash::SqlTallies>(
+        &*store,
+        "SELECT events, batch_sum FROM {tallies} WHERE stream = $1",
+        &[stream_id.as_str().into()],
+    )
+    .await
+    .unwrap();
+    let sql_tally = Tally {
+        events: rows.get(0, "events").and_then(|v| v.as_i64()).unwrap_or(0) as u64,
+        batch_sum: rows
+            .get(0, "batch_sum")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0) as u64,
+    };
+    assert_eq!(
+        sql_tally, expected,
+        "every event applied exactly once to the SQL table too"
+    );
     println!(
         "crash projection on {label}: cycles {} ({cycles_with_progress} killed mid-work), events checked {}, applied twice 0, lost 0",
         cycles(),

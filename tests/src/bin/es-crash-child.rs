@@ -9,10 +9,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use es_core::{
-    Daemon, DaemonConfig, Event, EventLog, ExpectedVersion, Metadata, NewEvent, Payload,
-    Projections, StreamId,
+    Daemon, DaemonConfig, Event, EventLog, ExpectedVersion, Metadata, NewEvent, Payload, StreamId,
 };
-use es_tests::crash::{self, Appended, Tallies};
+use es_tests::crash::{self, Appended};
 
 #[tokio::main]
 async fn main() {
@@ -56,7 +55,7 @@ async fn main() {
                 retry_after: Duration::from_millis(10),
                 ..DaemonConfig::default()
             };
-            let daemon = Daemon::start_with(store, Projections::new().with(Tallies), config)
+            let daemon = Daemon::start_with(store, es_tests::crash::crash_projections(), config)
                 .await
                 .unwrap();
             loop {

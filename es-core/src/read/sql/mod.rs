@@ -55,9 +55,12 @@
 //! - **Failures** follow [`ON_FAILURE`](SqlProjection::ON_FAILURE): the batch goes back to a
 //!   savepoint and is applied again without the failed event, which stops the projection
 //!   there (the default) or goes to the dead letters.
+//! - **Other names** a database wants unique per generation (indexes) take `{gen}`, the
+//!   generation's number: `CREATE INDEX titles_by_title_{gen} ON {titles} (title)`.
 //! - **Placeholders** are `$1`, `$2`, ... on both databases. Write SQL both accept
-//!   (`INSERT ... ON CONFLICT ... DO UPDATE` is common to both), or one database's SQL if
-//!   the application only ever uses that one.
+//!   (`INSERT ... ON CONFLICT ... DO UPDATE` is common to both; in its `SET`, qualify the
+//!   row's own columns, `count = {titles}.count + 1`, which PostgreSQL otherwise finds
+//!   ambiguous), or one database's SQL if the application only ever uses that one.
 //! - **Rollbacks**: the runtime cannot recompute rows it does not understand, so a SQL
 //!   projection that may see a rollback marker must handle [`RolledBack`](crate::RolledBack)
 //!   itself; the daemon refuses to start one that does not list it in `EVENTS`.
@@ -89,8 +92,9 @@ pub trait SqlProjection: Send + Sync + 'static {
     /// The stored names of the events it handles (with
     /// [`RolledBack::NAME`](crate::RolledBack) if it handles rollbacks).
     const EVENTS: &'static [&'static str];
-    /// Its tables' plain names (lowercase identifiers, not starting with `es_`): `{name}` in
-    /// a statement names the generation's table, and a view `name` shows the live one.
+    /// Its tables' plain names (lowercase identifiers, not starting with `es_`, not `gen`):
+    /// `{name}` in a statement names the generation's table, and a view `name` shows the
+    /// live one.
     const TABLES: &'static [&'static str];
     /// What happens when [`apply`](Self::apply) fails on an event.
     const ON_FAILURE: OnFailure = OnFailure::Stop;

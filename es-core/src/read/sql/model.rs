@@ -92,10 +92,7 @@ impl<P: SqlProjection> SqlModel<P> {
                 executor
                     .execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"), &[])
                     .await?;
-                let mut outcome = BatchOutcome::default();
-                outcome.skipped = skipped;
-                outcome.stopped = stopped;
-                return Ok(outcome);
+                return Ok(BatchOutcome { skipped, stopped });
             };
             // Undo the failed pass; a connection that died fails the whole batch here, so a
             // lost connection never sends an event to the dead letters.

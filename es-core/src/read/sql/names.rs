@@ -65,9 +65,13 @@ pub(crate) fn generation_table(name: &str, generation: u32) -> String {
     format!("{name}__g{generation}")
 }
 
+/// `{gen}` in a statement: the generation's number, for names a database wants unique that
+/// are not tables (indexes: `CREATE INDEX movements_by_account_{gen} ON {movements} ...`).
+pub(crate) const GENERATION: &str = "gen";
+
 /// `sql` with each `{name}` of `tables` replaced by the quoted name of generation
-/// `generation`'s table; `None` when `quote` has no SQL to offer. Braces around anything
-/// else are left as they are.
+/// `generation`'s table, and `{gen}` by its number; `None` when `quote` has no SQL to offer.
+/// Braces around anything else are left as they are.
 pub(crate) fn resolve(
     sql: &str,
     tables: &[&str],
@@ -82,8 +86,12 @@ pub(crate) fn resolve(
         let named = after
             .find('}')
             .map(|close| &after[..close])
-            .filter(|name| tables.contains(name));
+            .filter(|name| *name == GENERATION || tables.contains(name));
         match named {
+            Some(GENERATION) => {
+                out.push_str(&generation.to_string());
+                rest = &after[GENERATION.len() + 1..];
+            }
             Some(name) => {
                 out.push_str(&quote(&generation_table(name, generation))?);
                 rest = &after[name.len() + 1..];
@@ -109,6 +117,7 @@ pub(crate) fn valid_table(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.starts_with("es_")
         && !name.contains("__")
+        && name != GENERATION
 }
 
 #[cfg(test)]
@@ -125,6 +134,16 @@ mod tests {
         assert_eq!(
             resolve(sql, &["titles", "tags"], 3, &quoted).unwrap(),
             "INSERT INTO \"titles__g3\" SELECT * FROM \"tags__g3\" WHERE x = '{other}' AND y = '{'"
+        );
+        assert_eq!(
+            resolve(
+                "CREATE INDEX by_tag_{gen} ON {tags} (tag)",
+                &["tags"],
+                2,
+                &quoted
+            )
+            .unwrap(),
+            "CREATE INDEX by_tag_2 ON \"tags__g2\" (tag)"
         );
         assert_eq!(resolve("{titles}", &["titles"], 1, &|_| None), None);
     }
