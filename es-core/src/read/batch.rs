@@ -418,21 +418,76 @@ pub(crate) enum Step {
     Stopped(crate::read::Stopped),
 }
 
+/// The batch after the one being applied, read while it was: catching up then costs about
+/// the longer of reading and applying, not their sum.
+#[derive(Debug, Default)]
+pub(crate) struct ReadAhead {
+    /// The position the batch was read from, and the batch.
+    batch: Option<(u64, Vec<RecordedEvent>)>,
+}
+
+impl ReadAhead {
+    /// The batch at `from`: the one read ahead when it starts there, else a fresh read.
+    /// Events never change once at a position, so a batch read a moment ago is as good as
+    /// one read now, only perhaps shorter.
+    async fn take(
+        &mut self,
+        store: &dyn crate::read::ReadStore,
+        from: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        match self.batch.take() {
+            Some((at, events)) if at == from => Ok(events),
+            _ => store.read_all(from, BATCH_SIZE).await,
+        }
+    }
+}
+
 /// Reads one batch at `checkpoint` and applies it to `table` in one transaction: documents,
 /// dead letters, the checkpoint (compare-and-set from `checkpoint`) and the stop record.
+/// While it applies a full batch, it reads the next one into `ahead`.
 pub(crate) async fn step(
     store: &dyn crate::read::ReadStore,
     projection: &dyn ErasedProjection,
     table: &DocumentTable,
     checkpoint: u64,
+    ahead: &mut ReadAhead,
 ) -> Result<Step, StoreError> {
-    let events = store.read_all(checkpoint, BATCH_SIZE).await?;
-    if events.is_empty() {
+    let events = ahead.take(store, checkpoint).await?;
+    let Some(last) = events.last() else {
         return Ok(Step::CaughtUp);
+    };
+    let following = last.position + 1;
+    // A short batch was the end of the log: the next read waits for new events instead.
+    let read_next = async {
+        if events.len() < BATCH_SIZE {
+            return None;
+        }
+        Some(store.read_all(following, BATCH_SIZE).await)
+    };
+    let (applied, next) = futures::future::join(
+        apply_and_commit(store, projection, table, checkpoint, &events),
+        read_next,
+    )
+    .await;
+    if let (Ok(Step::Advanced { checkpoint, .. }), Some(Ok(next))) = (&applied, next) {
+        if *checkpoint == following {
+            ahead.batch = Some((following, next));
+        }
     }
+    applied
+}
+
+/// Applies `events` read at `checkpoint` to `table` and commits, with the checkpoint.
+async fn apply_and_commit(
+    store: &dyn crate::read::ReadStore,
+    projection: &dyn ErasedProjection,
+    table: &DocumentTable,
+    checkpoint: u64,
+    events: &[RecordedEvent],
+) -> Result<Step, StoreError> {
     let mut tx = store.begin().await?;
     let outcome = projection
-        .apply_batch(store, &mut *tx, table, &events)
+        .apply_batch(store, &mut *tx, table, events)
         .await?;
     for (index, error) in &outcome.skipped {
         let event = &events[*index];
@@ -447,7 +502,7 @@ pub(crate) async fn step(
         })
         .await?;
     }
-    let next = next_checkpoint(&events, &outcome, checkpoint);
+    let next = next_checkpoint(events, &outcome, checkpoint);
     let stopped = outcome
         .stopped
         .as_ref()

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::{ProjectionError, StoreError};
-use crate::read::batch::{step, Step};
+use crate::read::batch::{step, ReadAhead, Step};
 use crate::read::health::{self, HealthState, ProjectionHealth};
 use crate::read::store::{GenerationState, GenerationStatus, ReadStore};
 use crate::read::{table_of, ErasedProjection, Projections};
@@ -135,6 +135,7 @@ impl Daemon {
                     shared: Arc::clone(&shared),
                     projection: Arc::clone(projection),
                     shutdown: shutdown.subscribe(),
+                    ahead: ReadAhead::default(),
                 };
                 tokio::spawn(worker.run())
             })
@@ -326,6 +327,7 @@ struct Worker {
     shared: Arc<Shared>,
     projection: Arc<dyn ErasedProjection>,
     shutdown: watch::Receiver<bool>,
+    ahead: ReadAhead,
 }
 
 impl Worker {
@@ -383,7 +385,7 @@ impl Worker {
 
     /// One round: hold the lease, then apply one batch to the generation being built (if a
     /// rebuild runs) or the live one. `None`: another process holds the lease.
-    async fn work(&self, cleared_stop: &mut bool) -> Result<Option<Step>, StoreError> {
+    async fn work(&mut self, cleared_stop: &mut bool) -> Result<Option<Step>, StoreError> {
         let store = &*self.shared.store;
         let name = self.projection.name();
         let config = &self.shared.config;
@@ -422,7 +424,14 @@ impl Worker {
             tx.commit().await?;
             *cleared_stop = true;
         }
-        let result = step(store, &*self.projection, &table, target.checkpoint).await?;
+        let result = step(
+            store,
+            &*self.projection,
+            &table,
+            target.checkpoint,
+            &mut self.ahead,
+        )
+        .await?;
         let building = target.status == GenerationStatus::Building;
         match &result {
             Step::Advanced { checkpoint, .. } => {

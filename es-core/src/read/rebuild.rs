@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::ProjectionError;
-use crate::read::batch::{step, Step};
+use crate::read::batch::{step, ReadAhead, Step};
 use crate::read::store::ReadStore;
 use crate::read::{table_of, Projections};
 
@@ -89,8 +89,9 @@ pub async fn rebuild(
         elapsed: Duration::ZERO,
     };
     on_progress(&progress);
+    let mut ahead = ReadAhead::default();
     loop {
-        match step(store, &**projection, &table, checkpoint).await {
+        match step(store, &**projection, &table, checkpoint, &mut ahead).await {
             Ok(Step::Advanced {
                 checkpoint: next,
                 events,

@@ -1,7 +1,7 @@
 //! Ours against cqrs-es 0.5 (and postgres-es 0.5), and against the raw limits of the same
 //! machine, in one run: `cargo bench -p es-tests --bench compare` (`-- --quick` for a
 //! reduced run of under a minute). Prints a table, writes `target/bench/compare.json` and a
-//! chart `target/bench/compare.svg`.
+//! chart `target/bench/compare.svg`. `ES_BENCH_FIGURES=8,9` runs only the figures listed.
 //!
 //! PostgreSQL figures use `ES_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`) and are skipped, with a line saying so, when
@@ -135,36 +135,63 @@ fn main() {
             "a few minutes"
         }
     );
+    // `ES_BENCH_FIGURES=8,9` runs only those figures (while working on one); all by default.
+    let only: Option<Vec<String>> = std::env::var("ES_BENCH_FIGURES")
+        .ok()
+        .map(|list| list.split(',').map(|f| f.trim().to_owned()).collect());
+    let wanted = |figure: &str| {
+        only.as_ref()
+            .is_none_or(|only| only.iter().any(|f| f == figure))
+    };
     let rows = runtime.block_on(async {
-        let mut rows = memory::figure_1(&settings).await;
-        eprintln!("figure 1 done");
-        let (figure_2, ours_points, theirs_points) = memory::figure_2(&settings).await;
-        rows.extend(figure_2);
-        eprintln!("figure 2 done");
-        let url = std::env::var("ES_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        match postgres::Pg::connect(&url).await {
-            Ok(pg) => {
-                rows.extend(postgres::figures_3_and_5(&settings, &pg).await);
-                eprintln!("figures 3 and 5 done");
-                rows.extend(postgres::figure_4(&settings, &pg).await);
-                eprintln!("figure 4 done");
-                rows.extend(postgres::figure_7_disk(&settings, &pg).await);
-                pg.drop_schemas().await;
-                let _ = pg.url();
-            }
-            Err(error) => println!("skipped: PostgreSQL figures (3, 4, the INSERT floor, bytes per event): cannot use {url}: {error}"),
+        let mut rows = Vec::new();
+        let (mut ours_points, mut theirs_points) = (Vec::new(), Vec::new());
+        if wanted("1") {
+            rows.extend(memory::figure_1(&settings).await);
+            eprintln!("figure 1 done");
         }
-        rows.extend(limits::figure_5_decode(&settings).await);
-        rows.extend(sqlite::figure_6(&settings, &dir).await);
-        eprintln!("figures 5 and 6 done");
-        rows.extend(footprint::figure_7_memory(&settings, &dir).await);
-        let pg_url = postgres::Pg::connect(&url).await.ok().map(|_| url.clone());
-        rows.extend(read_side::figure_8(&settings, &dir, pg_url.as_deref()).await);
-        eprintln!("figure 8 done");
-        rows.extend(read_side::figure_9(&settings, &dir).await);
-        eprintln!("figure 9 done");
-        if let Err(error) = report::write_chart(&dir.join("compare.svg"), &ours_points, &theirs_points) {
-            eprintln!("could not draw the chart: {error}");
+        if wanted("2") {
+            let (figure_2, ours, theirs) = memory::figure_2(&settings).await;
+            (ours_points, theirs_points) = (ours, theirs);
+            rows.extend(figure_2);
+            eprintln!("figure 2 done");
+        }
+        let url = std::env::var("ES_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        if wanted("3") || wanted("4") || wanted("5") || wanted("7") {
+            match postgres::Pg::connect(&url).await {
+                Ok(pg) => {
+                    rows.extend(postgres::figures_3_and_5(&settings, &pg).await);
+                    eprintln!("figures 3 and 5 done");
+                    rows.extend(postgres::figure_4(&settings, &pg).await);
+                    eprintln!("figure 4 done");
+                    rows.extend(postgres::figure_7_disk(&settings, &pg).await);
+                    pg.drop_schemas().await;
+                    let _ = pg.url();
+                }
+                Err(error) => println!("skipped: PostgreSQL figures (3, 4, the INSERT floor, bytes per event): cannot use {url}: {error}"),
+            }
+        }
+        if wanted("5") || wanted("6") {
+            rows.extend(limits::figure_5_decode(&settings).await);
+            rows.extend(sqlite::figure_6(&settings, &dir).await);
+            eprintln!("figures 5 and 6 done");
+        }
+        if wanted("7") {
+            rows.extend(footprint::figure_7_memory(&settings, &dir).await);
+        }
+        if wanted("8") {
+            let pg_url = postgres::Pg::connect(&url).await.ok().map(|_| url.clone());
+            rows.extend(read_side::figure_8(&settings, &dir, pg_url.as_deref()).await);
+            eprintln!("figure 8 done");
+        }
+        if wanted("9") {
+            rows.extend(read_side::figure_9(&settings, &dir).await);
+            eprintln!("figure 9 done");
+        }
+        if !ours_points.is_empty() {
+            if let Err(error) = report::write_chart(&dir.join("compare.svg"), &ours_points, &theirs_points) {
+                eprintln!("could not draw the chart: {error}");
+            }
         }
         rows
     });
