@@ -112,6 +112,9 @@ pub mod sqlite;
 pub mod __private;
 
 pub use aggregate::{Aggregate, AggregateId, DomainError, IntoEvents};
+/// For implementing the async traits ([`sql::SqlProjection`], stores, NATS handlers) without
+/// a dependency of your own: `#[es_core::async_trait]`.
+pub use async_trait::async_trait;
 pub use cache::AggregateCache;
 pub use command::Command;
 pub use context::Context;

@@ -10,6 +10,7 @@ use es_core::{Daemon, ProjectionError, Projections, Repository, Store};
 use crate::author::Author;
 use crate::janitor::DraftJanitor;
 use crate::post::Post;
+use crate::tags::TagCounts;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -55,8 +56,12 @@ impl Blog {
     /// Nothing is replayed: each read model goes on from its checkpoint (and is rebuilt
     /// beside the live one, by itself, when its code changed), the janitor from its own.
     pub async fn open_with(store: Arc<dyn Store>, config: BlogConfig) -> Result<Self, Failure> {
-        // Every `#[projection]` linked into this binary, found through `inventory`.
-        let projections = Projections::discover();
+        // Every `#[projection]` linked into this binary, found through `inventory`; and the
+        // SQL read model where the store has SQL (SQLite, PostgreSQL).
+        let mut projections = Projections::discover();
+        if store.sql_table_name("tags").is_some() {
+            projections = projections.with_sql(TagCounts);
+        }
         let daemon = Daemon::start(store.clone(), projections.clone()).await?;
         let posts = Repository::new(Arc::clone(&store));
         let janitor = ProcessRunner::start(

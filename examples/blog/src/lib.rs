@@ -11,3 +11,4 @@ pub mod progress;
 pub mod read_models;
 pub mod report;
 pub mod scenario;
+pub mod tags;

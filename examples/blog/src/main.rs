@@ -126,6 +126,8 @@ enum Action {
     History { post: String },
     /// Show per-author statistics.
     Authors,
+    /// Show how many published posts each tag has (a SQL read model; SQLite and PostgreSQL).
+    Tags,
     /// Show each read model's checkpoint, lag, state and holder.
     Status,
     /// Rebuild a read model from the first event, beside the live one, and swap it in.
@@ -332,6 +334,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         }
         Action::History { post } => write!(out, "{}", report::history(&blog, &post).await?)?,
         Action::Authors => write!(out, "{}", report::authors(&blog).await?)?,
+        Action::Tags => write!(out, "{}", report::tags(&blog).await?)?,
         Action::Status => {
             write!(out, "{}", report::status(&blog).await?)?;
             if let Some(publisher) = &publisher {
@@ -439,6 +442,8 @@ async fn demo(blog: &Blog) -> Result<String, Failure> {
     }
     writeln!(out)?;
     write!(out, "{}", report::authors(blog).await?)?;
+    writeln!(out)?;
+    write!(out, "{}", report::tags(blog).await?)?;
     writeln!(out)?;
     write!(
         out,

@@ -172,6 +172,20 @@ pub async fn history(blog: &Blog, id: &str) -> Result<String, RepositoryError<Po
     Ok(out)
 }
 
+/// Published posts per tag, from the `tag_counts` SQL read model.
+pub async fn tags(blog: &Blog) -> Result<String, Failure> {
+    let mut out = String::from("== published posts per tag ==\n");
+    if !blog.projections.names().contains(&"tag_counts") {
+        out.push_str("(a SQL read model: run the blog on SQLite or PostgreSQL to have it)\n");
+        return Ok(out);
+    }
+    blog.settle().await?;
+    for (tag, posts) in crate::tags::published_per_tag(&*blog.store).await? {
+        let _ = writeln!(out, "{tag:<12} {posts}");
+    }
+    Ok(out)
+}
+
 /// Each projection's checkpoint, lag, state and holder.
 pub async fn status(blog: &Blog) -> Result<String, Failure> {
     let mut out = String::from("== projections ==\n");

@@ -10,7 +10,7 @@
 //! /// Published titles, in a table of our own with a full-text-friendly shape.
 //! pub struct PublishedTitles;
 //!
-//! #[async_trait::async_trait]
+//! #[es_core::async_trait]
 //! impl SqlProjection for PublishedTitles {
 //!     const NAME: &'static str = "published_titles";
 //!     const VERSION: &'static str = "1";
