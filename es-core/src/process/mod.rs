@@ -88,8 +88,10 @@
 //!   [`ProcessHealth::rejected_commands`], not retried; any other failure (store, conflicts
 //!   past the retry policy, a handler's error) holds the process manager at that batch and
 //!   retries it after a pause.
-//! - Finding due deadlines reads every pending deadline each round: fine for thousands,
-//!   not for millions.
+//! - The lease holder remembers the earliest due time of its pending deadlines and reads them
+//!   only once that time comes (or after a lease's time, in case another holder scheduled
+//!   some): a round with nothing due reads no deadline. When it does read, it reads every
+//!   pending one: fine for tens of thousands, not for millions.
 //! - "Recorded before it came due" is judged by the recorded time of the last event of each
 //!   batch read: an event of a concurrent writer whose recorded time is out of log order can
 //!   still lose to a deadline that came due by that margin.

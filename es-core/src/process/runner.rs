@@ -265,6 +265,7 @@ struct Engine<P: ProcessManager> {
     state_table: DocumentTable,
     deadline_table: DocumentTable,
     health: Mutex<(HealthState, u64)>,
+    next_due: Mutex<NextDue>,
     rounds: watch::Sender<Rounds>,
     wake: Notify,
 }
@@ -310,6 +311,7 @@ impl<P: ProcessManager> Engine<P> {
             state_table,
             deadline_table,
             health: Mutex::new((HealthState::Starting, 0)),
+            next_due: Mutex::new(NextDue::default()),
             rounds: watch::Sender::new(Rounds::default()),
             wake: Notify::new(),
         })
@@ -361,9 +363,16 @@ impl<P: ProcessManager> Engine<P> {
             .await?;
         if holder != self.config.holder {
             self.lock_health().0 = HealthState::Standby { holder };
+            // The holder may schedule deadlines this process never sees.
+            self.lock_next_due().forget();
             return Ok(false);
         }
         Ok(true)
+    }
+
+    fn lock_next_due(&self) -> std::sync::MutexGuard<'_, NextDue> {
+        // Each write replaces whole fields; a poisoned lock still holds whole fields.
+        self.next_due.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One round: a batch of events, then the deadlines due; also whether it read the log
@@ -567,17 +576,37 @@ impl<P: ProcessManager> Engine<P> {
     ) -> Result<(), ProcessError> {
         let commands = std::mem::take(&mut handled.commands);
         self.send(commands).await?;
+        let scheduled = handled
+            .deadlines
+            .iter()
+            .filter_map(|change| match change {
+                DeadlineChange::Schedule {
+                    deadline: Ok(deadline),
+                    ..
+                } => Some(deadline.due_at),
+                _ => None,
+            })
+            .min();
         let (state, deadlines) = self.writes(handled)?;
-        let mut tx = self.store.begin().await?;
-        if !state.is_empty() {
-            tx.write(&self.state_table, state).await?;
+        let committed = async {
+            let mut tx = self.store.begin().await?;
+            if !state.is_empty() {
+                tx.write(&self.state_table, state).await?;
+            }
+            if !deadlines.is_empty() {
+                tx.write(&self.deadline_table, deadlines).await?;
+            }
+            advance(&mut *tx, &self.state_table, &self.deadline_table).await?;
+            tx.commit().await
         }
-        if !deadlines.is_empty() {
-            tx.write(&self.deadline_table, deadlines).await?;
+        .await;
+        let mut next_due = self.lock_next_due();
+        match &committed {
+            Ok(()) => next_due.scheduled(scheduled),
+            // Perhaps committed after all (a lost connection): look at the table next time.
+            Err(_) => next_due.forget(),
         }
-        advance(&mut *tx, &self.state_table, &self.deadline_table).await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(committed?)
     }
 
     /// The deadlines `batch` lets fire at `now`, earliest first.
@@ -586,7 +615,14 @@ impl<P: ProcessManager> Engine<P> {
         batch: &Batch,
         now: DateTime<Utc>,
     ) -> Result<Vec<Deadline<Payload>>, ProcessError> {
+        if !self
+            .lock_next_due()
+            .worth_a_look(|due_at| batch.may_fire(due_at, now), self.config.lease_ttl)
+        {
+            return Ok(Vec::new());
+        }
         let mut due = Vec::new();
+        let mut later: Option<DateTime<Utc>> = None;
         let mut query = ListQuery {
             filter: None,
             after: None,
@@ -603,6 +639,8 @@ impl<P: ProcessManager> Engine<P> {
                 let deadline = decode_deadline::<P>(&row.key, &row.body)?;
                 if batch.may_fire(deadline.due_at, now) {
                     due.push(deadline);
+                } else {
+                    later = Some(later.map_or(deadline.due_at, |at| at.min(deadline.due_at)));
                 }
             }
             if !full {
@@ -610,6 +648,8 @@ impl<P: ProcessManager> Engine<P> {
             }
         }
         due.sort_by(|a, b| (a.due_at, &a.key).cmp(&(b.due_at, &b.key)));
+        // The ones due now are fired next; should one fail, the error path forgets this.
+        self.lock_next_due().listed(later);
         Ok(due)
     }
 
@@ -633,7 +673,11 @@ impl<P: ProcessManager> Engine<P> {
                     return Ok(None);
                 }
             }
-            self.fire(deadline).await?;
+            if let Err(error) = self.fire(deadline).await {
+                // It stays pending, and was left out of what `due` remembered.
+                self.lock_next_due().forget();
+                return Err(error);
+            }
         }
         Ok(Some(fired))
     }
@@ -672,6 +716,49 @@ impl<P: ProcessManager> Engine<P> {
             Box::pin(async move { tx.advance(deadline_table, counter, counter + 1).await })
         })
         .await
+    }
+}
+
+/// What the lease holder knows of its pending deadlines without reading them: the earliest
+/// due time. Only the holder schedules, so it knows each change it made; looking for due
+/// deadlines then costs nothing until that time comes, instead of a read of every pending
+/// deadline each round.
+#[derive(Debug, Default)]
+struct NextDue {
+    /// The earliest due time of the pending deadlines (`None` for none), when known.
+    earliest: Option<Option<DateTime<Utc>>>,
+    /// When the deadlines were last read: read again after a lease's time in any case, a
+    /// safety net for changes made by a holder this process did not see.
+    listed: Option<Instant>,
+}
+
+impl NextDue {
+    /// Whether reading the deadlines may find one that `may_fire`.
+    fn worth_a_look(&self, may_fire: impl Fn(DateTime<Utc>) -> bool, every: Duration) -> bool {
+        match (self.earliest, self.listed) {
+            (Some(earliest), Some(listed)) if listed.elapsed() < every => {
+                earliest.is_some_and(may_fire)
+            }
+            _ => true,
+        }
+    }
+
+    /// The deadlines were read; those not due now are due at `later` at the earliest.
+    fn listed(&mut self, later: Option<DateTime<Utc>>) {
+        self.earliest = Some(later);
+        self.listed = Some(Instant::now());
+    }
+
+    /// This process committed deadlines due at `due_at` at the earliest.
+    fn scheduled(&mut self, due_at: Option<DateTime<Utc>>) {
+        if let (Some(known), Some(due_at)) = (&mut self.earliest, due_at) {
+            *known = Some(known.map_or(due_at, |at| at.min(due_at)));
+        }
+    }
+
+    /// What is pending is not known: read the deadlines next time.
+    fn forget(&mut self) {
+        *self = NextDue::default();
     }
 }
 
@@ -804,5 +891,42 @@ impl<P: ProcessManager> Round for Engine<P> {
 
     fn woken(&self) -> futures::future::BoxFuture<'_, ()> {
         Box::pin(self.wake.notified())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn pending_deadlines_are_read_again_only_when_one_may_be_due() {
+        let lease = Duration::from_secs(60);
+        let due_by = |now: i64| move |due_at: DateTime<Utc>| due_at <= at(now);
+        let mut next = NextDue::default();
+        assert!(next.worth_a_look(due_by(0), lease), "nothing known yet");
+        next.listed(Some(at(100)));
+        assert!(!next.worth_a_look(due_by(99), lease));
+        assert!(next.worth_a_look(due_by(100), lease));
+        next.scheduled(Some(at(50)));
+        assert!(
+            next.worth_a_look(due_by(50), lease),
+            "an earlier one was scheduled"
+        );
+        next.listed(None);
+        assert!(!next.worth_a_look(due_by(1_000_000), lease), "none pending");
+        next.scheduled(Some(at(7)));
+        assert!(next.worth_a_look(due_by(7), lease));
+        next.forget();
+        next.scheduled(Some(at(7)));
+        assert!(next.worth_a_look(due_by(0), lease), "forgotten: read again");
+        next.listed(None);
+        assert!(
+            next.worth_a_look(due_by(0), Duration::ZERO),
+            "read again after a lease's time"
+        );
     }
 }
