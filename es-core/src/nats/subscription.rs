@@ -21,8 +21,7 @@ use crate::history::RolledBack;
 use crate::nats::error::{check_name, NatsError};
 use crate::nats::message::event_of;
 use crate::read::{
-    table_of, DocumentTable, DocumentWrite, GenerationStatus, HealthState, Projection, ReadStore,
-    ReadTx,
+    DocumentTable, DocumentWrite, GenerationStatus, HealthState, Projection, ReadStore, ReadTx,
 };
 
 /// What a subscription does with the events it receives.
@@ -68,21 +67,7 @@ impl<P: Projection> ProjectionHandler<P> {
     }
 
     async fn live_table(&self, store: &dyn ReadStore) -> Result<DocumentTable, StoreError> {
-        let live = store
-            .generations(P::NAME)
-            .await?
-            .into_iter()
-            .find(|state| state.status == GenerationStatus::Live);
-        let generation = match live {
-            Some(live) => live.generation,
-            None => {
-                store
-                    .create_generation(&table_of(&self.projection, 1), P::VERSION)
-                    .await?
-                    .generation
-            }
-        };
-        Ok(table_of(&self.projection, generation))
+        crate::read::live_table(store, &self.projection).await
     }
 }
 

@@ -172,12 +172,7 @@ pub(crate) fn tables(name: &str) -> (DocumentTable, DocumentTable) {
 
 /// Process manager names become table names, as projection names do.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 40
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    crate::read::sql::plain_identifier(name)
 }
 
 /// One process manager's work, with its type erased for the task.
@@ -609,6 +604,28 @@ impl<P: ProcessManager> Engine<P> {
         Ok(committed?)
     }
 
+    /// Every pending deadline's document, a page at a time.
+    async fn pending_deadlines(&self) -> Result<Vec<crate::read::DocumentRow>, StoreError> {
+        let mut rows = Vec::new();
+        let mut query = ListQuery {
+            filter: None,
+            after: None,
+            limit: DEADLINE_PAGE,
+        };
+        loop {
+            let page = self
+                .store
+                .list_documents(&self.deadline_table, &query)
+                .await?;
+            let full = page.len() == DEADLINE_PAGE;
+            query.after = page.last().map(|row| row.key.clone());
+            rows.extend(page);
+            if !full {
+                return Ok(rows);
+            }
+        }
+    }
+
     /// The deadlines `batch` lets fire at `now`, earliest first.
     async fn due(
         &self,
@@ -623,28 +640,12 @@ impl<P: ProcessManager> Engine<P> {
         }
         let mut due = Vec::new();
         let mut later: Option<DateTime<Utc>> = None;
-        let mut query = ListQuery {
-            filter: None,
-            after: None,
-            limit: DEADLINE_PAGE,
-        };
-        loop {
-            let page = self
-                .store
-                .list_documents(&self.deadline_table, &query)
-                .await?;
-            let full = page.len() == DEADLINE_PAGE;
-            query.after = page.last().map(|row| row.key.clone());
-            for row in page {
-                let deadline = decode_deadline::<P>(&row.key, &row.body)?;
-                if batch.may_fire(deadline.due_at, now) {
-                    due.push(deadline);
-                } else {
-                    later = Some(later.map_or(deadline.due_at, |at| at.min(deadline.due_at)));
-                }
-            }
-            if !full {
-                break;
+        for row in self.pending_deadlines().await? {
+            let deadline = decode_deadline::<P>(&row.key, &row.body)?;
+            if batch.may_fire(deadline.due_at, now) {
+                due.push(deadline);
+            } else {
+                later = Some(later.map_or(deadline.due_at, |at| at.min(deadline.due_at)));
             }
         }
         due.sort_by(|a, b| (a.due_at, &a.key).cmp(&(b.due_at, &b.key)));
@@ -828,23 +829,7 @@ impl<P: ProcessManager> Round for Engine<P> {
     fn health(&self) -> futures::future::BoxFuture<'_, Result<ProcessHealth, ProcessError>> {
         Box::pin(async move {
             let checkpoint = self.counter(&self.state_table).await?;
-            let mut pending = 0;
-            let mut query = ListQuery {
-                filter: None,
-                after: None,
-                limit: DEADLINE_PAGE,
-            };
-            loop {
-                let page = self
-                    .store
-                    .list_documents(&self.deadline_table, &query)
-                    .await?;
-                pending += page.len();
-                query.after = page.last().map(|row| row.key.clone());
-                if page.len() < DEADLINE_PAGE {
-                    break;
-                }
-            }
+            let pending = self.pending_deadlines().await?.len();
             let (state, rejected_commands) = self.lock_health().clone();
             Ok(ProcessHealth {
                 name: P::NAME,

@@ -78,6 +78,7 @@ use crate::read::store::ReadStore;
 use crate::RecordedEvent;
 
 pub(crate) use model::SqlModel;
+pub(crate) use names::plain_identifier;
 pub use names::SqlTx;
 pub use value::{SqlRows, SqlValue};
 

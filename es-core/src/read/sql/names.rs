@@ -106,18 +106,21 @@ pub(crate) fn resolve(
     Some(out)
 }
 
-/// Whether `name` can be a SQL projection's table: a lowercase identifier of at most 40
-/// characters, not the runtime's (`es_...`), without `__` (which generations use).
-pub(crate) fn valid_table(name: &str) -> bool {
+/// A lowercase ASCII identifier of at most 40 characters: safe in any table name the runtime
+/// makes from it, on every database, without quoting surprises.
+pub(crate) fn plain_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with("es_")
-        && !name.contains("__")
-        && name != GENERATION
+}
+
+/// Whether `name` can be a SQL projection's table: a lowercase identifier of at most 40
+/// characters, not the runtime's (`es_...`), without `__` (which generations use).
+pub(crate) fn valid_table(name: &str) -> bool {
+    plain_identifier(name) && !name.starts_with("es_") && !name.contains("__") && name != GENERATION
 }
 
 #[cfg(test)]
