@@ -11,4 +11,5 @@ pub mod progress;
 pub mod read_models;
 pub mod report;
 pub mod scenario;
+pub mod seed;
 pub mod tags;

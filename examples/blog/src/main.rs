@@ -51,6 +51,12 @@ struct Cli {
 enum Action {
     /// Play the demo scenario (the default).
     Demo,
+    /// Write about N events of demo data (authors, posts, edits, comments) in batched
+    /// appends, then wait for the read models to catch up.
+    Seed {
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+    },
     /// Register an author.
     Register { author: String, name: String },
     /// Record a login of an author, now.
@@ -237,6 +243,25 @@ async fn run(cli: Cli) -> Result<String, Failure> {
     let as_user = |user: &str| CommandMetadata::new().with("user", user);
     match cli.command.unwrap_or(Action::Demo) {
         Action::Demo => out = demo(&blog).await?,
+        Action::Seed { events } => {
+            // A prefix of its own per run, so seeding twice adds rather than conflicts.
+            let prefix = format!("s{}-", &uuid::Uuid::now_v7().simple().to_string()[8..16]);
+            let seeded = blog::seed::seed(&blog, events, &prefix).await?;
+            writeln!(
+                out,
+                "seeded {} events ({} posts, ids starting `{prefix}`) in {:.1} s: {:.0} events/s",
+                seeded.events,
+                seeded.posts,
+                seeded.elapsed.as_secs_f64(),
+                seeded.rate()
+            )?;
+            let caught_up = blog::seed::catch_up(&blog).await?;
+            writeln!(
+                out,
+                "the read models caught up in {:.1} s",
+                caught_up.as_secs_f64()
+            )?;
+        }
         Action::Register { author, name } => {
             blog.authors
                 .execute(&author, RegisterAuthor { name })
