@@ -389,6 +389,14 @@ pub enum ProjectionError {
     /// A projection builds documents across streams and does not handle rollback markers.
     #[error("projection `{0}` builds documents across streams but does not handle `RolledBack`, so a rollback would leave its documents showing rolled-back events; handle it, or declare the projection per-stream")]
     RollbackUnhandled(String),
+    /// A page cursor that no listing of this order gave.
+    #[error(
+        "`{cursor}` is not a cursor of this ordered listing; pass the `next` of its previous page"
+    )]
+    InvalidCursor {
+        /// The cursor given.
+        cursor: String,
+    },
     /// A SQL projection names a table it cannot have.
     #[error("SQL projection `{projection}` declares table `{table}`: a table name must be a lowercase identifier of at most 40 characters, without `__`, not `gen` and not starting with `es_` (the runtime's); declare at least one table")]
     InvalidSqlTable {

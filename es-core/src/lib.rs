@@ -130,8 +130,9 @@ pub use read::sql;
 pub use read::{
     health, rebuild, registered_projections, Daemon, DaemonConfig, DeadLetter, Docs, Document,
     DocumentRow, DocumentTable, DocumentWrite, Documents, GenerationState, GenerationStatus,
-    HealthState, ListQuery, OnFailure, Page, Projection, ProjectionHealth, ProjectionRegistration,
-    Projections, ReadStore, ReadStoreExt, ReadTx, RebuildProgress, Stopped, Store,
+    HealthState, ListQuery, OnFailure, Order, Page, Projection, ProjectionHealth,
+    ProjectionRegistration, Projections, ReadStore, ReadStoreExt, ReadTx, RebuildProgress, Stopped,
+    Store,
 };
 pub use read::{project_in_memory, retry_dead_letter};
 pub use repository::{decode_event, CommandMetadata, Loaded, Repository, RetryPolicy};

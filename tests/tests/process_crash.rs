@@ -332,9 +332,8 @@ async fn pending_deadlines(store: &Arc<dyn Store>) -> Vec<String> {
     };
     let mut keys = Vec::new();
     let mut query = ListQuery {
-        filter: None,
-        after: None,
         limit: 500,
+        ..ListQuery::default()
     };
     loop {
         let page = store.list_documents(&table, &query).await.unwrap();

@@ -608,9 +608,8 @@ impl<P: ProcessManager> Engine<P> {
     async fn pending_deadlines(&self) -> Result<Vec<crate::read::DocumentRow>, StoreError> {
         let mut rows = Vec::new();
         let mut query = ListQuery {
-            filter: None,
-            after: None,
             limit: DEADLINE_PAGE,
+            ..ListQuery::default()
         };
         loop {
             let page = self

@@ -152,6 +152,48 @@ impl ReadStore for MemoryStore {
         let Some(rows) = models.tables.get(&key_of(table)) else {
             return Ok(Vec::new());
         };
+        let matches = |values: &Vec<Option<String>>| match &query.filter {
+            Some((index, value)) => {
+                values.get(*index).and_then(Option::as_deref) == Some(value.as_str())
+            }
+            None => true,
+        };
+        if let Some(order) = &query.order {
+            // A scan and a sort: the memory store is for tests and small read models.
+            let mut ordered: Vec<(&String, &String, &Payload)> = rows
+                .rows
+                .iter()
+                .filter(|(_, (_, values))| matches(values))
+                .filter_map(|(key, (body, values))| {
+                    let value = values.get(order.index)?.as_ref()?;
+                    Some((value, key, body))
+                })
+                .collect();
+            ordered.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            if order.descending {
+                ordered.reverse();
+            }
+            let after = |row: &(&String, &String, &Payload)| match &order.after {
+                None => true,
+                Some((value, key)) => {
+                    let position = (row.0, row.1).cmp(&(value, key));
+                    if order.descending {
+                        position.is_lt()
+                    } else {
+                        position.is_gt()
+                    }
+                }
+            };
+            return Ok(ordered
+                .into_iter()
+                .filter(after)
+                .take(query.limit)
+                .map(|(_, key, body)| DocumentRow {
+                    key: key.clone(),
+                    body: body.clone(),
+                })
+                .collect());
+        }
         let range = match &query.after {
             Some(after) => rows.rows.range::<String, _>((
                 std::ops::Bound::Excluded(after.clone()),
@@ -160,12 +202,7 @@ impl ReadStore for MemoryStore {
             None => rows.rows.range::<String, _>(..),
         };
         Ok(range
-            .filter(|(_, (_, values))| match &query.filter {
-                Some((index, value)) => {
-                    values.get(*index).and_then(Option::as_deref) == Some(value.as_str())
-                }
-                None => true,
-            })
+            .filter(|(_, (_, values))| matches(values))
             .take(query.limit)
             .map(|(key, (body, _))| DocumentRow {
                 key: key.clone(),

@@ -34,7 +34,7 @@ pub use query::{Documents, Page, ReadStoreExt};
 pub use rebuild::{rebuild, RebuildProgress};
 pub use store::{
     DeadLetter, DocumentRow, DocumentTable, DocumentWrite, GenerationState, GenerationStatus,
-    ListQuery, ReadStore, ReadTx, Stopped,
+    ListQuery, Order, ReadStore, ReadTx, Stopped,
 };
 
 pub use batch::project_in_memory;

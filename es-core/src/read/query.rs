@@ -4,7 +4,9 @@ use std::marker::PhantomData;
 
 use crate::error::{ProjectionError, StoreError};
 use crate::read::projection::Projection;
-use crate::read::store::{DocumentRow, DocumentTable, GenerationStatus, ListQuery, ReadStore};
+use crate::read::store::{
+    DocumentRow, DocumentTable, GenerationStatus, ListQuery, Order, ReadStore,
+};
 
 /// A projection's documents, read from its live generation.
 ///
@@ -43,6 +45,8 @@ pub struct Documents<'s, P> {
     store: &'s dyn ReadStore,
     query: ListQuery,
     filter: Option<(String, String)>,
+    /// The indexed field to order by, and whether largest first.
+    order: Option<(String, bool)>,
     projection: PhantomData<fn() -> P>,
 }
 
@@ -69,6 +73,7 @@ pub trait ReadStoreExt: ReadStore {
                 ..ListQuery::default()
             },
             filter: None,
+            order: None,
             projection: PhantomData,
         }
     }
@@ -86,6 +91,7 @@ impl<'s, P: Projection> Documents<'s, P> {
                 ..ListQuery::default()
             },
             filter: None,
+            order: None,
             projection: PhantomData,
         }
     }
@@ -105,7 +111,21 @@ impl<'s, P: Projection> Documents<'s, P> {
         self
     }
 
-    /// Only keys after `cursor` (the `next` of the previous page).
+    /// In the order of indexed field `field` (its value as text, compared byte by byte; then
+    /// the key), smallest first; documents without the field are left out.
+    pub fn order_by(mut self, field: &str) -> Self {
+        self.order = Some((field.to_owned(), false));
+        self
+    }
+
+    /// As [`order_by`](Self::order_by), largest first: e.g. the newest, ordered by a
+    /// timestamp written at a fixed width.
+    pub fn order_by_desc(mut self, field: &str) -> Self {
+        self.order = Some((field.to_owned(), true));
+        self
+    }
+
+    /// Only documents after `cursor` (the `next` of the previous page).
     pub fn after(mut self, cursor: impl Into<String>) -> Self {
         self.query.after = Some(cursor.into());
         self
@@ -117,24 +137,34 @@ impl<'s, P: Projection> Documents<'s, P> {
         self
     }
 
-    /// One page of documents in key order.
+    /// One page of documents, in key order unless ordered by a field.
     pub async fn list(&self) -> Result<Page<P::Document>, ProjectionError> {
         let table = self.live_table().await?;
         let mut query = self.query.clone();
         if let Some((field, value)) = &self.filter {
-            let Some(index) = P::INDEXES.iter().position(|index| index == field) else {
-                return Err(ProjectionError::UnknownIndex {
-                    projection: P::NAME,
-                    field: field.clone(),
-                    indexes: P::INDEXES.join(", "),
-                });
-            };
-            query.filter = Some((index, value.clone()));
+            query.filter = Some((index_of::<P>(field)?, value.clone()));
+        }
+        if let Some((field, descending)) = &self.order {
+            // The cursor of an ordered listing is the last row's (value, key), as JSON.
+            let after = query
+                .after
+                .take()
+                .map(|cursor| {
+                    serde_json::from_str::<(String, String)>(&cursor)
+                        .map_err(|_| ProjectionError::InvalidCursor { cursor })
+                })
+                .transpose()?;
+            query.order = Some(Order {
+                index: index_of::<P>(field)?,
+                descending: *descending,
+                after,
+            });
         }
         let rows = self.store.list_documents(&table, &query).await?;
-        let next = (rows.len() == query.limit)
-            .then(|| rows.last().map(|row| row.key.clone()))
-            .flatten();
+        let next = match rows.last() {
+            Some(last) if rows.len() == query.limit => Some(self.cursor_of(last)?),
+            _ => None,
+        };
         let items = rows
             .into_iter()
             .map(decode::<P>)
@@ -151,6 +181,7 @@ impl<'s, P: Projection> Documents<'s, P> {
                 store: self.store,
                 query: self.query.clone(),
                 filter: self.filter.clone(),
+                order: self.order.clone(),
                 projection: PhantomData,
             };
             page_query.query.after = cursor;
@@ -161,6 +192,29 @@ impl<'s, P: Projection> Documents<'s, P> {
                 None => return Ok(items),
             }
         }
+    }
+
+    /// Where the next page starts after `row`: its key, or with an order its (value, key).
+    fn cursor_of(&self, row: &DocumentRow) -> Result<String, ProjectionError> {
+        let Some((field, _)) = &self.order else {
+            return Ok(row.key.clone());
+        };
+        let body: serde_json::Value =
+            row.body
+                .decode()
+                .map_err(|source| StoreError::CorruptDocument {
+                    projection: P::NAME,
+                    key: row.key.clone(),
+                    source,
+                })?;
+        let value = crate::read::batch::index_value(&body, field).unwrap_or_default();
+        serde_json::to_string(&(value, &row.key)).map_err(|source| {
+            ProjectionError::Store(StoreError::CorruptDocument {
+                projection: P::NAME,
+                key: row.key.clone(),
+                source,
+            })
+        })
     }
 
     async fn live_table(&self) -> Result<DocumentTable, StoreError> {
@@ -175,6 +229,18 @@ impl<'s, P: Projection> Documents<'s, P> {
             indexes: P::INDEXES.iter().map(|index| (*index).to_owned()).collect(),
         })
     }
+}
+
+/// The index position of `field`, or an error naming the fields that are indexed.
+fn index_of<P: Projection>(field: &str) -> Result<usize, ProjectionError> {
+    P::INDEXES
+        .iter()
+        .position(|index| *index == field)
+        .ok_or_else(|| ProjectionError::UnknownIndex {
+            projection: P::NAME,
+            field: field.to_owned(),
+            indexes: P::INDEXES.join(", "),
+        })
 }
 
 fn decode<P: Projection>(row: DocumentRow) -> Result<(String, P::Document), StoreError> {

@@ -50,16 +50,31 @@ pub struct DocumentWrite {
     pub index_values: Vec<Option<String>>,
 }
 
-/// How to list documents: optionally filtered on one indexed field, in key order, after a
-/// cursor, a page at a time.
+/// How to list documents: optionally filtered on one indexed field, in key order (or in the
+/// order of an indexed field), after a cursor, a page at a time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListQuery {
     /// `(index position, value)`: only documents whose indexed field equals the value.
     pub filter: Option<(usize, String)>,
-    /// Only keys after this one (the last key of the previous page).
+    /// Only keys after this one (the last key of the previous page); unused with `order`.
     pub after: Option<String>,
     /// At most this many.
     pub limit: usize,
+    /// In the order of an indexed field's value (as text, by bytes), then of the key, rather
+    /// than of the key alone; documents without the field are left out.
+    pub order: Option<Order>,
+}
+
+/// The order of a listing by an indexed field: which, which way, and where the previous page
+/// ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Order {
+    /// The index position of the field.
+    pub index: usize,
+    /// Largest value first.
+    pub descending: bool,
+    /// Only documents after this `(value, key)` in this order (the previous page's last).
+    pub after: Option<(String, String)>,
 }
 
 /// Where a generation of a projection stands.

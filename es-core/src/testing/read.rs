@@ -29,6 +29,7 @@ macro_rules! read_model_conformance_tests {
             keeps_documents_checkpoints_and_dead_letters_in_one_transaction,
             a_checkpoint_moves_for_one_worker_only,
             lists_documents_in_key_order_by_index_and_cursor,
+            lists_documents_in_the_order_of_an_indexed_field,
             leases_are_held_renewed_and_taken_over,
             generations_are_built_beside_the_live_one_and_swapped,
             the_daemon_applies_every_event_exactly_once,
@@ -339,6 +340,7 @@ pub async fn lists_documents_in_key_order_by_index_and_cursor(store: Store) {
         filter,
         after,
         limit,
+        order: None,
     };
     let keys = |rows: Vec<crate::read::DocumentRow>| -> Vec<String> {
         rows.into_iter().map(|row| row.key).collect()
@@ -385,6 +387,77 @@ pub async fn lists_documents_in_key_order_by_index_and_cursor(store: Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Documents list in the order of an indexed field's value then their key, either way, a
+/// page at a time from a (value, key) cursor, filtered or not; those without it are left out.
+pub async fn lists_documents_in_the_order_of_an_indexed_field(store: Store) {
+    let table = DocumentTable {
+        indexes: vec!["parity".into(), "rank".into()],
+        ..table(1)
+    };
+    store.create_generation(&table, "1").await.unwrap();
+    // Ranks repeat (ties break by key); every sixth document has none.
+    let docs: Vec<(String, &str, Option<String>)> = (0..25)
+        .map(|n| {
+            let parity = if n % 2 == 0 { "even" } else { "odd" };
+            let rank = (n % 6 != 0).then(|| format!("r{}", n % 5));
+            (format!("k{n:02}"), parity, rank)
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    let writes = docs
+        .iter()
+        .map(|(key, parity, rank)| DocumentWrite {
+            key: key.clone(),
+            body: Some(
+                crate::Payload::encode(&serde_json::json!({ "parity": parity, "rank": rank }))
+                    .unwrap(),
+            ),
+            index_values: vec![Some((*parity).to_owned()), rank.clone()],
+        })
+        .collect();
+    tx.write(&table, writes).await.unwrap();
+    tx.commit().await.unwrap();
+    for (filter, descending) in [(None, true), (None, false), (Some("odd"), true)] {
+        let mut expected: Vec<(String, String)> = docs
+            .iter()
+            .filter(|(_, parity, _)| filter.is_none_or(|wanted| wanted == *parity))
+            .filter_map(|(key, _, rank)| Some((rank.clone()?, key.clone())))
+            .collect();
+        expected.sort();
+        if descending {
+            expected.reverse();
+        }
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let query = ListQuery {
+                filter: filter.map(|parity| (0, parity.to_owned())),
+                limit: 4,
+                order: Some(crate::read::Order {
+                    index: 1,
+                    descending,
+                    after: after.clone(),
+                }),
+                ..ListQuery::default()
+            };
+            let rows = store.list_documents(&table, &query).await.unwrap();
+            let Some(last) = rows.last() else { break };
+            let position = expected
+                .iter()
+                .find(|(_, key)| *key == last.key)
+                .cloned()
+                .unwrap_or_else(|| panic!("`{}` should not be listed", last.key));
+            listed.extend(rows.iter().map(|row| row.key.clone()));
+            after = Some(position);
+        }
+        let expected_keys: Vec<String> = expected.into_iter().map(|(_, key)| key).collect();
+        assert_eq!(
+            listed, expected_keys,
+            "filter {filter:?}, descending {descending}"
+        );
+    }
 }
 
 /// A lease has one holder until it expires or is released.

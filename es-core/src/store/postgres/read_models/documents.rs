@@ -75,6 +75,8 @@ impl TableName {
     /// A page: `$1` the limit, then the filter value and the cursor when given. Each shape is
     /// its own statement, so its generic plan can use the index (the connections force
     /// generic plans).
+    /// The list statement: `$1` the limit, then the filter's value, then the cursor (the key,
+    /// or with an order the value and the key), as `list_documents` passes them.
     pub(super) fn list(&self, query: &ListQuery) -> String {
         let mut conditions = Vec::new();
         let mut parameter = 1;
@@ -82,17 +84,40 @@ impl TableName {
             parameter += 1;
             conditions.push(format!("{} = ${parameter}::text", column(*index)));
         }
-        if query.after.is_some() {
-            parameter += 1;
-            conditions.push(format!("key > ${parameter}::text"));
-        }
+        let order = match &query.order {
+            // Row values compare as (value, key), which the field's index holds in that order.
+            Some(order) => {
+                let field = column(order.index);
+                let (direction, past) = if order.descending {
+                    ("DESC", "<")
+                } else {
+                    ("ASC", ">")
+                };
+                conditions.push(format!("{field} IS NOT NULL"));
+                if order.after.is_some() {
+                    conditions.push(format!(
+                        "({field}, key) {past} (${}::text, ${}::text)",
+                        parameter + 1,
+                        parameter + 2
+                    ));
+                }
+                format!("{field} {direction}, key {direction}")
+            }
+            None => {
+                if query.after.is_some() {
+                    parameter += 1;
+                    conditions.push(format!("key > ${parameter}::text"));
+                }
+                "key".to_owned()
+            }
+        };
         let filter = if conditions.is_empty() {
             String::new()
         } else {
             format!(" WHERE {}", conditions.join(" AND "))
         };
         format!(
-            "SELECT key, body::text AS body FROM {}{filter} ORDER BY key LIMIT $1::bigint",
+            "SELECT key, body::text AS body FROM {}{filter} ORDER BY {order} LIMIT $1::bigint",
             self.quoted
         )
     }

@@ -211,11 +211,15 @@ impl ReadStore for PostgresStore {
         if query.limit == 0 {
             return Ok(Vec::new());
         }
-        if let Some((index, _)) = &query.filter {
-            if *index >= table.indexes.len() {
-                // No such field is stored, so no document has that value.
-                return Ok(Vec::new());
-            }
+        let filter_index = query.filter.as_ref().map(|(index, _)| *index);
+        let order_index = query.order.as_ref().map(|order| order.index);
+        if filter_index
+            .into_iter()
+            .chain(order_index)
+            .any(|index| index >= table.indexes.len())
+        {
+            // No such field is stored, so no document has a value for it.
+            return Ok(Vec::new());
         }
         let name = TableName::new(&self.shared.schema, table)?;
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
@@ -223,8 +227,18 @@ impl ReadStore for PostgresStore {
         if let Some((_, value)) = &query.filter {
             params.push(value);
         }
-        if let Some(after) = &query.after {
-            params.push(after);
+        match &query.order {
+            Some(order) => {
+                if let Some((value, key)) = &order.after {
+                    params.push(value);
+                    params.push(key);
+                }
+            }
+            None => {
+                if let Some(after) = &query.after {
+                    params.push(after);
+                }
+            }
         }
         let rows = documents_or_none(&self.shared, &name.list(query), &params).await?;
         rows.iter().map(|row| documents::row(row, table)).collect()

@@ -68,25 +68,40 @@ fn get_sql(table: &DocumentTable) -> String {
 
 /// The statement that reads a page: filtered on the `filter`th indexed field (`:value`)
 /// if given, after the key `:after` if `after`, in key order, `:limit` rows at most.
-pub(in super::super) fn list_sql(
-    table: &DocumentTable,
-    filter: Option<usize>,
-    after: bool,
-) -> String {
+pub(in super::super) fn list_sql(table: &DocumentTable, query: &ListQuery) -> String {
     let mut conditions = Vec::new();
-    if let Some(n) = filter {
-        conditions.push(format!("{} = :value", index_column(n)));
+    if let Some((n, _)) = &query.filter {
+        conditions.push(format!("{} = :value", index_column(*n)));
     }
-    if after {
-        conditions.push("key > :after".to_owned());
-    }
+    let order = match &query.order {
+        // Row values compare as (value, key), which the field's index holds in that order.
+        Some(order) => {
+            let column = index_column(order.index);
+            let (direction, past) = if order.descending {
+                ("DESC", "<")
+            } else {
+                ("ASC", ">")
+            };
+            conditions.push(format!("{column} IS NOT NULL"));
+            if order.after.is_some() {
+                conditions.push(format!("({column}, key) {past} (:after_value, :after_key)"));
+            }
+            format!("{column} {direction}, key {direction}")
+        }
+        None => {
+            if query.after.is_some() {
+                conditions.push("key > :after".to_owned());
+            }
+            "key".to_owned()
+        }
+    };
     let filter = if conditions.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
     format!(
-        "SELECT {} FROM {}{filter} ORDER BY key LIMIT :limit",
+        "SELECT {} FROM {}{filter} ORDER BY {order} LIMIT :limit",
         decode::DOCUMENT,
         quote(&table.sql_name())
     )
@@ -134,11 +149,15 @@ pub(super) fn list(
 ) -> Result<Vec<DocumentRow>, StoreError> {
     // LIMIT is "at most": more than i64::MAX rows cannot exist, so saturating loses nothing.
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-    let filter_in_range = query
+    let in_range = query
         .filter
         .as_ref()
-        .is_none_or(|(n, _)| *n < table.indexes.len());
-    if limit == 0 || !filter_in_range {
+        .is_none_or(|(n, _)| *n < table.indexes.len())
+        && query
+            .order
+            .as_ref()
+            .is_none_or(|order| order.index < table.indexes.len());
+    if limit == 0 || !in_range {
         return Ok(Vec::new());
     }
     let snapshot = connection
@@ -147,17 +166,23 @@ pub(super) fn list(
     if !exists(&snapshot, table)? {
         return Ok(Vec::new());
     }
-    let sql = list_sql(
-        table,
-        query.filter.as_ref().map(|(n, _)| *n),
-        query.after.is_some(),
-    );
+    let sql = list_sql(table, query);
     let mut arguments: Vec<(&str, &dyn ToSql)> = vec![(":limit", &limit)];
     if let Some((_, value)) = &query.filter {
         arguments.push((":value", value));
     }
-    if let Some(after) = &query.after {
-        arguments.push((":after", after));
+    match &query.order {
+        Some(order) => {
+            if let Some((value, key)) = &order.after {
+                arguments.push((":after_value", value));
+                arguments.push((":after_key", key));
+            }
+        }
+        None => {
+            if let Some(after) = &query.after {
+                arguments.push((":after", after));
+            }
+        }
     }
     let mut statement = snapshot
         .prepare_cached(&sql)

@@ -241,6 +241,7 @@ async fn lists_pages_filtered_on_an_index_after_a_cursor() {
         filter: filter.map(|(index, value)| (index, value.to_owned())),
         after: after.map(str::to_owned),
         limit,
+        order: None,
     };
     // Not started yet: empty, not an error.
     assert!(store
