@@ -104,8 +104,15 @@ enum Action {
         #[arg(long, default_value = "no reason given")]
         reason: String,
     },
-    /// List published posts.
-    List,
+    /// List published posts, newest first, a page at a time.
+    List {
+        /// Posts per page.
+        #[arg(long, default_value_t = blog::report::PAGE)]
+        limit: usize,
+        /// Where the page starts: the cursor the previous page printed.
+        #[arg(long)]
+        after: Option<String>,
+    },
     /// Show one post's page, now or at a past moment.
     Show {
         post: String,
@@ -328,7 +335,11 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             blog.posts.execute(&post, ArchivePost { reason }).await?;
             writeln!(out, "archived post {post}")?;
         }
-        Action::List => write!(out, "{}", report::published_posts(&blog).await?)?,
+        Action::List { limit, after } => write!(
+            out,
+            "{}",
+            report::published_posts_page(&blog, limit, after).await?
+        )?,
         Action::Show {
             post,
             at_version,

@@ -22,10 +22,20 @@ pub struct PostSummary {
     pub status: String,
     pub published_at: Option<DateTime<Utc>>,
     pub comments: u32,
+    /// While published: when, at a fixed width so that text order is time order. The front
+    /// page lists posts by it, newest first; drafts and archived posts have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_page: Option<String>,
 }
 
-/// Every post's summary, filterable by status and author.
-#[projection(name = "post_summaries", index(status, author), per_stream)]
+/// `at` as text that sorts as time does (microseconds, UTC, fixed width).
+pub fn sortable_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Every post's summary, filterable by status and author, and listed newest first by
+/// `front_page`.
+#[projection(name = "post_summaries", index(status, author, front_page), per_stream)]
 #[derive(Debug)]
 pub struct PostSummaries;
 
@@ -49,6 +59,7 @@ impl PostSummaries {
         docs.update(event.aggregate_id(), |summary| {
             summary.status = "published".into();
             summary.published_at = Some(event.recorded_at);
+            summary.front_page = Some(sortable_time(event.recorded_at));
         });
     }
 
@@ -67,7 +78,8 @@ impl PostSummaries {
     #[on]
     fn archived(&self, event: &Envelope<PostArchived>, docs: &mut Docs<PostSummary>) {
         docs.update(event.aggregate_id(), |summary| {
-            summary.status = "archived".into()
+            summary.status = "archived".into();
+            summary.front_page = None;
         });
     }
 }

@@ -11,9 +11,7 @@ use crate::app::Blog;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 use crate::post::{Post, PostError};
-use crate::read_models::{
-    AuthorStats, PostPage, PostPages, PostSummaries, PostSummary, StatsEntry,
-};
+use crate::read_models::{AuthorStats, PostPage, PostPages, PostSummaries, StatsEntry};
 
 /// Which moment of a post to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,27 +24,45 @@ pub enum Moment {
     AsOf(DateTime<Utc>),
 }
 
-/// The published posts, oldest publication first, read from the `post_summaries` documents
-/// through their `status` index.
-pub async fn published_posts(blog: &Blog) -> Result<String, Failure> {
+/// How many posts `blog list` shows unless told.
+pub const PAGE: usize = 20;
+
+/// One page of the published posts, newest first, read from the `post_summaries`
+/// documents in the order of their `front_page` index (no scan, no sort): `limit` of them,
+/// after `cursor` (the previous page's last), with the next page's cursor when there is one.
+pub async fn published_posts_page(
+    blog: &Blog,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<String, Failure> {
     blog.settle().await?;
-    let mut posts: Vec<(String, PostSummary)> = Documents::<PostSummaries>::of(&*blog.store)
-        .where_eq("status", "published")
-        .all()
-        .await?;
-    posts.sort_by(|(a_id, a), (b_id, b)| (a.published_at, a_id).cmp(&(b.published_at, b_id)));
-    let mut out = String::from("== published posts ==\n");
-    if posts.is_empty() {
+    let mut query = Documents::<PostSummaries>::of(&*blog.store)
+        .order_by_desc("front_page")
+        .limit(limit);
+    if let Some(cursor) = cursor {
+        query = query.after(cursor);
+    }
+    let page = query.list().await?;
+    let mut out = String::from("== published posts, newest first ==\n");
+    if page.items.is_empty() {
         out.push_str("(none)\n");
     }
-    for (id, post) in &posts {
+    for (id, post) in &page.items {
         let _ = writeln!(
             out,
             "{id:<14} {:<44} by {:<8} {} comment(s)",
             post.title, post.author, post.comments
         );
     }
+    if let Some(next) = page.next {
+        let _ = writeln!(out, "next page: blog list --after '{next}'");
+    }
     Ok(out)
+}
+
+/// The first page of the published posts, newest first.
+pub async fn published_posts(blog: &Blog) -> Result<String, Failure> {
+    published_posts_page(blog, PAGE, None).await
 }
 
 /// One post's page at a moment, or `None` when there was no such post then.

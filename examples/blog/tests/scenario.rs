@@ -71,3 +71,45 @@ async fn read_models_are_rebuilt_when_the_blog_reopens_on_the_same_store() {
         report::published_posts(&reopened).await.unwrap()
     );
 }
+
+#[tokio::test]
+async fn the_post_list_is_paged_newest_first_with_a_cursor() {
+    let blog = Blog::open(Arc::new(MemoryStore::new())).await.unwrap();
+    scenario::play(&blog, "").await.unwrap();
+    // Published: engines, then compilers (bugs was archived since).
+    let first = report::published_posts_page(&blog, 1, None).await.unwrap();
+    assert!(
+        first.contains("compilers") && !first.contains("engines"),
+        "{first}"
+    );
+    let cursor = first
+        .lines()
+        .find_map(|line| line.strip_prefix("next page: blog list --after '"))
+        .and_then(|rest| rest.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("a cursor for the next page: {first}"))
+        .to_owned();
+    let second = report::published_posts_page(&blog, 1, Some(cursor))
+        .await
+        .unwrap();
+    assert!(
+        second.contains("engines") && !second.contains("compilers"),
+        "{second}"
+    );
+    let rest = second
+        .lines()
+        .find_map(|line| line.strip_prefix("next page: blog list --after '"))
+        .and_then(|rest| rest.strip_suffix('\''))
+        .map(str::to_owned);
+    if let Some(cursor) = rest {
+        // A full page may end exactly at the last post: the page after it is empty.
+        let third = report::published_posts_page(&blog, 1, Some(cursor))
+            .await
+            .unwrap();
+        assert!(third.contains("(none)"), "{third}");
+    }
+    let bad = report::published_posts_page(&blog, 1, Some("nonsense".into()))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("is not a cursor"), "{bad}");
+    blog.close().await;
+}

@@ -299,17 +299,35 @@ async fn lists_pages_filtered_on_an_index_after_a_cursor() {
         let mut plan = connection
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap();
+        // Bind whichever of the list's parameters this statement names.
+        let all: [(&str, &dyn rusqlite::ToSql); 5] = [
+            (":value", &"ann"),
+            (":after", &"b"),
+            (":limit", &2),
+            (":after_value", &"rust"),
+            (":after_key", &"c"),
+        ];
+        let used: Vec<&str> = sql
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .collect();
+        let named: Vec<(&str, &dyn rusqlite::ToSql)> = all
+            .into_iter()
+            .filter(|(name, _)| used.contains(name))
+            .collect();
         let details: Vec<String> = plan
-            .query_map(
-                rusqlite::named_params! {":value": "ann", ":after": "b", ":limit": 2},
-                |row| row.get(3),
-            )
+            .query_map(named.as_slice(), |row| row.get(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         details.join("; ")
     };
-    let plan = plan_of(documents::list_sql(&table, Some(1), true));
+    let filtered = ListQuery {
+        filter: Some((1, "rust".into())),
+        after: Some("b".into()),
+        limit: 2,
+        order: None,
+    };
+    let plan = plan_of(documents::list_sql(&table, &filtered));
     let index = documents::index_name(&table, 1);
     assert!(
         plan.contains(&format!(
@@ -317,6 +335,23 @@ async fn lists_pages_filtered_on_an_index_after_a_cursor() {
         )),
         "{plan}"
     );
+    assert!(
+        !plan.contains("TEMP B-TREE"),
+        "sorts instead of walking: {plan}"
+    );
+
+    // An ordered page walks the field's index backwards from its cursor: no sort either.
+    let ordered = ListQuery {
+        limit: 2,
+        order: Some(crate::read::Order {
+            index: 1,
+            descending: true,
+            after: Some(("rust".into(), "c".into())),
+        }),
+        ..ListQuery::default()
+    };
+    let plan = plan_of(documents::list_sql(&table, &ordered));
+    assert!(plan.contains(&format!("USING INDEX {index}")), "{plan}");
     assert!(
         !plan.contains("TEMP B-TREE"),
         "sorts instead of walking: {plan}"
