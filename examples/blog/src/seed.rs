@@ -120,19 +120,21 @@ pub async fn seed(blog: &Blog, events: u64, prefix: &str) -> Result<Seeded, Fail
     })
 }
 
-/// Waits, with progress, until every read model has caught up with the log; fails when
-/// none moves for [`STALL`].
+/// Waits, with progress, until every read model and the draft janitor have caught up with
+/// the log; fails when none moves for [`STALL`].
 pub async fn catch_up(blog: &Blog) -> Result<Duration, Failure> {
     let started = Instant::now();
     let head = blog.store.head_position().await?;
-    let mut bar = Bar::new("catching up read models");
+    let mut bar = Bar::new("catching up read models and the janitor");
     let (mut last, mut moved_at) = (None, Instant::now());
     let mut first = None;
     loop {
         let health = blog.daemon().health().await?;
+        let janitor = blog.janitor().health().await?.checkpoint.saturating_sub(1);
         let slowest = health
             .iter()
             .map(|projection| projection.checkpoint.saturating_sub(1))
+            .chain([janitor])
             .min()
             .unwrap_or(head);
         // The rate counts what was done since this began, not what the daemon did before.
