@@ -21,6 +21,10 @@ use crate::replay::{rebuild, Until};
 use crate::store::{EventStore, ExpectedVersion, Snapshot};
 use crate::stream::StreamId;
 
+mod inline;
+
+use inline::Inline;
+
 /// How often to retry a command whose append lost a race with another writer.
 ///
 /// Each retry reloads the aggregate and handles the command again against the new state, so
@@ -186,12 +190,6 @@ pub struct Repository<A: Aggregate> {
     aggregate: PhantomData<fn() -> A>,
 }
 
-/// Projections a repository applies in the transaction of each append.
-struct Inline {
-    store: Arc<dyn ReadStore>,
-    projections: Projections,
-}
-
 /// How many aggregates a repository caches unless told otherwise.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 
@@ -256,6 +254,11 @@ impl<A: Aggregate> Repository<A> {
     /// nothing, and a read after a command sees its documents at once. `store` is the same
     /// store the repository appends to (the daemon leaves inline projections alone).
     ///
+    /// A [`rebuild`](crate::rebuild) while commands run loses none of their documents: its
+    /// swap and the commands' transactions take turns on the projection, so a command waits
+    /// at most for the swap's last short batch (on the memory store, which never waits, the
+    /// later of the two starts over instead).
+    ///
     /// ```
     /// # use std::sync::Arc;
     /// # use es_core::{aggregate, projection, Command, Docs, Envelope, Event, MemoryStore, Projections, Repository, ReadStoreExt};
@@ -298,9 +301,7 @@ impl<A: Aggregate> Repository<A> {
     /// # }).unwrap();
     /// ```
     pub fn inline(mut self, store: Arc<dyn ReadStore>, projections: Projections) -> Self {
-        let projections = projections.only_inline();
-        self.inline =
-            (!projections.names().is_empty()).then(|| Arc::new(Inline { store, projections }));
+        self.inline = Inline::new(store, projections).map(Arc::new);
         self
     }
 
@@ -574,48 +575,16 @@ impl<A: Aggregate> Repository<A> {
         let Some(inline) = &self.inline else {
             return Ok(self.store.append(stream, expected, events).await);
         };
-        // Before the transaction: on SQLite it holds the one writer connection, which
-        // creating a projection's first generation needs too.
-        let mut tables = Vec::with_capacity(inline.projections.entries().len());
-        for projection in inline.projections.entries() {
-            match crate::read::live_table(&*inline.store, &**projection).await {
-                Ok(table) => tables.push(table),
-                Err(error) => return Ok(Err(error)),
-            }
-        }
-        let mut tx = match inline.store.begin().await {
-            Ok(tx) => tx,
-            Err(error) => return Ok(Err(error)),
-        };
-        let recorded = match tx.append(stream, expected, events).await {
-            Ok(recorded) => recorded,
-            Err(error) => return Ok(Err(error)),
-        };
-        // Another run of this command appended these already, and applied them then.
-        if recorded.first().map(|record| record.metadata.event_id) != first_event_id {
-            return Ok(Ok(recorded));
-        }
-        for (projection, table) in inline.projections.entries().iter().zip(&tables) {
-            let outcome = match projection
-                .apply_batch(&*inline.store, &mut *tx, table, &recorded)
-                .await
-            {
-                Ok(outcome) => outcome,
-                Err(error) => return Ok(Err(error)),
-            };
-            if let Some((index, error)) = outcome.refusal() {
-                // Dropping the transaction rolls the append back with the documents.
-                let event = &recorded[index];
-                return Err(RepositoryError::InlineProjection {
-                    projection: projection.name(),
-                    stream: stream.clone(),
-                    version: event.version,
-                    event_name: event.event_name.to_string(),
-                    error,
-                });
-            }
-        }
-        Ok(tx.commit().await.map(|()| recorded))
+        inline
+            .append(stream, expected, events, first_event_id)
+            .await
+            .map_err(|refused| RepositoryError::InlineProjection {
+                projection: refused.projection,
+                stream: stream.clone(),
+                version: refused.version,
+                event_name: refused.event_name,
+                error: refused.error,
+            })
     }
 
     /// After a commit: the new state goes back into the cache (and into a snapshot when one

@@ -221,6 +221,19 @@ impl ReadTx for FailingTx<'_> {
     async fn advance(&mut self, t: &DocumentTable, from: u64, to: u64) -> Result<(), StoreError> {
         self.inner.advance(t, from, to).await
     }
+    async fn live_generation(&mut self, p: &str) -> Result<Option<u32>, StoreError> {
+        self.inner.live_generation(p).await
+    }
+    async fn read_all(
+        &mut self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(from, limit).await
+    }
+    async fn promote(&mut self, t: &DocumentTable) -> Result<(), StoreError> {
+        self.inner.promote(t).await
+    }
     async fn set_stopped(
         &mut self,
         t: &DocumentTable,

@@ -486,9 +486,22 @@ async fn apply_and_commit(
     events: &[RecordedEvent],
 ) -> Result<Step, StoreError> {
     let mut tx = store.begin().await?;
-    let outcome = projection
-        .apply_batch(store, &mut *tx, table, events)
-        .await?;
+    let step = apply_in(store, &mut *tx, projection, table, checkpoint, events).await?;
+    tx.commit().await?;
+    Ok(step)
+}
+
+/// Applies `events` read at `checkpoint` to `table` within `tx`: documents, dead letters,
+/// the checkpoint (compare-and-set from `checkpoint`) and the stop record. Commits nothing.
+pub(crate) async fn apply_in(
+    log: &dyn EventLog,
+    tx: &mut (dyn ReadTx + '_),
+    projection: &dyn ErasedProjection,
+    table: &DocumentTable,
+    checkpoint: u64,
+    events: &[RecordedEvent],
+) -> Result<Step, StoreError> {
+    let outcome = projection.apply_batch(log, tx, table, events).await?;
     for (index, error) in &outcome.skipped {
         let event = &events[*index];
         tx.add_dead_letter(&crate::read::DeadLetter {
@@ -517,7 +530,6 @@ async fn apply_and_commit(
     if let Some(stopped) = &stopped {
         tx.set_stopped(table, Some(stopped)).await?;
     }
-    tx.commit().await?;
     Ok(match stopped {
         Some(stopped) => Step::Stopped(stopped),
         None => Step::Advanced {

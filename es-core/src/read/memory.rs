@@ -34,6 +34,32 @@ fn key_of(table: &DocumentTable) -> (String, u32) {
     (table.projection.clone(), table.generation)
 }
 
+impl ReadModels {
+    /// Makes generation `key` its projection's live one and drops the others.
+    fn make_live(&mut self, key: &(String, u32)) {
+        let others: Vec<_> = self
+            .generations
+            .keys()
+            .filter(|(projection, generation)| *projection == key.0 && *generation != key.1)
+            .cloned()
+            .collect();
+        for other in others {
+            self.generations.remove(&other);
+            self.tables.remove(&other);
+        }
+        if let Some(state) = self.generations.get_mut(key) {
+            state.status = GenerationStatus::Live;
+        }
+    }
+
+    fn live_generation(&self, projection: &str) -> Option<u32> {
+        self.generations
+            .values()
+            .find(|state| state.projection == projection && state.status == GenerationStatus::Live)
+            .map(|state| state.generation)
+    }
+}
+
 impl MemoryStore {
     fn read_models(&self) -> MutexGuard<'_, ReadModels> {
         // Every change below is applied whole before the guard drops; a panic elsewhere
@@ -90,28 +116,9 @@ impl ReadStore for MemoryStore {
         let mut models = self.read_models();
         let key = key_of(table);
         if !models.generations.contains_key(&key) {
-            return Err(StoreError::CheckpointMoved {
-                projection: table.projection.clone(),
-                generation: table.generation,
-                expected: 0,
-                actual: None,
-            });
+            return Err(gone(&key));
         }
-        let others: Vec<_> = models
-            .generations
-            .keys()
-            .filter(|(projection, generation)| {
-                *projection == table.projection && *generation != table.generation
-            })
-            .cloned()
-            .collect();
-        for other in others {
-            models.generations.remove(&other);
-            models.tables.remove(&other);
-        }
-        if let Some(state) = models.generations.get_mut(&key) {
-            state.status = GenerationStatus::Live;
-        }
+        models.make_live(&key);
         Ok(())
     }
 
@@ -124,6 +131,9 @@ impl ReadStore for MemoryStore {
             stops: Vec::new(),
             added: Vec::new(),
             removed: Vec::new(),
+            observed: Vec::new(),
+            promotion: None,
+            read_to: None,
         }))
     }
 
@@ -266,6 +276,11 @@ impl ReadStore for MemoryStore {
 }
 
 /// Collects a batch's changes; `commit` checks every checkpoint and applies all under one lock.
+///
+/// Nothing here waits: where the SQL stores make a swap and the inline writes around it
+/// take turns on a lock, this transaction checks at commit that its view still holds
+/// (the generations it read are still live; for a swap, no event came after its read) and
+/// fails otherwise, for the caller to try again.
 struct MemoryReadTx<'a> {
     store: &'a MemoryStore,
     /// An append to make at commit, with what it expected of the log when its records were
@@ -276,6 +291,12 @@ struct MemoryReadTx<'a> {
     stops: Vec<((String, u32), Option<Stopped>)>,
     added: Vec<DeadLetter>,
     removed: Vec<(String, u64)>,
+    /// Live generations read with `live_generation`: they must still be live at commit.
+    observed: Vec<(String, u32)>,
+    /// The generation to make live at commit.
+    promotion: Option<(String, u32)>,
+    /// The log's length at the last `read_all`.
+    read_to: Option<usize>,
 }
 
 /// What [`MemoryReadTx::append`] promised, to be made good at commit.
@@ -349,6 +370,37 @@ impl ReadTx for MemoryReadTx<'_> {
         Ok(())
     }
 
+    async fn live_generation(&mut self, projection: &str) -> Result<Option<u32>, StoreError> {
+        let live = self.store.read_models().live_generation(projection);
+        if let Some(generation) = live {
+            self.observed.push((projection.to_owned(), generation));
+        }
+        Ok(live)
+    }
+
+    async fn read_all(
+        &mut self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::envelope::RecordedEvent>, StoreError> {
+        let (events, length) = self.store.read_all_at(from_position, limit);
+        self.read_to = Some(length);
+        Ok(events)
+    }
+
+    async fn promote(&mut self, table: &DocumentTable) -> Result<(), StoreError> {
+        if !self
+            .store
+            .read_models()
+            .generations
+            .contains_key(&key_of(table))
+        {
+            return Err(gone(&key_of(table)));
+        }
+        self.promotion = Some(key_of(table));
+        Ok(())
+    }
+
     async fn set_stopped(
         &mut self,
         table: &DocumentTable,
@@ -381,11 +433,35 @@ impl ReadTx for MemoryReadTx<'_> {
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         // The log's lock first, then the read models': the same order as everywhere else.
-        let mut log = self.append.as_ref().map(|_| self.store.lock_log());
+        // A swap holds the log too, so no append commits between its checks and its swap.
+        let mut log =
+            (self.append.is_some() || self.promotion.is_some()).then(|| self.store.lock_log());
         if let (Some(log), Some(pending)) = (log.as_deref(), &self.append) {
             MemoryStore::check_unmoved(log, &pending.stream, pending.expected, pending.log_length)?;
         }
         let mut models = self.store.read_models();
+        for key in &self.observed {
+            // A swap committed since: these writes would land in the retired generation.
+            if models.live_generation(&key.0) != Some(key.1) {
+                return Err(gone(key));
+            }
+        }
+        if let Some(key) = &self.promotion {
+            let Some(state) = models.generations.get(key) else {
+                return Err(gone(key));
+            };
+            let length = log.as_deref().map_or(0, MemoryStore::log_length);
+            if let Some(read_to) = self.read_to.filter(|read_to| *read_to != length) {
+                // Events (perhaps written inline to the old generation) came after what this
+                // swap read and applied: it would lose them. Catch up and swap again.
+                return Err(StoreError::CheckpointMoved {
+                    projection: key.0.clone(),
+                    generation: key.1,
+                    expected: read_to as u64 + 1,
+                    actual: Some(state.checkpoint),
+                });
+            }
+        }
         // Check everything first, so a refused commit changes nothing.
         for ((projection, generation), from, _) in &self.checkpoints {
             let actual = models
@@ -443,10 +519,24 @@ impl ReadTx for MemoryReadTx<'_> {
         for key in self.removed {
             models.dead_letters.remove(&key);
         }
+        if let Some(key) = &self.promotion {
+            models.make_live(key);
+        }
         if let (Some(log), Some(pending)) = (log.as_deref_mut(), self.append) {
             self.store
                 .push_records(log, &pending.stream, pending.records);
         }
         Ok(())
+    }
+}
+
+/// What a transaction hears when a generation it used is no longer there (or no longer live):
+/// a rebuild swapped it out.
+fn gone((projection, generation): &(String, u32)) -> StoreError {
+    StoreError::CheckpointMoved {
+        projection: projection.clone(),
+        generation: *generation,
+        expected: 0,
+        actual: None,
     }
 }

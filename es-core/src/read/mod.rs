@@ -21,6 +21,7 @@ mod query;
 mod rebuild;
 pub mod sql;
 mod store;
+mod swap;
 
 use std::fmt;
 use std::sync::Arc;

@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use crate::error::ProjectionError;
-use crate::read::batch::{step, ReadAhead, Step};
+use crate::read::batch::ReadAhead;
 use crate::read::store::ReadStore;
+use crate::read::swap::{round, Round};
 use crate::read::{table_of, Projections};
 
 /// How far a rebuild has come.
@@ -91,8 +92,8 @@ pub async fn rebuild(
     on_progress(&progress);
     let mut ahead = ReadAhead::default();
     loop {
-        match step(store, &**projection, &table, checkpoint, &mut ahead).await {
-            Ok(Step::Advanced {
+        match round(store, &**projection, &table, checkpoint, &mut ahead).await {
+            Ok(Round::Advanced {
                 checkpoint: next,
                 events,
             }) => {
@@ -100,8 +101,16 @@ pub async fn rebuild(
                 progress.position = next.saturating_sub(1);
                 progress.events += events as u64;
             }
-            Ok(Step::CaughtUp) => break,
-            Ok(Step::Stopped(stopped)) => {
+            // Caught up and swapped in, with what came in meanwhile.
+            Ok(Round::Swapped {
+                checkpoint: next,
+                events,
+            }) => {
+                progress.position = next.saturating_sub(1);
+                progress.events += events as u64;
+                break;
+            }
+            Ok(Round::Stopped(stopped)) => {
                 return Err(ProjectionError::Stopped {
                     projection: name.to_owned(),
                     position: stopped.position,
@@ -119,7 +128,6 @@ pub async fn rebuild(
         progress.elapsed = started.elapsed();
         on_progress(&progress);
     }
-    store.promote(&table).await?;
     crate::read::daemon::publish_swapped(store, &**projection, generation).await;
     progress.head = store.head_position().await?.max(progress.position);
     progress.elapsed = started.elapsed();

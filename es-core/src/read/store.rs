@@ -159,6 +159,9 @@ pub struct DeadLetter {
 /// - [`ReadTx::advance`] is a compare-and-set on the checkpoint: it fails with
 ///   [`StoreError::CheckpointMoved`] when another worker moved it, so two workers racing on
 ///   one projection can never both commit a batch.
+/// - [`ReadTx::live_generation`] and [`ReadTx::promote`] exclude each other (one waits, or
+///   the later commit fails): inline projections write the live generation without a
+///   checkpoint, so this is what keeps a rebuild's swap from losing their writes.
 /// - Document tables are created on demand by [`create_generation`](ReadStore::create_generation),
 ///   each indexed field with an index of its own.
 /// - The conformance suite in `es_core::testing` covers all of it.
@@ -278,6 +281,37 @@ pub trait ReadTx: Send {
         from: u64,
         to: u64,
     ) -> Result<(), StoreError>;
+
+    /// The live generation of `projection` (`None`: it has none yet), held for the rest of
+    /// this transaction: a [`promote`](ReadTx::promote) of the projection in another
+    /// transaction waits until this one ends, or (on a store that never waits) this one's
+    /// commit fails with [`StoreError::CheckpointMoved`] if a promotion committed first. So
+    /// an inline projection that writes the generation read here never writes one a rebuild
+    /// has already swapped out.
+    async fn live_generation(&mut self, projection: &str) -> Result<Option<u32>, StoreError>;
+
+    /// Up to `limit` events from `from_position` on, in position order, as this transaction
+    /// sees the log: after a [`promote`](ReadTx::promote), every event that a transaction
+    /// writing the retired generation committed. Unlike
+    /// [`EventLog::read_all`](crate::EventLog::read_all), it does not hold back events of
+    /// transactions that are still running.
+    async fn read_all(
+        &mut self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::envelope::RecordedEvent>, StoreError>;
+
+    /// Makes `table`'s generation the live one and drops the others when this transaction
+    /// commits. From this call on, every transaction that read the projection's live
+    /// generation with [`live_generation`](ReadTx::live_generation) has ended (this call
+    /// waits for them) and later ones wait for this transaction; a store that never waits
+    /// instead fails this transaction's commit with [`StoreError::CheckpointMoved`] (`actual`:
+    /// the generation's checkpoint as stored) when events were committed after this
+    /// transaction's [`read_all`](ReadTx::read_all). Either way, a rebuild that applies what
+    /// `read_all` returns after this call and commits swaps in a generation that misses no
+    /// event written inline. Fails with [`StoreError::CheckpointMoved`] (`actual: None`) when
+    /// the generation is gone.
+    async fn promote(&mut self, table: &DocumentTable) -> Result<(), StoreError>;
 
     /// Records that the generation stopped at `stopped` (or clears it with `None`).
     async fn set_stopped(

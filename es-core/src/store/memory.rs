@@ -201,6 +201,24 @@ impl MemoryStore {
         self.write()
     }
 
+    /// How many events the log holds (the head position: positions are dense from 1).
+    pub(crate) fn log_length(inner: &Inner) -> usize {
+        inner.all.len()
+    }
+
+    /// Up to `limit` events from `from_position`, and the log's length they were read at: a
+    /// transaction that swaps generations checks at commit that nothing came after them.
+    pub(crate) fn read_all_at(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> (Vec<RecordedEvent>, usize) {
+        let inner = self.read();
+        let skip = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
+        let events = inner.all.iter().skip(skip).take(limit).cloned().collect();
+        (events, inner.all.len())
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -279,9 +297,7 @@ impl EventLog for MemoryStore {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let inner = self.read();
-        let skip = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
-        Ok(inner.all.iter().skip(skip).take(limit).cloned().collect())
+        Ok(self.read_all_at(from_position, limit).0)
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {

@@ -38,6 +38,7 @@ macro_rules! read_model_conformance_tests {
             a_skipping_projection_sets_the_event_aside_for_a_retry,
             a_rebuild_equals_the_incremental_result,
             a_changed_version_rebuilds_by_itself,
+            a_swap_takes_turns_with_inline_writes,
         );
     };
 }
@@ -61,6 +62,10 @@ macro_rules! __read_model_cases {
         )*
     };
 }
+
+mod swap;
+
+pub use swap::a_swap_takes_turns_with_inline_writes;
 
 type Store = Arc<dyn ReadStore>;
 

@@ -19,6 +19,9 @@ pub(super) struct Sql {
     read_stream: String,
     read_stream_payloads: String,
     read_all: String,
+    /// Every committed event from a position, running transactions or not: for a swap, which
+    /// holds the lock that the transactions it must see take (see `ReadTx::read_all`).
+    pub(super) read_all_committed: String,
     read_aggregate_type: String,
     head_position: String,
     blocker: String,
@@ -45,6 +48,10 @@ impl Sql {
                 "SELECT stream_id, {EVENT_COLUMNS} FROM {events}
                  WHERE position >= $1::bigint AND {settled}
                  ORDER BY position LIMIT $2::bigint"
+            ),
+            read_all_committed: format!(
+                "SELECT stream_id, {EVENT_COLUMNS} FROM {events}
+                 WHERE position >= $1::bigint ORDER BY position LIMIT $2::bigint"
             ),
             // Walks the position index from `$1` and filters on the key's prefix, so no
             // extra index (about 32 bytes per event) is kept for it. It reads events of
@@ -172,7 +179,7 @@ pub(super) async fn read_aggregate_type(
     decode_any_stream(&rows)
 }
 
-fn decode_any_stream(rows: &[Row]) -> Result<Vec<RecordedEvent>, StoreError> {
+pub(super) fn decode_any_stream(rows: &[Row]) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut names = Names::default();
     rows.iter()
         .map(|row| decode::recorded_event(row, None, &mut names))

@@ -5,7 +5,10 @@
 //! ([`tx::PgReadTx`]); its checkpoint moves by compare-and-set, so of two workers racing on
 //! a projection the second blocks on the generation's row, then finds it moved.
 //! Creating and promoting generations take a per-projection advisory lock, so two processes
-//! doing it at once take turns.
+//! doing it at once take turns. Transactions that write a projection's live generation inline
+//! take the same lock shared ([`ReadTx::live_generation`]): they never wait for each other,
+//! but a promotion waits for those under way, and new ones wait for the promotion, so a
+//! rebuild's swap sees every event written to the generation it retires.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +37,11 @@ use tx::PgReadTx;
 #[derive(Debug)]
 pub(super) struct Sql {
     lock_projection: String,
+    /// The same lock, shared: taken by every transaction that writes a projection's live
+    /// generation inline, so a swap (which takes it exclusively) waits for them, and they
+    /// for it.
+    lock_projection_shared: String,
+    live_generation: String,
     generations: String,
     generation: String,
     create_generation: String,
@@ -66,6 +74,12 @@ impl Sql {
         Sql {
             lock_projection: format!(
                 "SELECT pg_advisory_xact_lock(hashtext('es-core read models {schema} ' || $1::text))"
+            ),
+            lock_projection_shared: format!(
+                "SELECT pg_advisory_xact_lock_shared(hashtext('es-core read models {schema} ' || $1::text))"
+            ),
+            live_generation: format!(
+                "SELECT generation FROM {generations} WHERE projection = $1::text AND status = 'live'"
             ),
             generations: format!(
                 "SELECT {GENERATION_COLUMNS} FROM {generations} WHERE projection = $1::text ORDER BY generation"
@@ -415,15 +429,57 @@ async fn create_generation(
 }
 
 async fn promote(shared: &Arc<Shared>, table: &DocumentTable) -> Result<(), StoreError> {
+    let mut tx = PgReadTx::begin(shared).await?;
+    match ReadTx::promote(&mut tx, table).await {
+        // Commits the swap itself (see `swap`).
+        Ok(()) => tx.commit_store().await,
+        Err(error) => {
+            tx.rollback_store().await?;
+            Err(error)
+        }
+    }
+}
+
+const PROMOTING: &str = "promoting a PostgreSQL projection generation";
+
+/// The first half of a promotion, at `ReadTx::promote`: the projection's lock, exclusively
+/// (so transactions writing its live generation inline have ended, and new ones wait for
+/// this one), and a check that the generation is still there.
+async fn lock_for_swap(tx: &mut PgReadTx, table: &DocumentTable) -> Result<(), StoreError> {
+    let sql = &tx.shared().sql.read_models;
+    let (lock, generation_row) = (sql.lock_projection.clone(), sql.generation.clone());
+    let projection = table.projection.as_str();
+    let generation = generation_param(table)?;
+    tx.query(&lock, &[&projection], PROMOTING).await?;
+    let rows = tx
+        .query(&generation_row, &[&projection, &generation], PROMOTING)
+        .await?;
+    if rows.is_empty() {
+        // Another process promoted a newer generation (and dropped this one) first.
+        return Err(StoreError::CheckpointMoved {
+            projection: table.projection.clone(),
+            generation: table.generation,
+            expected: 0,
+            actual: None,
+        });
+    }
+    Ok(())
+}
+
+/// The second half, just before the commit: drops the other generations' tables, makes
+/// this one live and deletes the others' rows. Last, so readers of the old table wait for
+/// its drop only as long as the commit takes.
+async fn swap(tx: &mut PgReadTx, table: &DocumentTable) -> Result<(), StoreError> {
+    let shared = Arc::clone(tx.shared());
     let sql = &shared.sql.read_models;
     let projection = table.projection.as_str();
     let generation = generation_param(table)?;
-    let context = "promoting a PostgreSQL projection generation";
-    let mut tx = PgReadTx::begin(shared).await?;
-    tx.query(&sql.lock_projection, &[&projection], context)
-        .await?;
     let others = tx
-        .query(&sql.other_generations, &[&projection, &generation], context)
+        .query(
+            &sql.other_generations,
+            &[&projection, &generation],
+            PROMOTING,
+        )
         .await?;
     // Tables first: dropping one waits for batches still writing to it, and those never
     // wait for anything this transaction locks before (the generation rows come after).
@@ -441,13 +497,12 @@ async fn promote(shared: &Arc<Shared>, table: &DocumentTable) -> Result<(), Stor
         ));
     }
     if !drops.is_empty() {
-        tx.batch(&drops, context).await?;
+        tx.batch(&drops, PROMOTING).await?;
     }
     let promoted = tx
-        .query(&sql.make_live, &[&projection, &generation], context)
+        .query(&sql.make_live, &[&projection, &generation], PROMOTING)
         .await?;
     if promoted.is_empty() {
-        tx.rollback_store().await?;
         return Err(StoreError::CheckpointMoved {
             projection: table.projection.clone(),
             generation: table.generation,
@@ -455,9 +510,29 @@ async fn promote(shared: &Arc<Shared>, table: &DocumentTable) -> Result<(), Stor
             actual: None,
         });
     }
-    tx.query(&sql.delete_others, &[&projection, &generation], context)
+    tx.query(&sql.delete_others, &[&projection, &generation], PROMOTING)
         .await?;
-    tx.commit_store().await
+    Ok(())
+}
+
+/// The live generation of `projection`, read after taking its lock shared (see
+/// `ReadTx::live_generation`): a statement of its own, so it sees a swap that committed
+/// while the lock was awaited.
+async fn live_generation(tx: &mut PgReadTx, projection: &str) -> Result<Option<u32>, StoreError> {
+    let sql = &tx.shared().sql.read_models;
+    let (lock, live) = (
+        sql.lock_projection_shared.clone(),
+        sql.live_generation.clone(),
+    );
+    let context = "reading the live generation of a PostgreSQL projection";
+    tx.query(&lock, &[&projection], context).await?;
+    let rows = tx.query(&live, &[&projection], context).await?;
+    rows.first()
+        .map(|row| {
+            u32::try_from(int(row, "generation", GENERATIONS, projection)?)
+                .map_err(|_| corrupt_column(GENERATIONS, projection, "generation", "out of range"))
+        })
+        .transpose()
 }
 
 /// A generation as the `int` column holds it.

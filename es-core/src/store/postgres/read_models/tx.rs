@@ -19,6 +19,8 @@ use crate::read::{DeadLetter, DocumentRow, DocumentTable, DocumentWrite, ReadTx,
 pub(in crate::postgres) struct PgReadTx {
     tx: PgTransaction,
     shared: Arc<Shared>,
+    /// The generation [`ReadTx::promote`] makes live when this transaction commits.
+    promotion: Option<DocumentTable>,
 }
 
 impl PgReadTx {
@@ -26,7 +28,12 @@ impl PgReadTx {
         Ok(PgReadTx {
             tx: PgTransaction::begin(Arc::clone(shared)).await?,
             shared: Arc::clone(shared),
+            promotion: None,
         })
+    }
+
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Runs one statement in the transaction. Nothing commits by itself here, so a lost
@@ -102,7 +109,11 @@ impl PgReadTx {
         }
     }
 
-    pub(super) async fn commit_store(self) -> Result<(), StoreError> {
+    /// Commits, swapping generations first when [`ReadTx::promote`] was called.
+    pub(super) async fn commit_store(mut self) -> Result<(), StoreError> {
+        if let Some(table) = self.promotion.take() {
+            super::swap(&mut self, &table).await?;
+        }
         self.tx.commit().await
     }
 
@@ -254,6 +265,37 @@ impl ReadTx for PgReadTx {
             expected: from,
             actual,
         })
+    }
+
+    async fn live_generation(&mut self, projection: &str) -> Result<Option<u32>, StoreError> {
+        super::live_generation(self, projection).await
+    }
+
+    async fn read_all(
+        &mut self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::envelope::RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = self.shared.sql.read.read_all_committed.clone();
+        let from = i64::try_from(from_position).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                &sql,
+                &[&from, &limit],
+                "reading all PostgreSQL events in a transaction",
+            )
+            .await?;
+        crate::postgres::read::decode_any_stream(&rows)
+    }
+
+    async fn promote(&mut self, table: &DocumentTable) -> Result<(), StoreError> {
+        super::lock_for_swap(self, table).await?;
+        self.promotion = Some(table.clone());
+        Ok(())
     }
 
     async fn set_stopped(

@@ -128,7 +128,16 @@ pub(super) fn promote(
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend("starting a SQLite projection promotion"))?;
-    if generation(&transaction, &table.projection, table.generation)?.is_none() {
+    promote_in(&transaction, table)?;
+    transaction
+        .commit()
+        .map_err(backend("committing a SQLite projection promotion"))
+}
+
+/// Makes `table`'s generation live, and deletes the others' rows and drops their tables,
+/// inside the transaction open on `connection`.
+pub(super) fn promote_in(connection: &Connection, table: &DocumentTable) -> Result<(), StoreError> {
+    if generation(connection, &table.projection, table.generation)?.is_none() {
         // Another process promoted a newer generation (and dropped this one) first.
         return Err(StoreError::CheckpointMoved {
             projection: table.projection.clone(),
@@ -137,7 +146,7 @@ pub(super) fn promote(
             actual: None,
         });
     }
-    let others: Vec<u32> = generations(&transaction, &table.projection)?
+    let others: Vec<u32> = generations(connection, &table.projection)?
         .into_iter()
         .map(|state| state.generation)
         .filter(|generation| *generation != table.generation)
@@ -148,29 +157,38 @@ pub(super) fn promote(
             generation: other,
             indexes: Vec::new(),
         };
-        transaction
+        connection
             .execute_batch(&format!(
                 "DROP TABLE IF EXISTS {}",
                 documents::quote(&retired.sql_name())
             ))
             .map_err(backend("dropping a retired SQLite document table"))?;
     }
-    transaction
+    connection
         .execute(
             "DELETE FROM es_projection_generations WHERE projection = ?1 AND generation <> ?2",
             params![table.projection, table.generation],
         )
         .and_then(|_| {
-            transaction.execute(
+            connection.execute(
                 "UPDATE es_projection_generations SET status = 'live' \
                  WHERE projection = ?1 AND generation = ?2",
                 params![table.projection, table.generation],
             )
         })
         .map_err(backend("promoting a SQLite projection generation"))?;
-    transaction
-        .commit()
-        .map_err(backend("committing a SQLite projection promotion"))
+    Ok(())
+}
+
+/// The live generation of `projection`, if it has one.
+pub(super) fn live_generation(
+    connection: &Connection,
+    projection: &str,
+) -> Result<Option<u32>, StoreError> {
+    Ok(generations(connection, projection)?
+        .into_iter()
+        .find(|state| state.status == GenerationStatus::Live)
+        .map(|state| state.generation))
 }
 
 /// Moves the checkpoint of `table`'s generation from `from` to `to` if it is still at `from`.

@@ -219,6 +219,29 @@ impl ReadTx for SqliteReadTx {
         result
     }
 
+    // The transaction holds the writer connection and SQLite's write lock from `begin`: an
+    // inline append and a swap can only take turns, whole.
+    async fn live_generation(&mut self, projection: &str) -> Result<Option<u32>, StoreError> {
+        let projection = projection.to_owned();
+        self.run(move |connection| state::live_generation(connection, &projection))
+            .await
+    }
+
+    async fn read_all(
+        &mut self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::envelope::RecordedEvent>, StoreError> {
+        self.run(move |connection| crate::sqlite::read::read_all(connection, from_position, limit))
+            .await
+    }
+
+    async fn promote(&mut self, table: &DocumentTable) -> Result<(), StoreError> {
+        let table = table.clone();
+        self.run(move |connection| state::promote_in(connection, &table))
+            .await
+    }
+
     async fn set_stopped(
         &mut self,
         table: &DocumentTable,
