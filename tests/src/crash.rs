@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use es_core::postgres::{PostgresConfig, PostgresStore};
 use es_core::sqlite::SqliteStore;
-use es_core::{projection, Docs, Envelope, Event, Store};
+use es_core::{projection, Docs, Documents, Envelope, Event, EventLogExt, Store, StreamId};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 /// One event of a crash-test batch: its batch number, the batch's size and its index in it.
@@ -98,6 +99,53 @@ pub fn crash_projections() -> es_core::Projections {
     es_core::Projections::new()
         .with(Tallies)
         .with_sql(SqlTallies)
+}
+
+/// What a single process applying the whole log once would count for the `crash` stream
+/// `stream_id`: its events in the log, and the sum of their batch numbers.
+pub async fn logged_tally(store: &dyn Store, stream_id: &str) -> Tally {
+    let stream = StreamId::new("crash", stream_id).expect("a crash stream id");
+    let events: Vec<_> = store
+        .stream_events(&stream, 1)
+        .try_collect()
+        .await
+        .expect("read the crash stream");
+    Tally {
+        events: events.len() as u64,
+        batch_sum: events
+            .iter()
+            .map(|event| {
+                event
+                    .event
+                    .decode::<Appended>()
+                    .expect("a crash.appended event")
+                    .batch
+            })
+            .sum(),
+    }
+}
+
+/// What the read models hold for the `crash` stream `stream_id`: the [`Tallies`] document
+/// and the [`SqlTallies`] row (zero when missing).
+pub async fn projected_tallies(store: &dyn Store, stream_id: &str) -> (Tally, Tally) {
+    let document = Documents::<Tallies>::of(store)
+        .get(stream_id)
+        .await
+        .expect("read the tally document")
+        .unwrap_or_default();
+    let rows = es_core::sql::query::<SqlTallies>(
+        store,
+        "SELECT events, batch_sum FROM {tallies} WHERE stream = $1",
+        &[stream_id.into()],
+    )
+    .await
+    .expect("read the tally row");
+    let column = |name| rows.get(0, name).and_then(|v| v.as_i64()).unwrap_or(0) as u64;
+    let sql = Tally {
+        events: column("events"),
+        batch_sum: column("batch_sum"),
+    };
+    (document, sql)
 }
 
 /// Opens `sqlite:PATH` or `postgres:URL#SCHEMA`.

@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_core::{Daemon, Documents, EventLogExt, ExpectedVersion, Store, StreamId};
-use es_tests::crash::{Appended, Tallies, Tally};
+use es_core::{Daemon, EventLogExt, ExpectedVersion, Store, StreamId};
+use es_tests::crash::Appended;
 use es_tests::stores;
 use futures::TryStreamExt;
 
@@ -113,7 +113,6 @@ async fn crash_appender(spec: &str, store: Arc<dyn Store>, label: &str) {
 
 async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
     let stream_id = format!("projected-{}", uuid::Uuid::new_v4().simple());
-    let stream = StreamId::new("crash", &stream_id).unwrap();
     // Cycles in which a killed daemon had moved the checkpoint: proof the kills hit real work.
     let mut cycles_with_progress = 0;
     let mut last_checkpoint = 0;
@@ -162,34 +161,9 @@ async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
             .unwrap());
     }
     daemon.shutdown().await;
-    let events: Vec<_> = store.stream_events(&stream, 1).try_collect().await.unwrap();
-    let expected = Tally {
-        events: events.len() as u64,
-        batch_sum: events
-            .iter()
-            .map(|event| event.event.decode::<Appended>().unwrap().batch)
-            .sum(),
-    };
-    let tally = Documents::<Tallies>::of(&*store)
-        .get(&stream_id)
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let expected = es_tests::crash::logged_tally(&*store, &stream_id).await;
+    let (tally, sql_tally) = es_tests::crash::projected_tallies(&*store, &stream_id).await;
     assert_eq!(tally, expected, "every event applied exactly once");
-    let rows = es_core::sql::query::<es_tests::crash::SqlTallies>(
-        &*store,
-        "SELECT events, batch_sum FROM {tallies} WHERE stream = $1",
-        &[stream_id.as_str().into()],
-    )
-    .await
-    .unwrap();
-    let sql_tally = Tally {
-        events: rows.get(0, "events").and_then(|v| v.as_i64()).unwrap_or(0) as u64,
-        batch_sum: rows
-            .get(0, "batch_sum")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0) as u64,
-    };
     assert_eq!(
         sql_tally, expected,
         "every event applied exactly once to the SQL table too"

@@ -1,8 +1,12 @@
 //! The child process of the crash tests: `es-crash-child append STORE STREAM` appends batches
-//! and prints `ack BATCH VERSION` after each commit; `es-crash-child project STORE` runs the
-//! projection daemon; `es-crash-child process STORE HOLDER LEASE_MS` runs the order
-//! fulfilment process manager as `HOLDER` and prints `health CHECKPOINT PENDING STATE` every
-//! 20 ms. All run until killed.
+//! and prints `ack BATCH VERSION` after each commit; `es-crash-child project STORE [HOLDER
+//! [LEASE_MS]]` runs the projection daemon (as `HOLDER`, a random id by default, with leases
+//! of `LEASE_MS`, 150 by default) and every 20 ms prints `checkpoint N` (the first
+//! projection's) and, per projection, `projection NAME CHECKPOINT HOLDER STATE` (the lease
+//! holder the store names, `-` for none, and the daemon's `HealthState` as `Debug` shows
+//! it); `es-crash-child process STORE HOLDER LEASE_MS` runs the order fulfilment process
+//! manager as `HOLDER` and prints `health CHECKPOINT PENDING STATE` every 20 ms. All run
+//! until killed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
@@ -48,13 +52,19 @@ async fn main() {
             }
         }
         "project" => {
-            // A short lease, so the next child takes over soon after this one is killed.
-            let config = DaemonConfig {
-                lease_ttl: Duration::from_millis(150),
+            // A short lease by default, so the next child takes over soon after this one is
+            // killed.
+            let lease_ms = args.get(4).map_or(150, |ms| ms.parse().unwrap());
+            let mut config = DaemonConfig {
+                lease_ttl: Duration::from_millis(lease_ms),
                 poll_interval: Duration::from_millis(10),
                 retry_after: Duration::from_millis(10),
                 ..DaemonConfig::default()
             };
+            // A name the parent knows, so that it can tell which child a lease names.
+            if let Some(holder) = args.get(3) {
+                config.holder.clone_from(holder);
+            }
             let daemon = Daemon::start_with(store, es_tests::crash::crash_projections(), config)
                 .await
                 .unwrap();
@@ -63,6 +73,16 @@ async fn main() {
                 if let Ok(health) = daemon.health().await {
                     let mut stdout = std::io::stdout().lock();
                     let _ = writeln!(stdout, "checkpoint {}", health[0].checkpoint);
+                    for projection in &health {
+                        let _ = writeln!(
+                            stdout,
+                            "projection {} {} {} {:?}",
+                            projection.name,
+                            projection.checkpoint,
+                            projection.holder.as_deref().unwrap_or("-"),
+                            projection.state
+                        );
+                    }
                     let _ = stdout.flush();
                 }
             }
