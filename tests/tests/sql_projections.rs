@@ -462,3 +462,23 @@ async fn a_table_name_of_the_runtimes_is_refused_at_start() {
     );
     stores::remove_sqlite(store);
 }
+
+/// Two processes starting at once on a fresh schema both find the tables missing; one makes
+/// them, the other's next attempt finds them: both start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_daemons_starting_at_once_both_start() {
+    for _ in 0..5 {
+        let Some(store) = stores::postgres_store().await else {
+            return;
+        };
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        let projections = Projections::new().with_sql(Ledger::default());
+        let (first, second) = tokio::join!(
+            Daemon::start(shared.clone(), projections.clone()),
+            Daemon::start(shared.clone(), projections.clone()),
+        );
+        first.unwrap().shutdown().await;
+        second.unwrap().shutdown().await;
+        store.drop_schema().await.unwrap();
+    }
+}

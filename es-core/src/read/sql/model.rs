@@ -20,6 +20,9 @@ use crate::{Event, RolledBack};
 /// written in the transaction that creates them, so they are made exactly once.
 const TABLES_MADE: &str = "es_sql_tables";
 
+/// How often making the tables and views is tried before its failure counts.
+const PUBLISH_ATTEMPTS: u32 = 4;
+
 /// Where a batch goes back to when an event fails.
 const SAVEPOINT: &str = "es_sql_batch";
 
@@ -108,7 +111,32 @@ impl<P: SqlProjection> SqlModel<P> {
         }
     }
 
+    /// Makes the live generation's tables (when missing) and points the views at them.
+    ///
+    /// Two processes starting at once may both find the tables missing; the database lets
+    /// one create them and fails the other (on PostgreSQL, with a duplicate in its
+    /// catalogue), whose next attempt finds them made. So a failure is tried again a few
+    /// times before it counts.
     async fn publish(
+        &self,
+        store: &dyn ReadStore,
+        live: u32,
+        retire_older: bool,
+    ) -> Result<(), StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.publish_once(store, live, retire_older).await {
+                Err(StoreError::Backend { .. }) if attempt < PUBLISH_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)))
+                        .await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn publish_once(
         &self,
         store: &dyn ReadStore,
         live: u32,
