@@ -522,14 +522,22 @@ impl<P: ProcessManager> Engine<P> {
     async fn handle_batch(&self) -> Result<Batch, ProcessError> {
         let checkpoint = self.counter(&self.state_table).await?;
         let events = self.store.read_all(checkpoint, BATCH_SIZE).await?;
+        // A short read is the end of the log only if nothing committed lies beyond it: on
+        // PostgreSQL read-all holds back events behind a transaction still running, and
+        // one of those may cancel a deadline.
+        let held_back = events.len() < BATCH_SIZE
+            && self.store.head_position().await?
+                > events.last().map_or(checkpoint.saturating_sub(1), |last| last.position);
         let Some(last) = events.last() else {
             return Ok(Batch {
                 handled: false,
-                unread_after: None,
+                // Nothing read, something held back: no deadline may fire this round.
+                unread_after: held_back.then_some(DateTime::<Utc>::MIN_UTC),
             });
         };
         let next = last.position + 1;
-        let unread_after = (events.len() == BATCH_SIZE).then_some(last.recorded_at);
+        let unread_after =
+            (events.len() == BATCH_SIZE || held_back).then_some(last.recorded_at);
         let mut loaded = HashMap::new();
         let handled = self
             .run_handlers(&mut loaded, |docs, deadlines| {
