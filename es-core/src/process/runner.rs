@@ -527,7 +527,9 @@ impl<P: ProcessManager> Engine<P> {
         // one of those may cancel a deadline.
         let held_back = events.len() < BATCH_SIZE
             && self.store.head_position().await?
-                > events.last().map_or(checkpoint.saturating_sub(1), |last| last.position);
+                > events
+                    .last()
+                    .map_or(checkpoint.saturating_sub(1), |last| last.position);
         let Some(last) = events.last() else {
             return Ok(Batch {
                 handled: false,
@@ -536,8 +538,7 @@ impl<P: ProcessManager> Engine<P> {
             });
         };
         let next = last.position + 1;
-        let unread_after =
-            (events.len() == BATCH_SIZE || held_back).then_some(last.recorded_at);
+        let unread_after = (events.len() == BATCH_SIZE || held_back).then_some(last.recorded_at);
         let mut loaded = HashMap::new();
         let handled = self
             .run_handlers(&mut loaded, |docs, deadlines| {
