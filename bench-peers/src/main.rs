@@ -96,48 +96,61 @@ async fn run(measurement: &str, options: &Options) -> Result<serde_json::Value, 
                 postgres::disk(&options.get::<String>("url")?, &schema(options)?).await?;
             serde_json::json!({ "value": bytes, "rows": rows })
         }
-        _ => {
+        "pg-throughput" | "pg-append-many" | "pg-fill" | "pg-load" => {
             let pg = postgres::Pg::connect(
                 &options.get::<String>("url")?,
                 &schema(options)?,
                 options.get("pool")?,
             )
             .await?;
-            match measurement {
-                "pg-throughput" => value(
-                    pg.throughput(
-                        &options.get::<String>("ids")?,
-                        options.get("accounts")?,
-                        options.get("commands")?,
-                        options.get("tasks")?,
-                    )
-                    .await?,
-                ),
-                "pg-append-many" => value(
-                    pg.append_many(&options.get::<String>("id")?, options.get("count")?)
-                        .await?,
-                ),
-                "pg-fill" => {
-                    pg.fill(
-                        &options.get::<String>("id")?,
-                        options.get("length")?,
-                        options.get("snapshot-every")?,
-                    )
-                    .await?;
-                    serde_json::json!({})
-                }
-                "pg-load" => {
-                    let (ms, balance) = pg
-                        .load(
-                            &options.get::<String>("id")?,
-                            options.get("snapshot-every")?,
-                        )
-                        .await?;
-                    serde_json::json!({ "value": ms, "balance": balance })
-                }
-                _ => return Err(format!("unknown measurement `{measurement}`\n\n{USAGE}").into()),
-            }
+            let result = run_on_pool(&pg, measurement, options).await;
+            pg.close().await;
+            result?
         }
+        _ => return Err(format!("unknown measurement `{measurement}`\n\n{USAGE}").into()),
+    })
+}
+
+/// The measurements that run on a pool of the bench's size.
+async fn run_on_pool(
+    pg: &postgres::Pg,
+    measurement: &str,
+    options: &Options,
+) -> Result<serde_json::Value, Error> {
+    let value = |value: f64| serde_json::json!({ "value": value });
+    Ok(match measurement {
+        "pg-throughput" => value(
+            pg.throughput(
+                &options.get::<String>("ids")?,
+                options.get("accounts")?,
+                options.get("commands")?,
+                options.get("tasks")?,
+            )
+            .await?,
+        ),
+        "pg-append-many" => value(
+            pg.append_many(&options.get::<String>("id")?, options.get("count")?)
+                .await?,
+        ),
+        "pg-fill" => {
+            pg.fill(
+                &options.get::<String>("id")?,
+                options.get("length")?,
+                options.get("snapshot-every")?,
+            )
+            .await?;
+            serde_json::json!({})
+        }
+        "pg-load" => {
+            let (ms, balance) = pg
+                .load(
+                    &options.get::<String>("id")?,
+                    options.get("snapshot-every")?,
+                )
+                .await?;
+            serde_json::json!({ "value": ms, "balance": balance })
+        }
+        _ => return Err(format!("`{measurement}` does not run on a pool").into()),
     })
 }
 

@@ -37,6 +37,7 @@ pub async fn setup(url: &str, schema: &str) -> Result<(), Error> {
     ))
     .execute(&pool)
     .await?;
+    pool.close().await;
     Ok(())
 }
 
@@ -45,6 +46,7 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<(), Error> {
     sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .execute(&pool)
         .await?;
+    pool.close().await;
     Ok(())
 }
 
@@ -57,10 +59,11 @@ pub async fn disk(url: &str, schema: &str) -> Result<(f64, i64), Error> {
     ))
     .fetch_one(&pool)
     .await?;
+    pool.close().await;
     Ok((bytes as f64 / rows.max(1) as f64, rows))
 }
 
-/// A pool on the bench's schema, its connections already open.
+/// A pool of the bench's size on the bench's schema.
 #[derive(Debug)]
 pub struct Pg {
     pool: sqlx::PgPool,
@@ -68,25 +71,34 @@ pub struct Pg {
 }
 
 impl Pg {
-    /// Connects a pool of `size` and opens all its connections before anything is timed:
-    /// in the bench's process the pool was shared by all figures, so connections were
-    /// already open when a measurement began.
     pub async fn connect(url: &str, schema: &str, size: u32) -> Result<Pg, Error> {
         let pool = PgPoolOptions::new()
             .max_connections(size)
             .connect(url)
             .await?;
-        let mut open = Vec::new();
-        for _ in 0..size {
-            let mut connection = pool.acquire().await?;
-            sqlx::query("SELECT 1").execute(&mut *connection).await?;
-            open.push(connection);
-        }
-        drop(open);
         Ok(Pg {
             pool,
             schema: schema.to_owned(),
         })
+    }
+
+    /// Opens the `count` connections a measurement will use before anything is timed: in
+    /// the bench's process the pool was shared by all figures, so they were already open.
+    /// No more than it uses, so that the bench's next measurement does not share the
+    /// machine with PostgreSQL starting and ending backends for nothing.
+    async fn warm(&self, count: u64) -> Result<(), Error> {
+        let mut open = Vec::new();
+        for _ in 0..count {
+            let mut connection = self.pool.acquire().await?;
+            sqlx::query("SELECT 1").execute(&mut *connection).await?;
+            open.push(connection);
+        }
+        Ok(())
+    }
+
+    /// Closes the connections and waits until they are, for the same reason.
+    pub async fn close(self) {
+        self.pool.close().await;
     }
 
     fn repository(&self) -> PostgresEventRepository {
@@ -121,6 +133,8 @@ impl Pg {
         commands: u64,
         tasks: u64,
     ) -> Result<f64, Error> {
+        let tasks = tasks.max(1);
+        self.warm(tasks).await?;
         let cqrs = Arc::new(self.cqrs(0));
         let ids: Vec<String> = (0..accounts).map(|n| format!("{prefix}-a{n}")).collect();
         for id in &ids {
@@ -132,7 +146,6 @@ impl Pg {
             )
             .await?;
         }
-        let tasks = tasks.max(1);
         let shares: Vec<Vec<String>> = (0..tasks)
             .map(|t| {
                 ids.iter()
@@ -170,6 +183,7 @@ impl Pg {
 
     /// Milliseconds for one command appending `count` events to `id`.
     pub async fn append_many(&self, id: &str, count: u64) -> Result<f64, Error> {
+        self.warm(1).await?;
         let cqrs = self.cqrs(0);
         let started = Instant::now();
         cqrs.execute(id, AccountCommand::DepositMany { count })
@@ -200,6 +214,7 @@ impl Pg {
     /// timed one runs on a connection that has run the query before, as in a long-lived
     /// process.
     pub async fn load(&self, id: &str, snapshot_every: usize) -> Result<(f64, u64), Error> {
+        self.warm(1).await?;
         let store = self.store(snapshot_every);
         store.load_aggregate(id).await?;
         let started = Instant::now();
