@@ -185,7 +185,12 @@ fn expected(per_stream: u64, factor: u64) -> Count {
     Count {
         count: per_stream,
         sum: (0..per_stream).sum::<u64>() * factor,
-        parity: if per_stream % 2 == 0 { "even" } else { "odd" }.into(),
+        parity: if per_stream.is_multiple_of(2) {
+            "even"
+        } else {
+            "odd"
+        }
+        .into(),
     }
 }
 

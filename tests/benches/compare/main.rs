@@ -3,6 +3,10 @@
 //! reduced run of under a minute). Prints a table, writes `target/bench/compare.json` and a
 //! chart `target/bench/compare.svg`. `ES_BENCH_FIGURES=8,9` runs only the figures listed.
 //!
+//! cqrs-es and postgres-es are measured by `bench-peers/` (at the repository's root), a
+//! project outside this workspace that this bench builds into `target/bench-peers` on first
+//! use and runs once per measurement, alternating with ours as before (see `peers.rs`).
+//!
 //! PostgreSQL figures use `ES_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`) and are skipped, with a line saying so, when
 //! the server does not answer.
@@ -12,13 +16,13 @@ mod footprint;
 mod limits;
 mod memory;
 mod ours;
+mod peers;
 mod postgres;
 mod read_side;
 mod report;
 mod sqlite;
-mod theirs;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Counts heap bytes, so figure 7 measures what the cache holds rather than what the
 /// allocator happens to keep resident.
@@ -72,32 +76,15 @@ impl Settings {
     }
 }
 
-/// While alive, the process's stdout goes to /dev/null: cqrs-es's `MemStore` prints two lines
-/// per command, which would otherwise flood the table (its cost is still paid and measured).
-#[allow(missing_debug_implementations)] // `gag::Gag` has no Debug
-pub struct StdoutSink(#[allow(dead_code)] Option<gag::Gag>);
-
-impl StdoutSink {
-    pub fn new() -> Self {
-        StdoutSink(gag::Gag::stdout().ok())
-    }
-}
-
-impl Default for StdoutSink {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
+/// The workspace's target directory.
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("target")
+            // es-tests lives one level below the workspace's root.
+            let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+            tests.parent().unwrap_or(tests).join("target")
         })
-        .join("bench")
 }
 
 fn machine() -> String {
@@ -124,8 +111,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = target_dir();
+    let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).expect("target/bench");
+    let peers = peers::Peers::new(target_dir().join("bench-peers"));
     eprintln!(
         "running the {} comparison; this takes {}",
         if quick { "quick" } else { "full" },
@@ -147,26 +135,25 @@ fn main() {
         let mut rows = Vec::new();
         let (mut ours_points, mut theirs_points) = (Vec::new(), Vec::new());
         if wanted("1") {
-            rows.extend(memory::figure_1(&settings).await);
+            rows.extend(memory::figure_1(&settings, &peers).await);
             eprintln!("figure 1 done");
         }
         if wanted("2") {
-            let (figure_2, ours, theirs) = memory::figure_2(&settings).await;
+            let (figure_2, ours, theirs) = memory::figure_2(&settings, &peers).await;
             (ours_points, theirs_points) = (ours, theirs);
             rows.extend(figure_2);
             eprintln!("figure 2 done");
         }
         let url = std::env::var("ES_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         if wanted("3") || wanted("4") || wanted("5") || wanted("7") {
-            match postgres::Pg::connect(&url).await {
+            match postgres::Pg::connect(&url, &peers).await {
                 Ok(pg) => {
                     rows.extend(postgres::figures_3_and_5(&settings, &pg).await);
                     eprintln!("figures 3 and 5 done");
                     rows.extend(postgres::figure_4(&settings, &pg).await);
                     eprintln!("figure 4 done");
-                    rows.extend(postgres::figure_7_disk(&settings, &pg).await);
+                    rows.extend(postgres::figure_7_disk(&pg).await);
                     pg.drop_schemas().await;
-                    let _ = pg.url();
                 }
                 Err(error) => println!("skipped: PostgreSQL figures (3, 4, the INSERT floor, bytes per event): cannot use {url}: {error}"),
             }
@@ -180,7 +167,7 @@ fn main() {
             rows.extend(footprint::figure_7_memory(&settings, &dir).await);
         }
         if wanted("8") {
-            let pg_url = postgres::Pg::connect(&url).await.ok().map(|_| url.clone());
+            let pg_url = postgres::answers(&url).await.then(|| url.clone());
             rows.extend(read_side::figure_8(&settings, &dir, pg_url.as_deref()).await);
             eprintln!("figure 8 done");
         }

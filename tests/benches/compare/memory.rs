@@ -2,14 +2,14 @@
 
 use std::time::Instant;
 
-use cqrs_es::mem_store::MemStore;
-use cqrs_es::CqrsFramework;
 use es_core::{MemoryStore, Repository};
 
+use crate::peers::{self, Peers};
 use crate::report::{median, Better, Row};
-use crate::{ours, theirs, Settings, StdoutSink};
+use crate::{ours, Settings};
 
-/// The command for step `step` of an account's life: open, then deposits and withdrawals.
+/// The command for step `step` of an account's life: open, then deposits and withdrawals
+/// (bench-peers' `memory.rs` gives cqrs-es the same sequence).
 fn our_command(step: u64) -> ours::AccountCommand {
     match step {
         0 => ours::Open {
@@ -18,16 +18,6 @@ fn our_command(step: u64) -> ours::AccountCommand {
         .into(),
         n if n % 3 == 0 => ours::Withdraw { amount: 5 }.into(),
         _ => ours::Deposit { amount: 10 }.into(),
-    }
-}
-
-fn their_command(step: u64) -> theirs::AccountCommand {
-    match step {
-        0 => theirs::AccountCommand::Open {
-            owner: "owner".into(),
-        },
-        n if n % 3 == 0 => theirs::AccountCommand::Withdraw { amount: 5 },
-        _ => theirs::AccountCommand::Deposit { amount: 10 },
     }
 }
 
@@ -48,30 +38,28 @@ async fn many_ours(accounts: u64, commands: u64) -> f64 {
     (accounts * commands) as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn many_theirs(accounts: u64, commands: u64) -> f64 {
-    let cqrs = CqrsFramework::new(MemStore::<theirs::Account>::default(), vec![], ());
-    let ids: Vec<String> = (0..accounts).map(|n| format!("acct-{n}")).collect();
-    let _sink = StdoutSink::new();
-    let started = Instant::now();
-    for step in 0..commands {
-        for id in &ids {
-            cqrs.execute(id, their_command(step))
-                .await
-                .expect("their command");
-        }
-    }
-    (accounts * commands) as f64 / started.elapsed().as_secs_f64()
+/// The same commands with cqrs-es's `MemStore`, in the peers' process (`memory.rs` there).
+fn many_theirs(peers: &Peers, accounts: u64, commands: u64) -> Result<f64, String> {
+    peers
+        .run(
+            "memory-many",
+            &[
+                ("accounts", accounts.to_string()),
+                ("commands", commands.to_string()),
+            ],
+        )?
+        .value()
 }
 
-pub async fn figure_1(settings: &Settings) -> Vec<Row> {
+pub async fn figure_1(settings: &Settings, peers: &Peers) -> Vec<Row> {
     let (accounts, commands) = (settings.many_accounts, 10);
     let (mut ours_runs, mut theirs_runs) = (Vec::new(), Vec::new());
     for round in 0..settings.rounds {
         if round % 2 == 0 {
             ours_runs.push(many_ours(accounts, commands).await);
-            theirs_runs.push(many_theirs(accounts, commands).await);
+            theirs_runs.push(many_theirs(peers, accounts, commands));
         } else {
-            theirs_runs.push(many_theirs(accounts, commands).await);
+            theirs_runs.push(many_theirs(peers, accounts, commands));
             ours_runs.push(many_ours(accounts, commands).await);
         }
     }
@@ -82,8 +70,8 @@ pub async fn figure_1(settings: &Settings) -> Vec<Row> {
         Better::Higher,
     )
     .ours(median(ours_runs))
-    .theirs(median(theirs_runs))
-    .note("one task; cqrs-es MemStore's println! output sent to /dev/null")]
+    .note("one task; cqrs-es MemStore's println! output sent to /dev/null")
+    .peer(peers::median(theirs_runs))]
 }
 
 /// µs per command on one stream already `length` events long.
@@ -116,35 +104,24 @@ async fn long_ours(length: u64, measured: u64, cached: bool) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / measured as f64
 }
 
-async fn long_theirs(length: u64, measured: u64) -> f64 {
-    let cqrs = CqrsFramework::new(MemStore::<theirs::Account>::default(), vec![], ());
-    let id = "long";
-    let _sink = StdoutSink::new();
-    cqrs.execute(
-        id,
-        theirs::AccountCommand::Open {
-            owner: "owner".into(),
-        },
-    )
-    .await
-    .expect("open");
-    cqrs.execute(
-        id,
-        theirs::AccountCommand::DepositMany { count: length - 1 },
-    )
-    .await
-    .expect("fill");
-    let started = Instant::now();
-    for _ in 0..measured {
-        cqrs.execute(id, theirs::AccountCommand::Deposit { amount: 1 })
-            .await
-            .expect("deposit");
-    }
-    started.elapsed().as_secs_f64() * 1e6 / measured as f64
+/// The same with cqrs-es's `MemStore`, in the peers' process.
+fn long_theirs(peers: &Peers, length: u64, measured: u64) -> Result<f64, String> {
+    peers
+        .run(
+            "memory-long",
+            &[
+                ("length", length.to_string()),
+                ("measured", measured.to_string()),
+            ],
+        )?
+        .value()
 }
 
 /// Figure 2, and the points of the chart (length, µs) for ours and cqrs-es.
-pub async fn figure_2(settings: &Settings) -> (Vec<Row>, Vec<(u64, f64)>, Vec<(u64, f64)>) {
+pub async fn figure_2(
+    settings: &Settings,
+    peers: &Peers,
+) -> (Vec<Row>, Vec<(u64, f64)>, Vec<(u64, f64)>) {
     let mut rows = Vec::new();
     let (mut ours_points, mut theirs_points) = (Vec::new(), Vec::new());
     for &length in &settings.stream_lengths {
@@ -154,16 +131,18 @@ pub async fn figure_2(settings: &Settings) -> (Vec<Row>, Vec<(u64, f64)>, Vec<(u
             (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..settings.rounds {
             ours_runs.push(long_ours(length, measured, true).await);
-            theirs_runs.push(long_theirs(length, measured).await);
+            theirs_runs.push(long_theirs(peers, length, measured));
             uncached_runs.push(long_ours(length, measured, false).await);
         }
         let (ours, theirs, uncached) = (
             median(ours_runs),
-            median(theirs_runs),
+            peers::median(theirs_runs),
             median(uncached_runs),
         );
         ours_points.push((length, ours));
-        theirs_points.push((length, theirs));
+        if let Ok(theirs) = theirs {
+            theirs_points.push((length, theirs));
+        }
         rows.push(
             Row::new(
                 "2",
@@ -172,8 +151,8 @@ pub async fn figure_2(settings: &Settings) -> (Vec<Row>, Vec<(u64, f64)>, Vec<(u
                 Better::Lower,
             )
             .ours(ours)
-            .theirs(theirs)
-            .note("ours with its aggregate cache (the default)"),
+            .note("ours with its aggregate cache (the default)")
+            .peer(theirs.clone()),
         );
         rows.push(
             Row::new(
@@ -183,8 +162,8 @@ pub async fn figure_2(settings: &Settings) -> (Vec<Row>, Vec<(u64, f64)>, Vec<(u
                 Better::Lower,
             )
             .ours(uncached)
-            .theirs(theirs)
-            .note("ours replays the whole stream, like cqrs-es"),
+            .note("ours replays the whole stream, like cqrs-es")
+            .peer(theirs),
         );
     }
     (rows, ours_points, theirs_points)

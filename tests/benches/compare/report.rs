@@ -59,6 +59,14 @@ impl Row {
         self.update_ratio()
     }
 
+    /// `theirs` from a peer's runs, or, when they failed, why the column is empty.
+    pub fn peer(self, measured: Result<f64, String>) -> Self {
+        match measured {
+            Ok(value) => self.theirs(value),
+            Err(reason) => self.also_note(reason),
+        }
+    }
+
     pub fn against(mut self, against: &'static str) -> Self {
         self.against = against;
         self
@@ -66,6 +74,17 @@ impl Row {
 
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.note = note.into();
+        self
+    }
+
+    /// Adds `note` after the note already there.
+    pub fn also_note(mut self, note: impl Into<String>) -> Self {
+        let note = note.into();
+        if self.note.is_empty() {
+            self.note = note;
+        } else if !note.is_empty() {
+            self.note = format!("{}; {note}", self.note);
+        }
         self
     }
 

@@ -35,7 +35,42 @@
 //!
 //! The `rusqlite` this store is built on is re-exported as
 //! [`es_core::sqlite::rusqlite`](crate::sqlite::rusqlite), so an application that also opens
-//! the file itself uses the same driver and links one SQLite.
+//! the file itself uses the same driver and links one SQLite (a `rusqlite` of its own in
+//! another version would bring a second `libsqlite3-sys`, which cargo refuses to link):
+//!
+//! ```
+//! use es_core::sqlite::rusqlite::{params, Connection};
+//! use es_core::sqlite::SqliteStore;
+//! use es_core::{EventLog, ExpectedVersion, Metadata, NewEvent, Payload, StreamId};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # let dir = std::env::temp_dir().join(format!("es-core-rusqlite-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! let path = dir.join("blog.db");
+//! let store = SqliteStore::open(&path).await?;
+//! let post = StreamId::new("post", "42")?;
+//! let drafted = NewEvent {
+//!     event_name: "post.drafted".into(),
+//!     schema_version: 1,
+//!     metadata: Metadata::new(uuid::Uuid::now_v7()),
+//!     payload: Payload::encode(&serde_json::json!({ "title": "Hello" }))?,
+//! };
+//! store.append(&post, ExpectedVersion::NoStream, vec![drafted]).await?;
+//!
+//! // The application's own connection to the same file, through the same driver.
+//! let connection = Connection::open(&path)?;
+//! let (name, payload): (String, String) = connection.query_row(
+//!     "SELECT event_name, payload FROM es_events WHERE stream_id = ?1 AND version = 1",
+//!     params![post.as_str()],
+//!     |row| Ok((row.get(0)?, row.get(1)?)),
+//! )?;
+//! assert_eq!(name, "post.drafted");
+//! assert_eq!(payload, r#"{"title":"Hello"}"#);
+//! # drop((store, connection));
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 //!
 //! # Schema (layout 3)
 //!

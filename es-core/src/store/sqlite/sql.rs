@@ -77,11 +77,7 @@ pub(super) fn query(
     let mut statement = connection
         .prepare_cached(&numbered_parameters(sql))
         .map_err(backend(context))?;
-    let columns: Vec<String> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
     let mut rows = statement
         .query(rusqlite::params_from_iter(params))
         .map_err(backend(context))?;

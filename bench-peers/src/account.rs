@@ -1,4 +1,5 @@
-//! The same bank account with cqrs-es 0.5, written the way its documentation shows.
+//! The bank account of the compare bench (es-tests' `benches/compare/ours.rs`) with cqrs-es 0.5,
+//! written the way its documentation shows.
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
