@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
 
 pub mod bank;
+pub mod child;
 pub mod counting;
 pub mod crash;
 pub mod faults;

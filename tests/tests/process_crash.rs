@@ -8,16 +8,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use es_core::{
     DocumentTable, Event, EventLog, EventLogExt, ExpectedVersion, GenerationStatus, HealthState,
     ListQuery, Metadata, NewEvent, Payload, ReadStore, Store, StreamId,
 };
+use es_tests::child::ReportingChild;
 use es_tests::process::{
     self, OrderCancelled, OrderPlaced, OrderReminded, Shipped, CHECKPOINT_TABLE,
 };
@@ -89,63 +88,22 @@ impl Reported {
 }
 
 /// An `es-crash-child process` child, whose health lines a thread collects.
-struct ProcessChild {
-    holder: String,
-    child: Child,
-    reports: Arc<Mutex<Vec<Reported>>>,
-    reader: Option<JoinHandle<()>>,
+type ProcessChild = ReportingChild<Reported>;
+
+fn spawn_process(spec: &str, holder: &str, lease: Duration) -> ProcessChild {
+    let mut command = Command::new(CHILD);
+    command.args(["process", spec, holder, &lease.as_millis().to_string()]);
+    ReportingChild::spawn(command, holder, Reported::parse)
 }
 
-impl ProcessChild {
-    fn spawn(spec: &str, holder: &str, lease: Duration) -> Self {
-        let mut child = Command::new(CHILD)
-            .args(["process", spec, holder, &lease.as_millis().to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let reports = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn({
-            let reports = Arc::clone(&reports);
-            move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if let Some(reported) = Reported::parse(&line) {
-                        reports.lock().unwrap().push(reported);
-                    }
-                }
-            }
-        });
-        ProcessChild {
-            holder: holder.to_owned(),
-            child,
-            reports,
-            reader: Some(reader),
-        }
-    }
+/// What a process child said last.
+trait Latest {
+    fn latest(&self) -> Option<Reported>;
+}
 
+impl Latest for ProcessChild {
     fn latest(&self) -> Option<Reported> {
-        self.reports.lock().unwrap().last().cloned()
-    }
-
-    fn reports(&self) -> Vec<Reported> {
-        self.reports.lock().unwrap().clone()
-    }
-
-    /// SIGKILL: no shutdown, no lease released, whatever it was doing cut off.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-    }
-}
-
-impl Drop for ProcessChild {
-    /// A failed assertion must not leave children running.
-    fn drop(&mut self) {
-        self.kill();
+        self.reports().last().cloned()
     }
 }
 
@@ -389,7 +347,7 @@ async fn process_manager_across_sigkills(spec: &str, store: Arc<dyn Store>, labe
     let mut last_checkpoint = 0;
     let (mut kills_in_doubt, mut ships_in_doubt, mut reminders_in_doubt) = (0, 0, 0);
     for cycle in 0..cycles() {
-        let mut child = ProcessChild::spawn(spec, &format!("child-{cycle}"), CRASH_LEASE);
+        let mut child = spawn_process(spec, &format!("child-{cycle}"), CRASH_LEASE);
         // Orders keep arriving in bursts while process managers come and go, so a child
         // has work whenever it holds the lease (reminders due within 0 to 300 ms come due
         // all the time). It is killed at a random moment after the last child's lease has
@@ -520,8 +478,8 @@ async fn postgres_a_standby_process_manager_takes_over_when_the_active_one_is_ki
     // about death, not about rounds that outlast the lease).
     orders.place(20, remind_after_ms).await;
     let mut children = [
-        ProcessChild::spawn(&spec, "pm-a", lease),
-        ProcessChild::spawn(&spec, "pm-b", lease),
+        spawn_process(&spec, "pm-a", lease),
+        spawn_process(&spec, "pm-b", lease),
     ];
 
     // One takes the lease; the other stands by, naming it.

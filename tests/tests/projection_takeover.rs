@@ -6,17 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use es_core::{
     Event, EventLog, EventLogExt, ExpectedVersion, GenerationStatus, Metadata, NewEvent, Payload,
     Store, StreamId,
 };
+use es_tests::child::ReportingChild;
 use es_tests::crash::Appended;
 use es_tests::stores;
 use futures::TryStreamExt;
@@ -99,53 +98,28 @@ impl Reported {
     }
 }
 
-/// An `es-crash-child project SPEC HOLDER` child, whose `projection` lines a thread collects.
-struct ProjectChild {
-    holder: String,
-    child: Child,
-    reports: Arc<Mutex<Vec<Reported>>>,
-    reader: Option<JoinHandle<()>>,
+/// An `es-crash-child project SPEC HOLDER` child, whose `projection` lines a thread
+/// collects, stamped with when they were read.
+type ProjectChild = ReportingChild<Reported>;
+
+fn spawn_project(spec: &str, holder: &str) -> ProjectChild {
+    let mut command = Command::new(CHILD);
+    command.args(["project", spec, holder, &LEASE.as_millis().to_string()]);
+    ReportingChild::spawn(command, holder, |line| {
+        Reported::parse(line, Instant::now())
+    })
 }
 
-impl ProjectChild {
-    fn spawn(spec: &str, holder: &str) -> Self {
-        let mut child = Command::new(CHILD)
-            .args(["project", spec, holder, &LEASE.as_millis().to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let reports = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().unwrap();
-        // Read as the lines come, both to stamp them and so that a full pipe never blocks
-        // the child.
-        let reader = std::thread::spawn({
-            let reports = Arc::clone(&reports);
-            move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if let Some(reported) = Reported::parse(&line, Instant::now()) {
-                        reports.lock().unwrap().push(reported);
-                    }
-                }
-            }
-        });
-        ProjectChild {
-            holder: holder.to_owned(),
-            child,
-            reports,
-            reader: Some(reader),
-        }
-    }
+/// What a project child said of one projection.
+trait Sayings {
+    fn latest_since(&self, projection: &str, since: Instant) -> Option<Reported>;
+    fn latest_said(&self, projection: &str) -> Option<Said>;
+}
 
-    fn reports(&self) -> Vec<Reported> {
-        self.reports.lock().unwrap().clone()
-    }
-
+impl Sayings for ProjectChild {
     /// The last report on `projection` read after `since`, if any.
     fn latest_since(&self, projection: &str, since: Instant) -> Option<Reported> {
-        self.reports
-            .lock()
-            .unwrap()
+        self.reports()
             .iter()
             .rev()
             .take_while(|reported| reported.at > since)
@@ -155,30 +129,12 @@ impl ProjectChild {
 
     /// What the last report on `projection` that said anything about the lease said.
     fn latest_said(&self, projection: &str) -> Option<Said> {
-        self.reports
-            .lock()
-            .unwrap()
+        self.reports()
             .iter()
             .rev()
             .filter(|reported| reported.projection == projection)
             .map(Reported::said)
             .find(|said| *said != Said::Nothing)
-    }
-
-    /// SIGKILL: no shutdown, no lease released, whatever batch it was applying cut off.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-    }
-}
-
-impl Drop for ProjectChild {
-    /// A failed assertion must not leave children running.
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -273,7 +229,7 @@ fn assert_one_holder_at_a_time(children: &[ProjectChild; 2], until: Instant) -> 
     let mut timeline: Vec<(usize, Reported)> = children
         .iter()
         .enumerate()
-        .flat_map(|(index, child)| child.reports().into_iter().map(move |r| (index, r)))
+        .flat_map(|(index, child)| child.reports().clone().into_iter().map(move |r| (index, r)))
         .filter(|(_, reported)| reported.at <= until)
         .collect();
     timeline.sort_by_key(|(_, reported)| reported.at);
@@ -319,12 +275,12 @@ async fn postgres_projection_lease_holder_killed_the_other_process_takes_over() 
     // start fails with a duplicate `pg_type` key. That is a start-up race of its own; this
     // test is about a running holder dying. Generous: connecting and creating tables on a
     // loaded machine.
-    let first = ProjectChild::spawn(&spec, "takeover-a");
+    let first = spawn_project(&spec, "takeover-a");
     wait_for(Duration::from_secs(10), "the first child to start", || {
         std::future::ready(first.latest_since(PROJECTIONS[0], started).map(|_| ()))
     })
     .await;
-    let mut children = [first, ProjectChild::spawn(&spec, "takeover-b")];
+    let mut children = [first, spawn_project(&spec, "takeover-b")];
 
     // For each projection one child holds the lease and the other stands by naming it.
     // (Each projection has a lease of its own, so the two may go to different children, and
@@ -396,7 +352,7 @@ async fn postgres_projection_lease_holder_killed_the_other_process_takes_over() 
     let killed_at = Instant::now();
     let checked = assert_one_holder_at_a_time(&children, killed_at);
     for child in &children {
-        for reported in child.reports() {
+        for reported in child.reports().clone() {
             if reported.at < settled || reported.at > killed_at {
                 continue;
             }
@@ -442,7 +398,7 @@ async fn postgres_projection_lease_holder_killed_the_other_process_takes_over() 
     .await;
     // When it first said so, per projection it took over (its lines are 20 ms apart); until
     // then it stood by for the dead holder.
-    let survivor_reports = children[survivor].reports();
+    let survivor_reports = children[survivor].reports().clone();
     let takeover = taken_over
         .iter()
         .map(|projection| {
