@@ -4,9 +4,7 @@ use std::marker::PhantomData;
 
 use crate::error::{ProjectionError, StoreError};
 use crate::read::projection::Projection;
-use crate::read::store::{
-    DocumentRow, DocumentTable, GenerationStatus, ListQuery, Order, ReadStore,
-};
+use crate::read::store::{DocumentRow, DocumentTable, ListQuery, Order, ReadStore};
 
 /// A projection's documents, read from its live generation.
 ///
@@ -218,11 +216,9 @@ impl<'s, P: Projection> Documents<'s, P> {
     }
 
     async fn live_table(&self) -> Result<DocumentTable, StoreError> {
-        let generations = self.store.generations(P::NAME).await?;
-        let generation = generations
-            .iter()
-            .find(|state| state.status == GenerationStatus::Live)
-            .map_or(1, |state| state.generation);
+        let generation = crate::read::live_generation(self.store, P::NAME)
+            .await?
+            .unwrap_or(1);
         Ok(DocumentTable {
             projection: P::NAME.to_owned(),
             generation,

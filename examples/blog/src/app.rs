@@ -101,7 +101,9 @@ impl Blog {
     pub async fn settle(&self) -> Result<(), Failure> {
         let mut head = self.store.head_position().await?;
         // The janitor's archives are events too, which it reads in turn (and answers with
-        // none): wait until the head stops moving.
+        // none): wait until the head stops moving, or stop chasing it (other processes may
+        // keep writing) after one timeout's worth and settle what was seen.
+        let chase_until = std::time::Instant::now() + SETTLE_TIMEOUT;
         loop {
             if !self.janitor.wait_for(head, SETTLE_TIMEOUT).await? {
                 return Err(format!(
@@ -110,7 +112,7 @@ impl Blog {
                 .into());
             }
             let moved = self.store.head_position().await?;
-            if moved == head {
+            if moved == head || std::time::Instant::now() >= chase_until {
                 break;
             }
             head = moved;

@@ -191,7 +191,11 @@ pub async fn history(blog: &Blog, id: &str) -> Result<String, RepositoryError<Po
 /// Published posts per tag, from the `tag_counts` SQL read model.
 pub async fn tags(blog: &Blog) -> Result<String, Failure> {
     let mut out = String::from("== published posts per tag ==\n");
-    if !blog.projections.names().contains(&"tag_counts") {
+    if !blog
+        .projections
+        .names()
+        .contains(&<crate::tags::TagCounts as es_core::sql::SqlProjection>::NAME)
+    {
         out.push_str("(a SQL read model: run the blog on SQLite or PostgreSQL to have it)\n");
         return Ok(out);
     }

@@ -26,6 +26,16 @@ const PUBLISH_ATTEMPTS: u32 = 4;
 /// Where a batch goes back to when an event fails.
 const SAVEPOINT: &str = "es_sql_batch";
 
+/// A SQL projection's `create_tables` failed: which projection, which generation, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("projection `{projection}`, generation {generation}: {source}")]
+struct TablesNotMade {
+    projection: &'static str,
+    generation: u32,
+    #[source]
+    source: crate::error::BoxError,
+}
+
 /// A SQL projection in a [`Projections`](crate::Projections) set.
 pub(crate) struct SqlModel<P> {
     projection: P,
@@ -50,7 +60,16 @@ impl<P: SqlProjection> SqlModel<P> {
         self.projection
             .create_tables(&mut sql)
             .await
-            .map_err(|error| StoreError::backend("creating a SQL projection's tables", error))?;
+            .map_err(|source| {
+                StoreError::backend(
+                    "creating a SQL projection's tables",
+                    TablesNotMade {
+                        projection: P::NAME,
+                        generation: table.generation,
+                        source,
+                    },
+                )
+            })?;
         let marker = Payload::encode(&true).map_err(|error| {
             StoreError::backend("marking a SQL projection's tables made", error)
         })?;
