@@ -7,12 +7,14 @@
 //! are suspended. Each command it sends carries a command id made from its cause, so a crash
 //! between sending and committing its checkpoint never archives a post twice.
 //!
-//! A rollback of a post is not followed: a post rolled back to a draft is not watched again.
+//! A rollback of a post is followed: a post rolled back to a version where it was a draft is
+//! watched again (or archived at once if its author was suspended meanwhile), and one rolled
+//! back to a version where it was published or archived is no longer watched.
 
 use std::time::Duration;
 
 use es_core::process::{Deadline, Dispatch, Process};
-use es_core::{process_manager, Envelope, Event};
+use es_core::{process_manager, Aggregate, Envelope, Event, RolledBack};
 use serde::{Deserialize, Serialize};
 
 use crate::author::AuthorSuspended;
@@ -30,13 +32,18 @@ pub struct DraftStale {
     pub untouched_for: String,
 }
 
-/// What the janitor remembers under one key: under `post/{id}`, a draft it watches and its
-/// author; under `author/{id}`, the author's open drafts and whether they are suspended.
+/// What the janitor remembers under one key: under `post/{id}`, a post's author and when it
+/// was a draft; under `author/{id}`, the author's open drafts and whether they are suspended.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Watch {
-    /// For a draft: its author.
+    /// For a post: its author.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// For a post: from which versions on it was a draft (`true`) or not (`false`), oldest
+    /// first. A rollback to version `n` makes it what it was at `n`, so the whole story is
+    /// kept, as the post's own stream keeps it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub draft_from: Vec<(u64, bool)>,
     /// For an author: their drafts still open, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drafts: Vec<String>,
@@ -90,45 +97,69 @@ impl DraftJanitor {
         process: &mut Process<'_, Watch>,
     ) -> Option<Dispatch> {
         let post = event.aggregate_id().to_owned();
-        let author = &event.event.author;
-        let suspended = process
-            .state()
-            .get(&author_key(author))
-            .is_some_and(|watch| watch.suspended);
-        if suspended {
-            return Some(archive(post, SUSPENDED_REASON.to_owned()));
-        }
+        let author = event.event.author.clone();
         process.state().insert(
             &post_key(&post),
             Watch {
                 author: Some(author.clone()),
+                draft_from: vec![(event.version, true)],
                 ..Watch::default()
             },
         );
-        process
-            .state()
-            .upsert(&author_key(author), |watch| watch.drafts.push(post.clone()));
-        self.watch_until_stale(process, post);
-        None
+        self.watch_draft(process, post, &author)
     }
 
     /// An edit touches the draft: its deadline starts again.
     #[on]
     fn edited(&self, event: &Envelope<PostEdited>, process: &mut Process<'_, Watch>) {
         let post = event.aggregate_id().to_owned();
-        if process.state().contains(&post_key(&post)) {
+        let open_draft = process
+            .state()
+            .get(&post_key(&post))
+            .is_some_and(|watch| draft_at(&watch.draft_from, u64::MAX));
+        if open_draft {
             self.watch_until_stale(process, post);
         }
     }
 
     #[on]
     fn published(&self, event: &Envelope<PostPublished>, process: &mut Process<'_, Watch>) {
-        forget(process, event.aggregate_id());
+        no_longer_a_draft(process, event.aggregate_id(), event.version);
     }
 
     #[on]
     fn archived(&self, event: &Envelope<PostArchived>, process: &mut Process<'_, Watch>) {
-        forget(process, event.aggregate_id());
+        no_longer_a_draft(process, event.aggregate_id(), event.version);
+    }
+
+    /// A post rolled back becomes what it was at the version it returns to: a draft again
+    /// is watched again, a post published or archived again is not.
+    #[on]
+    fn rolled_back(
+        &self,
+        event: &Envelope<RolledBack>,
+        process: &mut Process<'_, Watch>,
+    ) -> Option<Dispatch> {
+        if event.aggregate_type() != Post::NAME {
+            return None;
+        }
+        let post = event.aggregate_id().to_owned();
+        let key = post_key(&post);
+        let watch = process.state().get(&key)?;
+        let author = watch.author.clone()?;
+        let was_draft = draft_at(&watch.draft_from, u64::MAX);
+        let draft_again = draft_at(&watch.draft_from, event.event.to_version);
+        process.state().update(&key, |watch| {
+            watch.draft_from.push((event.version, draft_again))
+        });
+        match (was_draft, draft_again) {
+            (false, true) => self.watch_draft(process, post, &author),
+            (true, false) => {
+                stop_watching(process, &post);
+                None
+            }
+            _ => None,
+        }
     }
 
     #[on]
@@ -150,11 +181,11 @@ impl DraftJanitor {
                 ..Watch::default()
             },
         );
+        // Each post stays known (with its author) until its archival comes back as an event.
         drafts
             .into_iter()
             .map(|post| {
                 process.cancel(stale_key(&post));
-                process.state().delete(&post_key(&post));
                 archive(post, SUSPENDED_REASON.to_owned())
             })
             .collect()
@@ -163,12 +194,36 @@ impl DraftJanitor {
     #[on]
     fn stale(&self, deadline: &Deadline<DraftStale>, process: &mut Process<'_, Watch>) -> Dispatch {
         let post = deadline.message.post.clone();
-        forget(process, &post);
+        stop_watching(process, &post);
         archive(post, stale_reason(&deadline.message.untouched_for))
     }
 }
 
 impl DraftJanitor {
+    /// A post became a draft (new, or rolled back to one): archived at once if its author is
+    /// suspended, else counted among the author's drafts and given a deadline.
+    fn watch_draft(
+        &self,
+        process: &mut Process<'_, Watch>,
+        post: String,
+        author: &str,
+    ) -> Option<Dispatch> {
+        let suspended = process
+            .state()
+            .get(&author_key(author))
+            .is_some_and(|watch| watch.suspended);
+        if suspended {
+            return Some(archive(post, SUSPENDED_REASON.to_owned()));
+        }
+        process.state().upsert(&author_key(author), |watch| {
+            if !watch.drafts.contains(&post) {
+                watch.drafts.push(post.clone())
+            }
+        });
+        self.watch_until_stale(process, post);
+        None
+    }
+
     /// Schedules (or moves) the draft's deadline to `stale_after` from now.
     fn watch_until_stale(&self, process: &mut Process<'_, Watch>, post: String) {
         let message = DraftStale {
@@ -183,18 +238,38 @@ fn archive(post: String, reason: String) -> Dispatch {
     Dispatch::to::<Post>(post, ArchivePost { reason })
 }
 
-/// The post is no longer a draft: stop watching it.
-fn forget(process: &mut Process<'_, Watch>, post: &str) {
-    let key = post_key(post);
+/// Whether a post was a draft at `version`, by the story in `draft_from`. A post recorded
+/// without a story (by a janitor before it kept one) was an open draft: that janitor dropped
+/// the others.
+fn draft_at(draft_from: &[(u64, bool)], version: u64) -> bool {
+    if draft_from.is_empty() {
+        return true;
+    }
+    draft_from
+        .iter()
+        .take_while(|(from, _)| *from <= version)
+        .last()
+        .is_some_and(|(_, draft)| *draft)
+}
+
+/// The post was published or archived at `version`: recorded, and no longer watched.
+fn no_longer_a_draft(process: &mut Process<'_, Watch>, post: &str, version: u64) {
+    stop_watching(process, post);
+    process.state().update(&post_key(post), |watch| {
+        watch.draft_from.push((version, false))
+    });
+}
+
+/// The post is no longer a draft: off its author's list, its deadline dropped.
+fn stop_watching(process: &mut Process<'_, Watch>, post: &str) {
     let author = process
         .state()
-        .get(&key)
+        .get(&post_key(post))
         .and_then(|watch| watch.author.clone());
     if let Some(author) = author {
         process.state().update(&author_key(&author), |watch| {
             watch.drafts.retain(|draft| draft != post)
         });
-        process.state().delete(&key);
     }
     process.cancel(stale_key(post));
 }

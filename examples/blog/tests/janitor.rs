@@ -14,7 +14,7 @@ use blog::post::{
     PublishPost, Status,
 };
 use es_core::process::{Dispatch, ManualClock, ProcessFixture};
-use es_core::{Event, EventLogExt, MemoryStore, Store, StreamId};
+use es_core::{Event, EventLogExt, MemoryStore, RolledBack, Store, StreamId};
 use es_tests::stores;
 use futures::TryStreamExt;
 
@@ -131,6 +131,88 @@ fn a_published_or_archived_draft_is_no_longer_watched() {
             },
         )
         .then_commands([]);
+}
+
+fn published() -> PostPublished {
+    PostPublished {
+        title: "A draft".into(),
+    }
+}
+
+fn rolled_back_to(version: u64) -> RolledBack {
+    RolledBack {
+        to_version: version,
+        by: "editor".into(),
+        reason: "too soon".into(),
+    }
+}
+
+#[test]
+fn a_post_rolled_back_to_a_draft_is_watched_again_and_archived_when_left_alone() {
+    ProcessFixture::new(janitor(30))
+        .given::<Post>(&"p1".into(), drafted("ann")) // version 1
+        .given::<Post>(&"p1".into(), published()) // version 2
+        .then_deadlines::<&str>([])
+        .when::<Post>(&"p1".into(), rolled_back_to(1)) // version 3: a draft again
+        .then_commands([])
+        .then_deadlines(["stale/p1"])
+        .when_time_passes(31 * DAY)
+        .then_commands([archive("p1", &stale_reason("30d"))]);
+}
+
+#[test]
+fn a_post_rolled_back_to_a_draft_of_a_suspended_author_is_archived_at_once() {
+    ProcessFixture::new(janitor(30))
+        .given::<Post>(&"p1".into(), drafted("ann"))
+        .given::<Post>(&"p1".into(), published())
+        .given::<Author>(
+            &"ann".into(),
+            AuthorSuspended {
+                reason: "spam".into(),
+            },
+        )
+        .when::<Post>(&"p1".into(), rolled_back_to(1))
+        .then_commands([archive("p1", SUSPENDED_REASON)])
+        .then_deadlines::<&str>([]);
+}
+
+#[test]
+fn a_rollback_follows_the_posts_whole_story_including_earlier_rollbacks() {
+    ProcessFixture::new(janitor(30))
+        .given::<Post>(&"p1".into(), drafted("ann")) // 1: draft
+        .given::<Post>(&"p1".into(), published()) // 2: published
+        .given::<Post>(&"p1".into(), rolled_back_to(1)) // 3: draft
+        .given::<Post>(&"p1".into(), published()) // 4: published
+        .then_deadlines::<&str>([])
+        // Version 3 was a rollback marker that made the post a draft.
+        .when::<Post>(&"p1".into(), rolled_back_to(3)) // 5: draft
+        .then_deadlines(["stale/p1"])
+        // Back to version 4, where it was published: no longer watched.
+        .when::<Post>(&"p1".into(), rolled_back_to(4)) // 6: published
+        .then_deadlines::<&str>([])
+        .when_time_passes(31 * DAY)
+        .then_commands([])
+        // A rollback that keeps a draft a draft changes nothing.
+        .when::<Post>(&"p1".into(), rolled_back_to(5)) // 7: draft
+        .then_deadlines(["stale/p1"])
+        .when::<Post>(&"p1".into(), rolled_back_to(1)) // 8: draft
+        .then_commands([])
+        .then_deadlines(["stale/p1"]);
+}
+
+#[test]
+fn editing_a_published_post_sets_no_deadline() {
+    ProcessFixture::new(janitor(30))
+        .given::<Post>(&"p1".into(), drafted("ann"))
+        .given::<Post>(&"p1".into(), published())
+        .when::<Post>(
+            &"p1".into(),
+            PostEdited {
+                title: "Better".into(),
+                content: String::new(),
+            },
+        )
+        .then_deadlines::<&str>([]);
 }
 
 // ---- the blog, running: the janitor's commands reach the posts ----
