@@ -98,7 +98,26 @@ impl ProcessRunner {
         manager: P,
         config: ProcessConfig,
     ) -> Result<Self, ProcessError> {
-        let engine = Arc::new(Engine::prepare(store, dispatcher, clock, manager, config).await?);
+        if !valid_name(P::NAME) {
+            return Err(ProcessError::InvalidName(P::NAME));
+        }
+        let (state_table, deadline_table) = tables(P::NAME);
+        for table in [&state_table, &deadline_table] {
+            ensure_live(&*store, table, "process").await?;
+        }
+        let engine = Arc::new(Engine {
+            store,
+            dispatcher,
+            clock,
+            manager,
+            config,
+            state_table,
+            deadline_table,
+            health: Mutex::new((HealthState::Starting, 0)),
+            next_due: Mutex::new(NextDue::default()),
+            rounds: watch::Sender::new(Rounds::default()),
+            wake: Notify::new(),
+        });
         let mut task = Tasks::default();
         task.spawn(|shutdown| run(Arc::clone(&engine) as Arc<dyn Round>, shutdown));
         Ok(ProcessRunner { engine, task })
@@ -261,35 +280,6 @@ impl<P: ProcessManager> std::fmt::Debug for Engine<P> {
 }
 
 impl<P: ProcessManager> Engine<P> {
-    async fn prepare(
-        store: Arc<dyn ReadStore>,
-        dispatcher: Dispatcher,
-        clock: Arc<dyn Clock>,
-        manager: P,
-        config: ProcessConfig,
-    ) -> Result<Self, ProcessError> {
-        if !valid_name(P::NAME) {
-            return Err(ProcessError::InvalidName(P::NAME));
-        }
-        let (state_table, deadline_table) = tables(P::NAME);
-        for table in [&state_table, &deadline_table] {
-            ensure_live(&*store, table, "process").await?;
-        }
-        Ok(Engine {
-            store,
-            dispatcher,
-            clock,
-            manager,
-            config,
-            state_table,
-            deadline_table,
-            health: Mutex::new((HealthState::Starting, 0)),
-            next_due: Mutex::new(NextDue::default()),
-            rounds: watch::Sender::new(Rounds::default()),
-            wake: Notify::new(),
-        })
-    }
-
     fn lock_health(&self) -> std::sync::MutexGuard<'_, (HealthState, u64)> {
         // Each write replaces one whole field; a poisoned lock still holds whole fields.
         self.health.lock().unwrap_or_else(PoisonError::into_inner)
