@@ -1,6 +1,7 @@
 //! The envelope: an event together with where, when and why it was recorded.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
@@ -116,22 +117,19 @@ impl<E> Envelope<E> {
 
     /// The same envelope with its event replaced, e.g. after decoding.
     pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Envelope<F> {
-        Envelope {
-            stream: self.stream,
-            version: self.version,
-            position: self.position,
-            recorded_at: self.recorded_at,
-            event_name: self.event_name,
-            schema_version: self.schema_version,
-            metadata: self.metadata,
-            event: f(self.event),
-        }
+        let Ok(envelope) = self.try_map(|event| Ok::<_, Infallible>(f(event)));
+        envelope
     }
 
     /// The same envelope with its event replaced, or `None` when `f` keeps nothing.
     pub(crate) fn filter_map<F>(self, f: impl FnOnce(E) -> Option<F>) -> Option<Envelope<F>> {
+        self.try_map(|event| f(event).ok_or(())).ok()
+    }
+
+    /// The same envelope with its event replaced, or `f`'s error.
+    fn try_map<F, X>(self, f: impl FnOnce(E) -> Result<F, X>) -> Result<Envelope<F>, X> {
         let event = f(self.event)?;
-        Some(Envelope {
+        Ok(Envelope {
             stream: self.stream,
             version: self.version,
             position: self.position,

@@ -36,6 +36,15 @@ impl Until {
     }
 }
 
+/// What a rebuild replays: a stream of a store, up to `until`. Every step of a rebuild reads
+/// the same one.
+#[derive(Clone, Copy)]
+struct Replayed<'a> {
+    store: &'a dyn EventStore,
+    stream: &'a StreamId,
+    until: Until,
+}
+
 /// The state after every event up to `until`. With `use_snapshot`, starts from the newest
 /// snapshot within `until` whose shape matches the current state type; a snapshot of another
 /// shape is ignored, never misread.
@@ -45,21 +54,24 @@ pub(crate) async fn rebuild<A: Aggregate>(
     until: Until,
     use_snapshot: bool,
 ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-    let start = starting_point::<A>(store, stream, until, use_snapshot).await?;
-    let Some(start) = apply_unless_rolled_back(store, stream, until, start).await? else {
-        return resolve_rollbacks(store, stream, until, use_snapshot).await;
+    let replayed = Replayed {
+        store,
+        stream,
+        until,
+    };
+    let start = starting_point::<A>(replayed, use_snapshot).await?;
+    let Some(start) = apply_unless_rolled_back(replayed, start).await? else {
+        return resolve_rollbacks(replayed, use_snapshot).await;
     };
     Ok(start)
 }
 
 async fn starting_point<A: Aggregate>(
-    store: &dyn EventStore,
-    stream: &StreamId,
-    until: Until,
+    replayed: Replayed<'_>,
     use_snapshot: bool,
 ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
     let snapshot = if use_snapshot {
-        usable_snapshot::<A>(store, stream, until).await?
+        usable_snapshot::<A>(replayed).await?
     } else {
         None
     };
@@ -71,24 +83,22 @@ async fn starting_point<A: Aggregate>(
 
 /// Applies events as they stream in; `None` at the first rollback marker.
 async fn apply_unless_rolled_back<A: Aggregate>(
-    store: &dyn EventStore,
-    stream: &StreamId,
-    until: Until,
+    replayed: Replayed<'_>,
     start: Loaded<A>,
 ) -> Result<Option<Loaded<A>>, RepositoryError<A::Error>> {
     let Loaded {
         mut state,
         mut version,
     } = start;
-    let mut events = store.stream_payloads(stream, version + 1);
+    let mut events = replayed.store.stream_payloads(replayed.stream, version + 1);
     while let Some(record) = events.try_next().await? {
-        if !until.includes(&record) {
+        if !replayed.until.includes(&record) {
             break;
         }
         if &*record.event_name == RolledBack::NAME {
             return Ok(None);
         }
-        state.apply(&decode_stored::<A::Event>(stream, &record)?);
+        state.apply(&decode_stored::<A::Event>(replayed.stream, &record)?);
         version = record.version;
     }
     Ok(Some(Loaded { state, version }))
@@ -97,16 +107,15 @@ async fn apply_unless_rolled_back<A: Aggregate>(
 /// Replays a stream that holds rollback markers in one pass over its records (two when a
 /// marker returns to a version before the snapshot it started from).
 async fn resolve_rollbacks<A: Aggregate>(
-    store: &dyn EventStore,
-    stream: &StreamId,
-    until: Until,
+    replayed: Replayed<'_>,
     use_snapshot: bool,
 ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-    let start = starting_point::<A>(store, stream, until, use_snapshot).await?;
+    let start = starting_point::<A>(replayed, use_snapshot).await?;
     let base = start.version;
-    let records: Vec<StoredPayload> = store
-        .stream_payloads(stream, base + 1)
-        .try_take_while(|record| std::future::ready(Ok(until.includes(record))))
+    let records: Vec<StoredPayload> = replayed
+        .store
+        .stream_payloads(replayed.stream, base + 1)
+        .try_take_while(|record| std::future::ready(Ok(replayed.until.includes(record))))
         .try_collect()
         .await?;
     let mut markers = Vec::with_capacity(records.len());
@@ -115,7 +124,7 @@ async fn resolve_rollbacks<A: Aggregate>(
             let marker =
                 RolledBack::decode(record.schema_version, &record.payload).map_err(|failure| {
                     failure.at(
-                        stream,
+                        replayed.stream,
                         record.version,
                         &record.event_name,
                         record.schema_version,
@@ -129,13 +138,11 @@ async fn resolve_rollbacks<A: Aggregate>(
     let chain = match surviving_events(&markers, base) {
         Ok(chain) => chain,
         // The marker returns behind the snapshot: start from the beginning instead.
-        Err(ChainError::BeforeBase) => {
-            return Box::pin(resolve_rollbacks(store, stream, until, false)).await
-        }
+        Err(ChainError::BeforeBase) => return Box::pin(resolve_rollbacks(replayed, false)).await,
         Err(ChainError::Forward { index, to_version }) => {
             let record = &records[index];
             return Err(CorruptRecord::new(
-                stream.as_str(),
+                replayed.stream.as_str(),
                 Some(record.version),
                 Some(&record.event_name),
                 Corruption::RollbackForward { to_version },
@@ -145,7 +152,10 @@ async fn resolve_rollbacks<A: Aggregate>(
     };
     let mut state = start.state;
     for &index in &chain {
-        state.apply(&decode_stored::<A::Event>(stream, &records[index])?);
+        state.apply(&decode_stored::<A::Event>(
+            replayed.stream,
+            &records[index],
+        )?);
     }
     let version = records.last().map_or(base, |record| record.version);
     Ok(Loaded { state, version })
@@ -207,25 +217,23 @@ pub(crate) fn surviving_events(
 }
 
 async fn usable_snapshot<A: Aggregate>(
-    store: &dyn EventStore,
-    stream: &StreamId,
-    until: Until,
+    replayed: Replayed<'_>,
 ) -> Result<Option<Loaded<A>>, RepositoryError<A::Error>> {
     if A::SNAPSHOT_EVERY.is_none() {
         return Ok(None);
     }
-    let snapshot = match store.load_snapshot(stream).await {
+    let snapshot = match replayed.store.load_snapshot(replayed.stream).await {
         Ok(Some(snapshot)) => snapshot,
         Ok(None) => return Ok(None),
         // A snapshot is only a shortcut: one that cannot be read is replayed around.
         Err(error) => {
-            tracing::warn!(%stream, %error, "ignoring a snapshot that cannot be read");
+            tracing::warn!(stream = %replayed.stream, %error, "ignoring a snapshot that cannot be read");
             return Ok(None);
         }
     };
     // Only by version: a snapshot's time comes from the application's clock and events' times
     // from the store's, so comparing them across a skew could include a later event.
-    let within = match until {
+    let within = match replayed.until {
         Until::Version(version) => snapshot.version <= version,
         Until::Time(_) => false,
     };
@@ -238,7 +246,7 @@ async fn usable_snapshot<A: Aggregate>(
             version: snapshot.version,
         })),
         Some(Err(error)) => {
-            tracing::warn!(%stream, version = snapshot.version, %error, "ignoring a snapshot that does not deserialize");
+            tracing::warn!(stream = %replayed.stream, version = snapshot.version, %error, "ignoring a snapshot that does not deserialize");
             Ok(None)
         }
         None => Ok(None),

@@ -7,13 +7,13 @@ use std::time::Duration;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::nats::error::{check_name, NatsError};
 use crate::nats::message::headers_of;
 use crate::nats::subject::{subject_for, valid_prefix, EventFilter};
-use crate::read::ReadStore;
-use crate::read::{DaemonConfig, DocumentTable, GenerationStatus, HealthState, ProjectionHealth};
+use crate::read::background::{wait_past, Pacer, Pause, Tasks};
+use crate::read::{ensure_live, live_state, ReadStore};
+use crate::read::{DaemonConfig, DocumentTable, HealthState, ProjectionHealth};
 
 /// What a publisher publishes, where, and how it paces itself.
 #[derive(Clone, Debug)]
@@ -120,8 +120,7 @@ fn checkpoint_table(config: &PublisherConfig) -> DocumentTable {
 #[derive(Debug)]
 pub struct Publisher {
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
-    shutdown: watch::Sender<bool>,
+    task: Tasks,
 }
 
 #[derive(Debug)]
@@ -190,13 +189,9 @@ impl Publisher {
             checkpoint: watch::Sender::new(checkpoint),
             state: Mutex::new(HealthState::Starting),
         });
-        let (shutdown, receiver) = watch::channel(false);
-        let task = tokio::spawn(run(Arc::clone(&shared), receiver));
-        Ok(Publisher {
-            shared,
-            task,
-            shutdown,
-        })
+        let mut task = Tasks::default();
+        task.spawn(|shutdown| run(Arc::clone(&shared), shutdown));
+        Ok(Publisher { shared, task })
     }
 
     /// Checkpoint, head, lag in events and seconds, state and lease holder, like a
@@ -213,34 +208,19 @@ impl Publisher {
     /// Waits until every chosen event up to and including `position` was acknowledged by
     /// JetStream, for at most `timeout`; returns whether it got there.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<bool, NatsError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut receiver = self.shared.checkpoint.subscribe();
-        loop {
-            if *receiver.borrow_and_update() > position {
-                return Ok(true);
-            }
-            // Another process may hold the lease: look at the stored checkpoint too.
-            if stored_checkpoint(&*self.shared.store, &self.shared.table.projection).await?
-                > position
-            {
-                return Ok(true);
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(false);
-            }
-            let _ = tokio::time::timeout(
-                (deadline - now).min(Duration::from_millis(50)),
-                receiver.changed(),
-            )
-            .await;
-        }
+        let stored = || stored_checkpoint(&*self.shared.store, &self.shared.table.projection);
+        wait_past(
+            self.shared.checkpoint.subscribe(),
+            position,
+            timeout,
+            stored,
+        )
+        .await
     }
 
     /// Stops after the current round and gives up the lease.
     pub async fn shutdown(self) {
-        self.shutdown.send_replace(true);
-        let _ = self.task.await;
+        self.task.stop().await;
         let _ = self
             .shared
             .store
@@ -288,30 +268,16 @@ pub async fn publisher_health(
 const PUBLISHER_VERSION: &str = "publisher";
 
 async fn stored_checkpoint(store: &dyn ReadStore, row: &str) -> Result<u64, NatsError> {
-    Ok(store
-        .generations(row)
+    Ok(live_state(store, row)
         .await?
-        .into_iter()
-        .find(|state| state.status == GenerationStatus::Live)
         .map_or(1, |state| state.checkpoint))
 }
 
 /// Creates the checkpoint row unless it exists; returns the checkpoint.
 async fn prepare(store: &dyn ReadStore, table: &DocumentTable) -> Result<u64, NatsError> {
-    let live = store
-        .generations(&table.projection)
+    Ok(ensure_live(store, table, PUBLISHER_VERSION)
         .await?
-        .into_iter()
-        .find(|state| state.status == GenerationStatus::Live);
-    Ok(match live {
-        Some(live) => live.checkpoint,
-        None => {
-            store
-                .create_generation(table, PUBLISHER_VERSION)
-                .await?
-                .checkpoint
-        }
-    })
+        .checkpoint)
 }
 
 /// What one round did.
@@ -324,40 +290,26 @@ enum Round {
     Standby,
 }
 
-async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut appended = shared.store.append_signal();
-    let pacing = shared.config.pacing.clone();
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let wait = match round(&shared).await {
-            Ok(Round::Advanced) => continue,
-            Ok(Round::CaughtUp) | Ok(Round::Standby) => pacing.poll_interval,
+async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let pacing = &shared.config.pacing;
+    let mut pacer = Pacer::new(
+        shutdown,
+        shared.store.append_signal(),
+        pacing.poll_interval,
+        pacing.retry_after,
+    );
+    while !pacer.stopping() {
+        let pause = match round(&shared).await {
+            Ok(Round::Advanced) => Pause::None,
+            Ok(Round::CaughtUp) | Ok(Round::Standby) => Pause::Poll,
             Err(error) => {
                 tracing::warn!(publisher = %shared.config.name, %error, "publishing failed; retrying");
                 shared.set_state(HealthState::Failing(error.to_string()));
-                // Do not wait for an append: the events are there, JetStream was not.
-                tokio::select! {
-                    _ = shutdown.changed() => {}
-                    _ = tokio::time::sleep(pacing.retry_after) => {}
-                }
-                continue;
+                // A retry does not wait for an append: the events are there, JetStream was not.
+                Pause::Retry
             }
         };
-        let signal = async {
-            match &mut appended {
-                Some(receiver) => {
-                    let _ = receiver.changed().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = signal => {}
-            _ = shutdown.changed() => {}
-            _ = tokio::time::sleep(wait) => {}
-        }
+        pacer.pause(pause).await;
     }
 }
 

@@ -12,7 +12,6 @@ use async_nats::jetstream::{self, AckKind};
 use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::envelope::{Payload, RecordedEvent};
 use crate::error::{BoxError, StoreError};
@@ -20,8 +19,9 @@ use crate::event::Event;
 use crate::history::RolledBack;
 use crate::nats::error::{check_name, NatsError};
 use crate::nats::message::event_of;
+use crate::read::background::{Pacer, Pause, Tasks};
 use crate::read::{
-    DocumentTable, DocumentWrite, GenerationStatus, HealthState, Projection, ReadStore, ReadTx,
+    ensure_live, DocumentTable, DocumentWrite, HealthState, Projection, ReadStore, ReadTx,
 };
 
 /// What a subscription does with the events it receives.
@@ -204,8 +204,7 @@ pub struct SubscriptionHealth {
 #[derive(Debug)]
 pub struct Subscription {
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
-    shutdown: watch::Sender<bool>,
+    task: Tasks,
 }
 
 struct Shared {
@@ -248,14 +247,7 @@ impl Subscription {
             generation: 1,
             indexes: Vec::new(),
         };
-        let has_inbox = store
-            .generations(&inbox.projection)
-            .await?
-            .iter()
-            .any(|state| state.status == GenerationStatus::Live);
-        if !has_inbox {
-            store.create_generation(&inbox, "inbox").await?;
-        }
+        ensure_live(&*store, &inbox, "inbox").await?;
         handler.prepare(&*store).await?;
         consumer(&jetstream, &config).await?;
         let shared = Arc::new(Shared {
@@ -268,13 +260,9 @@ impl Subscription {
             applied: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
         });
-        let (shutdown, receiver) = watch::channel(false);
-        let task = tokio::spawn(run(Arc::clone(&shared), receiver));
-        Ok(Subscription {
-            shared,
-            task,
-            shutdown,
-        })
+        let mut task = Tasks::default();
+        task.spawn(|shutdown| run(Arc::clone(&shared), shutdown));
+        Ok(Subscription { shared, task })
     }
 
     /// What it is doing, and what JetStream still holds for it.
@@ -312,8 +300,7 @@ impl Subscription {
 
     /// Stops after the current batch and gives up the lease.
     pub async fn shutdown(self) {
-        self.shutdown.send_replace(true);
-        let _ = self.task.await;
+        self.task.stop().await;
         let _ = self
             .shared
             .store
@@ -352,31 +339,29 @@ async fn consumer(
         .map_err(|error| consumer_error(Box::new(error)))
 }
 
-async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let config = &shared.config;
+    // Messages arrive through the consumer, not the store's append signal.
+    let mut pacer = Pacer::new(shutdown, None, config.poll_interval, config.retry_after);
     let mut consumer_handle = None;
-    loop {
-        if *shutdown.borrow() {
+    while !pacer.stopping() {
+        let Some(outcome) = pacer
+            .unless_stopped(round(&shared, &mut consumer_handle))
+            .await
+        else {
             return;
-        }
-        let outcome = tokio::select! {
-            outcome = round(&shared, &mut consumer_handle) => outcome,
-            _ = shutdown.changed() => return,
         };
         let pause = match outcome {
-            Ok(Some(_)) => continue,
-            Ok(None) => config.poll_interval,
+            Ok(Some(_)) => Pause::None,
+            Ok(None) => Pause::Poll,
             Err(error) => {
                 tracing::warn!(subscription = %config.name, %error, "subscription batch failed; retrying");
                 shared.set_state(HealthState::Failing(error.to_string()));
                 consumer_handle = None;
-                config.retry_after
+                Pause::Retry
             }
         };
-        tokio::select! {
-            _ = shutdown.changed() => {}
-            _ = tokio::time::sleep(pause) => {}
-        }
+        pacer.pause(pause).await;
     }
 }
 

@@ -43,13 +43,7 @@ pub fn output(
     process: &'static str,
     returned: impl IntoDispatches,
 ) -> Result<Vec<Dispatch>, ProcessError> {
-    returned
-        .into_dispatches()
-        .map_err(|source| ProcessError::Handler {
-            process,
-            cause: String::from("an event"),
-            source,
-        })
+    dispatches_of(process, returned, || String::from("an event"))
 }
 
 /// A deadline handler's return value as the runtime takes it.
@@ -58,11 +52,21 @@ pub fn deadline_output(
     key: &str,
     returned: impl IntoDispatches,
 ) -> Result<Vec<Dispatch>, ProcessError> {
+    dispatches_of(process, returned, || format!("deadline `{key}`"))
+}
+
+/// The dispatches a handler returned, or its error naming the process and, made only on
+/// failure, what it was handling.
+fn dispatches_of(
+    process: &'static str,
+    returned: impl IntoDispatches,
+    cause: impl FnOnce() -> String,
+) -> Result<Vec<Dispatch>, ProcessError> {
     returned
         .into_dispatches()
         .map_err(|source| ProcessError::Handler {
             process,
-            cause: format!("deadline `{key}`"),
+            cause: cause(),
             source,
         })
 }

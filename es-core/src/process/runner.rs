@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
 
 use crate::envelope::{Payload, RecordedEvent};
 use crate::error::StoreError;
@@ -30,9 +29,10 @@ use crate::process::ids::command_id;
 use crate::process::manager::{
     Cause, Deadline, DeadlineChange, Process, ProcessManager, StoredDeadline,
 };
+use crate::read::background::{Pacer, Pause, Tasks};
 use crate::read::{
-    DaemonConfig, Docs, DocumentTable, DocumentWrite, GenerationStatus, HealthState, ListQuery,
-    ReadStore,
+    ensure_live, live_state, DaemonConfig, Docs, DocumentTable, DocumentWrite, HealthState,
+    ListQuery, ReadStore,
 };
 use crate::repository::CommandMetadata;
 
@@ -86,8 +86,7 @@ pub struct ProcessHealth {
 #[derive(Debug)]
 pub struct ProcessRunner {
     engine: Arc<dyn Round>,
-    task: JoinHandle<()>,
-    shutdown: watch::Sender<bool>,
+    task: Tasks,
 }
 
 impl ProcessRunner {
@@ -99,14 +98,29 @@ impl ProcessRunner {
         manager: P,
         config: ProcessConfig,
     ) -> Result<Self, ProcessError> {
-        let engine = Arc::new(Engine::prepare(store, dispatcher, clock, manager, config).await?);
-        let (shutdown, receiver) = watch::channel(false);
-        let task = tokio::spawn(run(Arc::clone(&engine) as Arc<dyn Round>, receiver));
-        Ok(ProcessRunner {
-            engine,
-            task,
-            shutdown,
-        })
+        if !valid_name(P::NAME) {
+            return Err(ProcessError::InvalidName(P::NAME));
+        }
+        let (state_table, deadline_table) = tables(P::NAME);
+        for table in [&state_table, &deadline_table] {
+            ensure_live(&*store, table, "process").await?;
+        }
+        let engine = Arc::new(Engine {
+            store,
+            dispatcher,
+            clock,
+            manager,
+            config,
+            state_table,
+            deadline_table,
+            health: Mutex::new((HealthState::Starting, 0)),
+            next_due: Mutex::new(NextDue::default()),
+            rounds: watch::Sender::new(Rounds::default()),
+            wake: Notify::new(),
+        });
+        let mut task = Tasks::default();
+        task.spawn(|shutdown| run(Arc::clone(&engine) as Arc<dyn Round>, shutdown));
+        Ok(ProcessRunner { engine, task })
     }
 
     /// Checkpoint, pending deadlines and state.
@@ -150,8 +164,7 @@ impl ProcessRunner {
 
     /// Stops after the current round and gives up the lease.
     pub async fn shutdown(self) {
-        self.shutdown.send_replace(true);
-        let _ = self.task.await;
+        self.task.stop().await;
         self.engine.release().await;
     }
 }
@@ -219,35 +232,26 @@ enum Progress {
     Standby,
 }
 
-async fn run(engine: Arc<dyn Round>, mut shutdown: watch::Receiver<bool>) {
-    let mut appended = engine.append_signal();
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
+async fn run(engine: Arc<dyn Round>, shutdown: watch::Receiver<bool>) {
+    let config = engine.config();
+    let mut pacer = Pacer::new(
+        shutdown,
+        engine.append_signal(),
+        config.poll_interval,
+        config.retry_after,
+    );
+    while !pacer.stopping() {
         let pause = match engine.round().await {
-            Ok(Progress::Busy) => continue,
-            Ok(Progress::Idle | Progress::Standby) => engine.config().poll_interval,
+            Ok(Progress::Busy) => Pause::None,
+            Ok(Progress::Idle | Progress::Standby) => Pause::Poll,
             Err(error) => {
                 tracing::warn!(%error, "process manager round failed; retrying");
                 engine.set_state(HealthState::Failing(error.to_string()));
-                engine.config().retry_after
+                Pause::Retry
             }
         };
-        let signal = async {
-            match &mut appended {
-                Some(receiver) => {
-                    let _ = receiver.changed().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = signal => {}
-            _ = shutdown.changed() => {}
-            _ = engine.woken() => {}
-            _ = tokio::time::sleep(pause) => {}
-        }
+        // A caller waiting for this process manager wakes it rather than wait out a pause.
+        pacer.pause_or(pause, engine.woken()).await;
     }
 }
 
@@ -276,42 +280,6 @@ impl<P: ProcessManager> std::fmt::Debug for Engine<P> {
 }
 
 impl<P: ProcessManager> Engine<P> {
-    async fn prepare(
-        store: Arc<dyn ReadStore>,
-        dispatcher: Dispatcher,
-        clock: Arc<dyn Clock>,
-        manager: P,
-        config: ProcessConfig,
-    ) -> Result<Self, ProcessError> {
-        if !valid_name(P::NAME) {
-            return Err(ProcessError::InvalidName(P::NAME));
-        }
-        let (state_table, deadline_table) = tables(P::NAME);
-        for table in [&state_table, &deadline_table] {
-            let exists = store
-                .generations(&table.projection)
-                .await?
-                .iter()
-                .any(|state| state.status == GenerationStatus::Live);
-            if !exists {
-                store.create_generation(table, "process").await?;
-            }
-        }
-        Ok(Engine {
-            store,
-            dispatcher,
-            clock,
-            manager,
-            config,
-            state_table,
-            deadline_table,
-            health: Mutex::new((HealthState::Starting, 0)),
-            next_due: Mutex::new(NextDue::default()),
-            rounds: watch::Sender::new(Rounds::default()),
-            wake: Notify::new(),
-        })
-    }
-
     fn lock_health(&self) -> std::sync::MutexGuard<'_, (HealthState, u64)> {
         // Each write replaces one whole field; a poisoned lock still holds whole fields.
         self.health.lock().unwrap_or_else(PoisonError::into_inner)
@@ -319,12 +287,8 @@ impl<P: ProcessManager> Engine<P> {
 
     /// The checkpoint (or firing counter) of one of its tables.
     async fn counter(&self, table: &DocumentTable) -> Result<u64, StoreError> {
-        Ok(self
-            .store
-            .generations(&table.projection)
+        Ok(live_state(&*self.store, &table.projection)
             .await?
-            .into_iter()
-            .find(|state| state.status == GenerationStatus::Live)
             .map_or(1, |state| state.checkpoint))
     }
 

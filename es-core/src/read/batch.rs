@@ -83,25 +83,34 @@ pub trait ErasedProjection: Send + Sync {
     }
 }
 
+/// The [`ErasedProjection`] getters that read the constants every kind of projection
+/// (documents, SQL) declares alike.
+macro_rules! declared_constants {
+    ($projection:ident) => {
+        fn name(&self) -> &'static str {
+            $projection::NAME
+        }
+
+        fn version(&self) -> &'static str {
+            $projection::VERSION
+        }
+
+        fn events(&self) -> &'static [&'static str] {
+            $projection::EVENTS
+        }
+
+        fn on_failure(&self) -> OnFailure {
+            $projection::ON_FAILURE
+        }
+    };
+}
+pub(crate) use declared_constants;
+
 impl<P: Projection> ErasedProjection for P {
-    fn name(&self) -> &'static str {
-        P::NAME
-    }
-
-    fn version(&self) -> &'static str {
-        P::VERSION
-    }
-
-    fn events(&self) -> &'static [&'static str] {
-        P::EVENTS
-    }
+    declared_constants!(P);
 
     fn indexes(&self) -> &'static [&'static str] {
         P::INDEXES
-    }
-
-    fn on_failure(&self) -> OnFailure {
-        P::ON_FAILURE
     }
 
     fn inline(&self) -> bool {

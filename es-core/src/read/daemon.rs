@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::error::{ProjectionError, StoreError};
+use crate::read::background::{wait_past, Pacer, Pause, Tasks};
 use crate::read::batch::{step, ReadAhead, Step};
 use crate::read::health::{self, HealthState, ProjectionHealth};
 use crate::read::store::{GenerationState, GenerationStatus, ReadStore};
-use crate::read::{table_of, ErasedProjection, Projections};
+use crate::read::{live_state, table_of, ErasedProjection, Projections};
 
 /// How a daemon paces itself.
 #[derive(Clone, Debug)]
@@ -63,8 +63,7 @@ impl Default for DaemonConfig {
 #[derive(Debug)]
 pub struct Daemon {
     shared: Arc<Shared>,
-    tasks: Vec<JoinHandle<()>>,
-    shutdown: watch::Sender<bool>,
+    tasks: Tasks,
 }
 
 #[derive(Debug)]
@@ -125,26 +124,24 @@ impl Daemon {
             states: Mutex::new(states),
             restarts,
         });
-        let (shutdown, _) = watch::channel(false);
-        let tasks = shared
-            .projections
-            .entries()
-            .iter()
-            .map(|projection| {
-                let worker = Worker {
+        let mut tasks = Tasks::default();
+        for projection in shared.projections.entries() {
+            tasks.spawn(|shutdown| {
+                Worker {
+                    pacer: Pacer::new(
+                        shutdown,
+                        shared.store.append_signal(),
+                        shared.config.poll_interval,
+                        shared.config.retry_after,
+                    ),
                     shared: Arc::clone(&shared),
                     projection: Arc::clone(projection),
-                    shutdown: shutdown.subscribe(),
                     ahead: ReadAhead::default(),
-                };
-                tokio::spawn(worker.run())
-            })
-            .collect();
-        Ok(Daemon {
-            shared,
-            tasks,
-            shutdown,
-        })
+                }
+                .run()
+            });
+        }
+        Ok(Daemon { shared, tasks })
     }
 
     /// For each projection: checkpoint, head, lag in events and seconds, state, and who
@@ -185,41 +182,21 @@ impl Daemon {
         let Some(sender) = self.shared.checkpoints.get(projection) else {
             return Err(ProjectionError::NotRegistered(projection.to_owned()));
         };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut receiver = sender.subscribe();
-        loop {
-            if *receiver.borrow_and_update() > position {
-                return Ok(true);
-            }
-            let stored = self
-                .shared
-                .store
-                .generations(projection)
+        let stored = || async {
+            let stored = live_state(&*self.shared.store, projection)
                 .await?
-                .into_iter()
-                .find(|state| state.status == GenerationStatus::Live)
                 .map_or(0, |state| state.checkpoint);
-            if stored > position {
-                sender.send_if_modified(|seen| {
-                    let newer = stored > *seen;
-                    if newer {
-                        *seen = stored;
-                    }
-                    newer
-                });
-                return Ok(true);
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(false);
-            }
-            // Woken by this process's worker, or after a short while to look at the store.
-            let _ = tokio::time::timeout(
-                (deadline - now).min(Duration::from_millis(50)),
-                receiver.changed(),
-            )
-            .await;
-        }
+            // Another process holds the projection: its progress is news to every waiter here.
+            sender.send_if_modified(|seen| {
+                let newer = stored > *seen;
+                if newer {
+                    *seen = stored;
+                }
+                newer
+            });
+            Ok::<_, StoreError>(stored)
+        };
+        Ok(wait_past(sender.subscribe(), position, timeout, stored).await?)
     }
 
     /// Makes a stopped projection try the event it stopped at again (after the cause was
@@ -234,10 +211,7 @@ impl Daemon {
 
     /// Stops every task after its current batch and gives up the leases.
     pub async fn shutdown(self) {
-        self.shutdown.send_replace(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.tasks.stop().await;
         for projection in self.shared.projections.entries() {
             let _ = self
                 .shared
@@ -326,60 +300,41 @@ pub(crate) async fn publish_swapped(
 struct Worker {
     shared: Arc<Shared>,
     projection: Arc<dyn ErasedProjection>,
-    shutdown: watch::Receiver<bool>,
+    pacer: Pacer,
     ahead: ReadAhead,
 }
 
 impl Worker {
     async fn run(mut self) {
         let name = self.projection.name();
-        let mut appended = self.shared.store.append_signal();
         let mut restarts = self.shared.restarts[name].subscribe();
         let mut cleared_stop = false;
-        loop {
-            if *self.shutdown.borrow() {
-                return;
-            }
-            match self.work(&mut cleared_stop).await {
-                Ok(Some(Step::Advanced { .. })) => continue,
+        while !self.pacer.stopping() {
+            let pause = match self.work(&mut cleared_stop).await {
+                Ok(Some(Step::Advanced { .. })) => Pause::None,
                 Ok(Some(Step::Stopped(stopped))) => {
                     tracing::error!(projection = name, position = stopped.position, error = %stopped.error, "projection stopped");
                     self.shared.set_state(name, HealthState::Stopped(stopped));
                     // Wait for a restart (or shutdown); the checkpoint stays at the event.
-                    tokio::select! {
-                        _ = restarts.changed() => cleared_stop = false,
-                        _ = self.shutdown.changed() => {}
+                    if self
+                        .pacer
+                        .unless_stopped(restarts.changed())
+                        .await
+                        .is_some()
+                    {
+                        cleared_stop = false;
                     }
-                    continue;
+                    Pause::None
                 }
-                Ok(Some(Step::CaughtUp)) | Ok(None) => {}
+                Ok(Some(Step::CaughtUp)) | Ok(None) => Pause::Poll,
                 Err(error) => {
                     tracing::warn!(projection = name, %error, "projection batch failed; retrying");
                     self.shared
                         .set_state(name, HealthState::Failing(error.to_string()));
-                    self.pause(self.shared.config.retry_after, &mut None).await;
-                    continue;
+                    Pause::Retry
                 }
-            }
-            let interval = self.shared.config.poll_interval;
-            self.pause(interval, &mut appended).await;
-        }
-    }
-
-    /// Waits for new events, a shutdown, or `interval`, whichever comes first.
-    async fn pause(&mut self, interval: Duration, appended: &mut Option<watch::Receiver<u64>>) {
-        let signal = async {
-            match appended {
-                Some(receiver) => {
-                    let _ = receiver.changed().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = signal => {}
-            _ = self.shutdown.changed() => {}
-            _ = tokio::time::sleep(interval) => {}
+            };
+            self.pacer.pause(pause).await;
         }
     }
 

@@ -1,8 +1,8 @@
 //! Retrying an event a projection set aside, once its cause is fixed.
 
 use crate::error::{ProjectionError, StoreError};
-use crate::read::store::{GenerationStatus, ReadStore};
-use crate::read::{table_of, Projections};
+use crate::read::store::ReadStore;
+use crate::read::{live_state, table_of, Projections};
 
 /// Applies the dead letter of `projection` at `position` to its live generation and removes
 /// it, in one transaction: applied once, however many callers retry at the same time (the
@@ -26,11 +26,8 @@ pub async fn retry_dead_letter(
         .into_iter()
         .find(|event| event.position == position)
         .ok_or_else(no_letter)?;
-    let live = store
-        .generations(projection)
+    let live = live_state(store, projection)
         .await?
-        .into_iter()
-        .find(|state| state.status == GenerationStatus::Live)
         .ok_or_else(|| ProjectionError::NotRegistered(projection.to_owned()))?;
     let table = table_of(&**entry, live.generation);
     let mut tx = store.begin().await?;

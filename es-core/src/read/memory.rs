@@ -95,18 +95,7 @@ impl ReadStore for MemoryStore {
             .generations
             .keys()
             .any(|(projection, _)| *projection == table.projection);
-        let state = GenerationState {
-            projection: table.projection.clone(),
-            generation: table.generation,
-            version: version.to_owned(),
-            checkpoint: 1,
-            status: if first {
-                GenerationStatus::Live
-            } else {
-                GenerationStatus::Building
-            },
-            stopped: None,
-        };
+        let state = GenerationState::created(table, version, first);
         models.generations.insert(key_of(table), state.clone());
         models.tables.entry(key_of(table)).or_default();
         Ok(state)

@@ -9,12 +9,14 @@
 //! wants to read its own write waits for it explicitly, with a timeout
 //! ([`Daemon::wait_for`]).
 
+pub(crate) mod background;
 mod batch;
 mod daemon;
 mod dead_letters;
 mod docs;
 mod forward;
 mod health;
+pub(crate) mod list_sql;
 pub(crate) mod memory;
 mod projection;
 mod query;
@@ -153,17 +155,39 @@ impl Projections {
     }
 }
 
+/// The state of the live generation of `projection`, if it has one.
+pub(crate) async fn live_state(
+    store: &dyn ReadStore,
+    projection: &str,
+) -> Result<Option<GenerationState>, crate::error::StoreError> {
+    Ok(store
+        .generations(projection)
+        .await?
+        .into_iter()
+        .find(|state| state.status == GenerationStatus::Live))
+}
+
 /// The live generation of `projection`, if it has one.
 pub(crate) async fn live_generation(
     store: &dyn ReadStore,
     projection: &str,
 ) -> Result<Option<u32>, crate::error::StoreError> {
-    Ok(store
-        .generations(projection)
+    Ok(live_state(store, projection)
         .await?
-        .into_iter()
-        .find(|state| state.status == GenerationStatus::Live)
         .map(|state| state.generation))
+}
+
+/// The state of the live generation of `table`'s projection, made (as `table`, at `version`)
+/// when it has none.
+pub(crate) async fn ensure_live(
+    store: &dyn ReadStore,
+    table: &DocumentTable,
+    version: &str,
+) -> Result<GenerationState, crate::error::StoreError> {
+    match live_state(store, &table.projection).await? {
+        Some(live) => Ok(live),
+        None => store.create_generation(table, version).await,
+    }
 }
 
 /// The table of the live generation of `projection`, made (generation 1) when it has none.
@@ -171,21 +195,8 @@ pub(crate) async fn live_table(
     store: &dyn ReadStore,
     projection: &dyn ErasedProjection,
 ) -> Result<DocumentTable, crate::error::StoreError> {
-    let live = store
-        .generations(projection.name())
-        .await?
-        .into_iter()
-        .find(|state| state.status == GenerationStatus::Live);
-    let generation = match live {
-        Some(live) => live.generation,
-        None => {
-            store
-                .create_generation(&table_of(projection, 1), projection.version())
-                .await?
-                .generation
-        }
-    };
-    Ok(table_of(projection, generation))
+    let live = ensure_live(store, &table_of(projection, 1), projection.version()).await?;
+    Ok(table_of(projection, live.generation))
 }
 
 /// The table of one generation of `projection`.

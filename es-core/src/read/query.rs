@@ -64,16 +64,7 @@ pub trait ReadStoreExt: ReadStore {
     where
         Self: Sized,
     {
-        Documents {
-            store: self,
-            query: ListQuery {
-                limit: 100,
-                ..ListQuery::default()
-            },
-            filter: None,
-            order: None,
-            projection: PhantomData,
-        }
+        Documents::of(self)
     }
 }
 

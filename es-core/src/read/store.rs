@@ -94,6 +94,25 @@ pub struct GenerationState {
     pub stopped: Option<Stopped>,
 }
 
+impl GenerationState {
+    /// A generation `create_generation` just made, at `version`, from the start of the log:
+    /// live when it is the projection's `first`, else building beside the live one.
+    pub(crate) fn created(table: &DocumentTable, version: &str, first: bool) -> Self {
+        GenerationState {
+            projection: table.projection.clone(),
+            generation: table.generation,
+            version: version.to_owned(),
+            checkpoint: 1,
+            status: if first {
+                GenerationStatus::Live
+            } else {
+                GenerationStatus::Building
+            },
+            stopped: None,
+        }
+    }
+}
+
 /// The role of a generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GenerationStatus {

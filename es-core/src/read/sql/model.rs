@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use crate::envelope::{Payload, RecordedEvent};
 use crate::error::{ProjectionError, StoreError};
-use crate::read::batch::{BatchOutcome, ErasedProjection};
+use crate::read::batch::{declared_constants, BatchOutcome, ErasedProjection};
 use crate::read::projection::OnFailure;
 use crate::read::sql::names::{generation_table, valid_table, SqlTx};
 use crate::read::sql::{unsupported, SqlProjection};
@@ -207,24 +207,10 @@ fn failed_on<P: SqlProjection>(
 }
 
 impl<P: SqlProjection> ErasedProjection for SqlModel<P> {
-    fn name(&self) -> &'static str {
-        P::NAME
-    }
-
-    fn version(&self) -> &'static str {
-        P::VERSION
-    }
-
-    fn events(&self) -> &'static [&'static str] {
-        P::EVENTS
-    }
+    declared_constants!(P);
 
     fn indexes(&self) -> &'static [&'static str] {
         &[]
-    }
-
-    fn on_failure(&self) -> OnFailure {
-        P::ON_FAILURE
     }
 
     fn inline(&self) -> bool {

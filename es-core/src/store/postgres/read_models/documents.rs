@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 
 use crate::envelope::Payload;
 use crate::error::StoreError;
+use crate::read::list_sql::{index_column, page_clauses};
 use crate::read::{DocumentRow, DocumentTable, DocumentWrite, ListQuery};
 
 const TABLE: &str = include_str!("sql/document_table.sql");
@@ -42,7 +43,7 @@ impl TableName {
     /// The statements creating the table and its indexes.
     pub(super) fn create(&self, table: &DocumentTable) -> String {
         let index_columns: String = (0..table.indexes.len())
-            .map(|index| format!(",\n    {} text COLLATE \"C\"", column(index)))
+            .map(|index| format!(",\n    {} text COLLATE \"C\"", index_column(index)))
             .collect();
         let mut sql = TABLE
             .replace("{table}", &self.quoted)
@@ -52,7 +53,7 @@ impl TableName {
             sql.push_str(
                 &INDEX
                     .replace("{table}", &self.quoted)
-                    .replace("{column}", &column(index)),
+                    .replace("{column}", &index_column(index)),
             );
         }
         sql
@@ -78,44 +79,11 @@ impl TableName {
     /// The list statement: `$1` the limit, then the filter's value, then the cursor (the key,
     /// or with an order the value and the key), as `list_documents` passes them.
     pub(super) fn list(&self, query: &ListQuery) -> String {
-        let mut conditions = Vec::new();
         let mut parameter = 1;
-        if let Some((index, _)) = &query.filter {
+        let (filter, order) = page_clauses(query, |_| {
             parameter += 1;
-            conditions.push(format!("{} = ${parameter}::text", column(*index)));
-        }
-        let order = match &query.order {
-            // Row values compare as (value, key), which the field's index holds in that order.
-            Some(order) => {
-                let field = column(order.index);
-                let (direction, past) = if order.descending {
-                    ("DESC", "<")
-                } else {
-                    ("ASC", ">")
-                };
-                conditions.push(format!("{field} IS NOT NULL"));
-                if order.after.is_some() {
-                    conditions.push(format!(
-                        "({field}, key) {past} (${}::text, ${}::text)",
-                        parameter + 1,
-                        parameter + 2
-                    ));
-                }
-                format!("{field} {direction}, key {direction}")
-            }
-            None => {
-                if query.after.is_some() {
-                    parameter += 1;
-                    conditions.push(format!("key > ${parameter}::text"));
-                }
-                "key".to_owned()
-            }
-        };
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+            format!("${parameter}::text")
+        });
         format!(
             "SELECT key, body::text AS body FROM {}{filter} ORDER BY {order} LIMIT $1::bigint",
             self.quoted
@@ -125,7 +93,7 @@ impl TableName {
     /// One statement storing every document of a batch: `$1` keys, `$2` bodies, then one
     /// array per indexed field.
     pub(super) fn upsert(&self, table: &DocumentTable) -> String {
-        let columns: Vec<String> = (0..table.indexes.len()).map(column).collect();
+        let columns: Vec<String> = (0..table.indexes.len()).map(index_column).collect();
         let arrays: String = (0..columns.len())
             .map(|index| format!(", ${}::text[]", index + 3))
             .collect();
@@ -150,11 +118,6 @@ impl TableName {
     pub(super) fn delete(&self) -> String {
         format!("DELETE FROM {} WHERE key = ANY($1::text[])", self.quoted)
     }
-}
-
-/// The column of the `index`th indexed field.
-fn column(index: usize) -> String {
-    format!("idx_{index}")
 }
 
 /// A batch's writes as statement parameters: the last write of each key wins, and keys are

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{backend, decode};
 use crate::error::StoreError;
+use crate::read::list_sql::{index_column, page_clauses};
 use crate::read::{DocumentRow, DocumentTable, DocumentWrite, ListQuery};
 
 const CREATE_TABLE: &str = include_str!("document_table.sql");
@@ -15,11 +16,6 @@ const CREATE_INDEX: &str = include_str!("document_index.sql");
 /// table name spliced into SQL is quoted anyway, so no name can ever change a statement.
 pub(in super::super) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// The column of the `n`th indexed field.
-fn index_column(n: usize) -> String {
-    format!("idx_{n}")
 }
 
 /// The name of the index on the `n`th indexed field.
@@ -69,37 +65,7 @@ fn get_sql(table: &DocumentTable) -> String {
 /// The statement that reads a page: filtered on the `filter`th indexed field (`:value`)
 /// if given, after the key `:after` if `after`, in key order, `:limit` rows at most.
 pub(in super::super) fn list_sql(table: &DocumentTable, query: &ListQuery) -> String {
-    let mut conditions = Vec::new();
-    if let Some((n, _)) = &query.filter {
-        conditions.push(format!("{} = :value", index_column(*n)));
-    }
-    let order = match &query.order {
-        // Row values compare as (value, key), which the field's index holds in that order.
-        Some(order) => {
-            let column = index_column(order.index);
-            let (direction, past) = if order.descending {
-                ("DESC", "<")
-            } else {
-                ("ASC", ">")
-            };
-            conditions.push(format!("{column} IS NOT NULL"));
-            if order.after.is_some() {
-                conditions.push(format!("({column}, key) {past} (:after_value, :after_key)"));
-            }
-            format!("{column} {direction}, key {direction}")
-        }
-        None => {
-            if query.after.is_some() {
-                conditions.push("key > :after".to_owned());
-            }
-            "key".to_owned()
-        }
-    };
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
+    let (filter, order) = page_clauses(query, |name| format!(":{name}"));
     format!(
         "SELECT {} FROM {}{filter} ORDER BY {order} LIMIT :limit",
         decode::DOCUMENT,

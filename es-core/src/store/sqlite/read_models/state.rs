@@ -83,18 +83,7 @@ pub(super) fn create_generation(
                 .prepare_cached("SELECT 1 FROM es_projection_generations WHERE projection = ?1")
                 .and_then(|mut statement| statement.exists([&table.projection]))
                 .map_err(backend("reading SQLite projection generations"))?;
-            let state = GenerationState {
-                projection: table.projection.clone(),
-                generation: table.generation,
-                version: version.to_owned(),
-                checkpoint: 1,
-                status: if first {
-                    GenerationStatus::Live
-                } else {
-                    GenerationStatus::Building
-                },
-                stopped: None,
-            };
+            let state = GenerationState::created(table, version, first);
             transaction
                 .prepare_cached(
                     "INSERT INTO es_projection_generations \
