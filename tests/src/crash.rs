@@ -163,3 +163,31 @@ pub async fn open(spec: &str) -> Arc<dyn Store> {
     }
     panic!("unknown store spec `{spec}`")
 }
+
+/// The head position once no write is still landing: polled until it stays the same for
+/// half a second (at most 30 s).
+///
+/// A killed child's last append can commit after the child is gone: PostgreSQL runs a
+/// statement it has fully received, and commits it, before it notices the client left. A
+/// test that takes the head right after the kill may miss that event, and then find it in
+/// the log it compares against.
+pub async fn settled_head(store: &dyn Store) -> u64 {
+    const QUIET: std::time::Duration = std::time::Duration::from_millis(500);
+    const STEP: std::time::Duration = std::time::Duration::from_millis(50);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut head = store.head_position().await.expect("the head position");
+    let mut quiet_since = std::time::Instant::now();
+    while quiet_since.elapsed() < QUIET {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the head kept moving for 30 s after the writers were killed"
+        );
+        tokio::time::sleep(STEP).await;
+        let now = store.head_position().await.expect("the head position");
+        if now != head {
+            head = now;
+            quiet_since = std::time::Instant::now();
+        }
+    }
+    head
+}

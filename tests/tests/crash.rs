@@ -153,7 +153,7 @@ async fn crash_projection(spec: &str, store: Arc<dyn Store>, label: &str) {
     let daemon = Daemon::start(store.clone(), es_tests::crash::crash_projections())
         .await
         .unwrap();
-    let head = store.head_position().await.unwrap();
+    let head = es_tests::crash::settled_head(&*store).await;
     for projection in ["crash_tallies", "crash_sql_tallies"] {
         assert!(daemon
             .wait_for(projection, head, Duration::from_secs(60))

@@ -380,7 +380,7 @@ async fn crash_publisher_cycles(
     let publisher = Publisher::start(store.clone(), context.clone(), config)
         .await
         .unwrap();
-    let head = store.head_position().await.unwrap();
+    let head = es_tests::crash::settled_head(&*store).await;
     assert!(publisher
         .wait_for(head, Duration::from_secs(120))
         .await

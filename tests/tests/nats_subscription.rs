@@ -273,7 +273,7 @@ async fn crash_subscription_cycles(
         appender.kill().unwrap();
         appender.wait().unwrap();
     }
-    let head = source.head_position().await.unwrap();
+    let head = es_tests::crash::settled_head(&*source).await;
     assert!(publisher
         .wait_for(head, Duration::from_secs(120))
         .await
