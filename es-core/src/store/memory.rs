@@ -9,8 +9,10 @@ use foldhash::fast::RandomState;
 use uuid::Uuid;
 
 use crate::envelope::{NewEvent, RecordedEvent};
-use crate::error::{Conflict, StoreError};
-use crate::store::{EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload};
+use crate::error::StoreError;
+use crate::store::{
+    conflict, recorded, EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload,
+};
 use crate::stream::StreamId;
 
 /// An event store in process memory, safe to share between tasks (clone it: clones share data).
@@ -56,6 +58,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The stream's version: how many events it holds (0 when it has none).
+    fn version(&self, stream: &StreamId) -> u64 {
+        self.streams.get(stream).map_or(0, |v| v.len() as u64)
+    }
+
     /// Up to `limit` events of one stream from `from_version`, in order.
     fn stream_slice<'a>(
         &'a self,
@@ -94,16 +101,10 @@ impl MemoryStore {
         events
             .into_iter()
             .enumerate()
-            .map(|(offset, event)| RecordedEvent {
-                // Shares its text with every envelope of the stream: nothing is copied.
-                stream: stream.clone(),
-                version: actual + offset as u64 + 1,
-                position: (first + offset) as u64 + 1,
-                recorded_at,
-                event_name: event.event_name,
-                schema_version: event.schema_version,
-                metadata: event.metadata,
-                event: event.payload,
+            .map(|(offset, event)| {
+                let version = actual + offset as u64 + 1;
+                let position = (first + offset) as u64 + 1;
+                recorded(event, stream, (version, position), recorded_at)
             })
             .collect()
     }
@@ -166,15 +167,8 @@ impl MemoryStore {
                 ));
             }
         }
-        let actual = inner.streams.get(stream).map_or(0, |v| v.len() as u64);
-        if !expected.accepts(actual) {
-            return Err(Conflict {
-                stream: stream.clone(),
-                expected,
-                actual,
-            }
-            .into());
-        }
+        let actual = inner.version(stream);
+        expected.check(stream, actual)?;
         Ok(Decided::New(Self::records(inner, stream, actual, events)))
     }
 
@@ -188,12 +182,7 @@ impl MemoryStore {
         if inner.all.len() == log_length {
             return Ok(());
         }
-        Err(Conflict {
-            stream: stream.clone(),
-            expected,
-            actual: inner.streams.get(stream).map_or(0, |v| v.len() as u64),
-        }
-        .into())
+        Err(conflict(stream, expected, inner.version(stream)))
     }
 
     /// The log, locked for writing.
@@ -305,11 +294,7 @@ impl EventLog for MemoryStore {
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        Ok(self
-            .read()
-            .streams
-            .get(stream)
-            .map_or(0, |v| v.len() as u64))
+        Ok(self.read().version(stream))
     }
 }
 

@@ -119,6 +119,19 @@ struct Shared {
     listener: listener::Listener,
 }
 
+impl Shared {
+    /// Runs one statement on a pooled connection, outside any transaction: every read and
+    /// every write that cannot leave anything half-done goes through here.
+    async fn query_pooled(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        context: &'static str,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        connection::query_pooled(&self.pool, &self.timeouts, sql, params, context).await
+    }
+}
+
 /// SQL text with the schema name filled in once (a checked identifier, never a value).
 #[derive(Debug)]
 struct Sql {
@@ -232,7 +245,7 @@ impl EventLog for PostgresStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<StoredPayload>, StoreError> {
-        read::read_stream_payloads(&self.shared, stream, from_version, limit).await
+        read::read_stream(&self.shared, stream, from_version, limit).await
     }
 
     async fn read_aggregate_type(

@@ -114,7 +114,7 @@ mod tests;
 pub use schema::LayoutError;
 
 use crate::envelope::{NewEvent, RecordedEvent};
-use crate::error::{Conflict, StoreError};
+use crate::error::StoreError;
 use crate::store::{EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload};
 use crate::stream::StreamId;
 
@@ -281,14 +281,7 @@ impl EventLog for SqliteStore {
         if events.is_empty() {
             // Nothing to write: check the expectation on a reader, without the write lock.
             let actual = self.stream_version(stream).await?;
-            if !expected.accepts(actual) {
-                return Err(Conflict {
-                    stream: stream.clone(),
-                    expected,
-                    actual,
-                }
-                .into());
-            }
+            expected.check(stream, actual)?;
             return Ok(Vec::new());
         }
         let stream = stream.clone();
@@ -337,10 +330,8 @@ impl EventLog for SqliteStore {
         limit: usize,
     ) -> Result<Vec<StoredPayload>, StoreError> {
         let stream = stream.clone();
-        self.read(move |connection| {
-            read::read_stream_payloads(connection, &stream, from_version, limit)
-        })
-        .await
+        self.read(move |connection| read::read_stream(connection, &stream, from_version, limit))
+            .await
     }
 
     async fn read_aggregate_type(

@@ -235,7 +235,7 @@ async fn reading_by_aggregate_type_seeks_an_index_in_position_order() {
         ))
         .unwrap();
     let details: Vec<String> = plan
-        .query_map(rusqlite::params!["post", 1, 100], |row| row.get(3))
+        .query_map(rusqlite::params![1, 100, "post"], |row| row.get(3))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
