@@ -9,8 +9,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::*;
-use crate::envelope::{Metadata, Payload};
+use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
 use crate::error::Corruption;
+use crate::store::{EventLog, ExpectedVersion, StoredPayload};
 
 fn url() -> String {
     std::env::var("ES_POSTGRES_URL")
