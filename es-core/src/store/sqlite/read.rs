@@ -12,6 +12,9 @@ use crate::error::StoreError;
 use crate::store::StoredPayload;
 use crate::stream::StreamId;
 
+/// What an event read says it was doing when it fails.
+const EVENTS: &str = "reading SQLite events";
+
 /// Where a read starts and how many rows it may return, as SQLite integers; `None` when it
 /// cannot return anything (no row has a version or position beyond `i64::MAX`).
 fn window(from: u64, limit: usize) -> Option<(i64, i64)> {
@@ -21,21 +24,20 @@ fn window(from: u64, limit: usize) -> Option<(i64, i64)> {
     (limit > 0).then_some((from, limit))
 }
 
-/// Runs `sql` and decodes each row with `decode`.
-fn query<T>(
+/// Runs `sql` and decodes each row with `decode`; `reading` says what, should it fail.
+pub(super) fn query<T>(
     connection: &Connection,
     sql: &str,
     params: impl Params,
+    reading: &'static str,
     mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut statement = connection
         .prepare_cached(sql)
         .map_err(backend("preparing a SQLite read"))?;
-    let mut rows = statement
-        .query(params)
-        .map_err(backend("reading SQLite events"))?;
+    let mut rows = statement.query(params).map_err(backend(reading))?;
     let mut decoded = Vec::new();
-    while let Some(row) = rows.next().map_err(backend("reading SQLite events"))? {
+    while let Some(row) = rows.next().map_err(backend(reading))? {
         decoded.push(decode(row)?);
     }
     Ok(decoded)
@@ -86,6 +88,7 @@ pub(super) fn read_stream<T: StreamRow>(
             T::COLUMNS
         ),
         params![stream.as_str(), from, limit],
+        EVENTS,
         |row| T::decode(&mut decoder, row),
     )
 }
@@ -104,6 +107,7 @@ pub(super) fn command_events(
             decode::EVENT
         ),
         params![command_id.to_string(), stream.as_str()],
+        EVENTS,
         |row| decoder.event(row),
     )
 }
@@ -155,7 +159,9 @@ fn log_events(
     let window: [&dyn ToSql; 2] = [&from, &limit];
     let params: Vec<&dyn ToSql> = window.into_iter().chain(filter.iter().copied()).collect();
     let mut decoder = Decoder::default();
-    query(connection, sql, params.as_slice(), |row| decoder.event(row))
+    query(connection, sql, params.as_slice(), EVENTS, |row| {
+        decoder.event(row)
+    })
 }
 
 /// The version of the stream's last event, 0 when it has none. Reads only the naming
@@ -195,6 +201,6 @@ fn last_row(
     params: impl Params,
     decode: impl FnMut(&Row<'_>) -> Result<u64, StoreError>,
 ) -> Result<u64, StoreError> {
-    let found = query(connection, sql, params, decode)?;
+    let found = query(connection, sql, params, "reading a SQLite version", decode)?;
     Ok(found.first().copied().unwrap_or(0))
 }
