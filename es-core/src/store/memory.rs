@@ -252,7 +252,7 @@ event_log! {
             let inner = self.read();
             Ok(inner
                 .stream_slice(stream, from_version, limit)
-                .map(|event| StoredPayload {
+                .map(|event| crate::store::StoredPayload {
                     version: event.version,
                     event_name: event.event_name.clone(),
                     schema_version: event.schema_version,
