@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::envelope::{Payload, RecordedEvent};
-use crate::error::StoreError;
+use crate::envelope::{NewEvent, Payload, RecordedEvent};
+use crate::error::{Conflict, StoreError};
 use crate::stream::StreamId;
 
 mod forward;
@@ -12,6 +12,7 @@ pub(crate) mod memory;
 mod paging;
 mod snapshot;
 
+pub(crate) use forward::event_log;
 pub use paging::EventLogExt;
 pub use snapshot::{Snapshot, SnapshotStore};
 
@@ -35,6 +36,46 @@ impl ExpectedVersion {
             ExpectedVersion::NoStream => actual == 0,
             ExpectedVersion::Exact(expected) => expected == actual,
         }
+    }
+
+    /// Refuses a stream at `actual` that this does not accept, with the conflict every store
+    /// reports.
+    pub(crate) fn check(self, stream: &StreamId, actual: u64) -> Result<(), StoreError> {
+        if self.accepts(actual) {
+            return Ok(());
+        }
+        Err(conflict(stream, self, actual))
+    }
+}
+
+/// The error of an append that found `stream` at `actual`, not where `expected` said.
+pub(crate) fn conflict(stream: &StreamId, expected: ExpectedVersion, actual: u64) -> StoreError {
+    Conflict {
+        stream: stream.clone(),
+        expected,
+        actual,
+    }
+    .into()
+}
+
+/// What `event` becomes once stored in `stream` at `version` and `position`: every store
+/// assigns those and the time, and moves the rest over unchanged.
+pub(crate) fn recorded(
+    event: NewEvent,
+    stream: &StreamId,
+    (version, position): (u64, u64),
+    recorded_at: DateTime<Utc>,
+) -> RecordedEvent {
+    RecordedEvent {
+        // Shares its text with every envelope of the stream: nothing is copied.
+        stream: stream.clone(),
+        version,
+        position,
+        recorded_at,
+        event_name: event.event_name,
+        schema_version: event.schema_version,
+        metadata: event.metadata,
+        event: event.payload,
     }
 }
 
@@ -103,7 +144,7 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
-        events: Vec<crate::NewEvent>,
+        events: Vec<NewEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Up to `limit` events of one stream with versions from `from_version` (inclusive), in order.

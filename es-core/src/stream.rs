@@ -92,18 +92,24 @@ impl fmt::Debug for StreamId {
     }
 }
 
-fn check_aggregate_type(aggregate_type: &str) -> Result<(), Refusal> {
-    let field = Field::AggregateType;
-    if aggregate_type.is_empty() {
+/// Refuses an empty `value` of `field`, or one longer than `max` bytes.
+fn check_length(field: Field, value: &str, max: usize) -> Result<(), Refusal> {
+    if value.is_empty() {
         return Err(Refusal::Empty { field });
     }
-    if aggregate_type.len() > MAX_AGGREGATE_TYPE_BYTES {
+    if value.len() > max {
         return Err(Refusal::TooLong {
             field,
-            bytes: aggregate_type.len(),
-            max: MAX_AGGREGATE_TYPE_BYTES,
+            bytes: value.len(),
+            max,
         });
     }
+    Ok(())
+}
+
+fn check_aggregate_type(aggregate_type: &str) -> Result<(), Refusal> {
+    let field = Field::AggregateType;
+    check_length(field, aggregate_type, MAX_AGGREGATE_TYPE_BYTES)?;
     match aggregate_type
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
@@ -115,16 +121,7 @@ fn check_aggregate_type(aggregate_type: &str) -> Result<(), Refusal> {
 
 fn check_aggregate_id(aggregate_id: &str) -> Result<(), Refusal> {
     let field = Field::AggregateId;
-    if aggregate_id.is_empty() {
-        return Err(Refusal::Empty { field });
-    }
-    if aggregate_id.len() > MAX_AGGREGATE_ID_BYTES {
-        return Err(Refusal::TooLong {
-            field,
-            bytes: aggregate_id.len(),
-            max: MAX_AGGREGATE_ID_BYTES,
-        });
-    }
+    check_length(field, aggregate_id, MAX_AGGREGATE_ID_BYTES)?;
     if aggregate_id.contains('\0') {
         return Err(Refusal::Character {
             field,

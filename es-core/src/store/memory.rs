@@ -9,8 +9,8 @@ use foldhash::fast::RandomState;
 use uuid::Uuid;
 
 use crate::envelope::{NewEvent, RecordedEvent};
-use crate::error::{Conflict, StoreError};
-use crate::store::{EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload};
+use crate::error::StoreError;
+use crate::store::{conflict, event_log, recorded, ExpectedVersion, Snapshot, SnapshotStore};
 use crate::stream::StreamId;
 
 /// An event store in process memory, safe to share between tasks (clone it: clones share data).
@@ -56,6 +56,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The stream's version: how many events it holds (0 when it has none).
+    fn version(&self, stream: &StreamId) -> u64 {
+        self.streams.get(stream).map_or(0, |v| v.len() as u64)
+    }
+
     /// Up to `limit` events of one stream from `from_version`, in order.
     fn stream_slice<'a>(
         &'a self,
@@ -94,16 +99,10 @@ impl MemoryStore {
         events
             .into_iter()
             .enumerate()
-            .map(|(offset, event)| RecordedEvent {
-                // Shares its text with every envelope of the stream: nothing is copied.
-                stream: stream.clone(),
-                version: actual + offset as u64 + 1,
-                position: (first + offset) as u64 + 1,
-                recorded_at,
-                event_name: event.event_name,
-                schema_version: event.schema_version,
-                metadata: event.metadata,
-                event: event.payload,
+            .map(|(offset, event)| {
+                let version = actual + offset as u64 + 1;
+                let position = (first + offset) as u64 + 1;
+                recorded(event, stream, (version, position), recorded_at)
             })
             .collect()
     }
@@ -166,15 +165,8 @@ impl MemoryStore {
                 ));
             }
         }
-        let actual = inner.streams.get(stream).map_or(0, |v| v.len() as u64);
-        if !expected.accepts(actual) {
-            return Err(Conflict {
-                stream: stream.clone(),
-                expected,
-                actual,
-            }
-            .into());
-        }
+        let actual = inner.version(stream);
+        expected.check(stream, actual)?;
         Ok(Decided::New(Self::records(inner, stream, actual, events)))
     }
 
@@ -188,12 +180,7 @@ impl MemoryStore {
         if inner.all.len() == log_length {
             return Ok(());
         }
-        Err(Conflict {
-            stream: stream.clone(),
-            expected,
-            actual: inner.streams.get(stream).map_or(0, |v| v.len() as u64),
-        }
-        .into())
+        Err(conflict(stream, expected, inner.version(stream)))
     }
 
     /// The log, locked for writing.
@@ -239,77 +226,50 @@ impl MemoryStore {
     }
 }
 
-#[async_trait]
-impl EventLog for MemoryStore {
-    async fn append(
-        &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        crate::limits::check_append(stream, &events)?;
-        let mut inner = self.write();
-        let inner = &mut *inner;
-        match Self::decide(inner, stream, expected, events)? {
-            Decided::AlreadyAppended(first_run) => Ok(first_run),
-            Decided::New(recorded) => {
-                self.push_records(inner, stream, recorded.clone());
-                Ok(recorded)
+event_log! {
+    impl for MemoryStore {
+        append(&self, stream, expected, events) {
+            crate::limits::check_append(stream, &events)?;
+            let mut inner = self.write();
+            let inner = &mut *inner;
+            match Self::decide(inner, stream, expected, events)? {
+                Decided::AlreadyAppended(first_run) => Ok(first_run),
+                Decided::New(recorded) => {
+                    self.push_records(inner, stream, recorded.clone());
+                    Ok(recorded)
+                }
             }
         }
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &StreamId,
-        from_version: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let inner = self.read();
-        Ok(inner
-            .stream_slice(stream, from_version, limit)
-            .cloned()
-            .collect())
-    }
-
-    async fn read_stream_payloads(
-        &self,
-        stream: &StreamId,
-        from_version: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredPayload>, StoreError> {
-        // Clones only what replay needs; the payload and name are shared, not copied.
-        let inner = self.read();
-        Ok(inner
-            .stream_slice(stream, from_version, limit)
-            .map(|event| StoredPayload {
-                version: event.version,
-                event_name: event.event_name.clone(),
-                schema_version: event.schema_version,
-                recorded_at: event.recorded_at,
-                payload: event.event.clone(),
-            })
-            .collect())
-    }
-
-    async fn read_all(
-        &self,
-        from_position: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        Ok(self.read_all_at(from_position, limit).0)
-    }
-
-    async fn head_position(&self) -> Result<u64, StoreError> {
-        Ok(self.read().all.len() as u64)
-    }
-
-    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        Ok(self
-            .read()
-            .streams
-            .get(stream)
-            .map_or(0, |v| v.len() as u64))
+        read_stream(&self, stream, from_version, limit) {
+            let inner = self.read();
+            Ok(inner
+                .stream_slice(stream, from_version, limit)
+                .cloned()
+                .collect())
+        }
+        read_stream_payloads(&self, stream, from_version, limit) {
+            // Clones only what replay needs; the payload and name are shared, not copied.
+            let inner = self.read();
+            Ok(inner
+                .stream_slice(stream, from_version, limit)
+                .map(|event| crate::store::StoredPayload {
+                    version: event.version,
+                    event_name: event.event_name.clone(),
+                    schema_version: event.schema_version,
+                    recorded_at: event.recorded_at,
+                    payload: event.event.clone(),
+                })
+                .collect())
+        }
+        read_all(&self, from_position, limit) {
+            Ok(self.read_all_at(from_position, limit).0)
+        }
+        head_position(&self) {
+            Ok(self.read().all.len() as u64)
+        }
+        stream_version(&self, stream) {
+            Ok(self.read().version(stream))
+        }
     }
 }
 

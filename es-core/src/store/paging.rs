@@ -17,13 +17,9 @@ pub trait EventLogExt: EventLog {
         stream: &'a StreamId,
         from_version: u64,
     ) -> BoxStream<'a, Result<RecordedEvent, StoreError>> {
-        contiguous(
-            stream,
-            from_version,
-            PAGE_SIZE,
-            move |from| self.read_stream(stream, from, PAGE_SIZE),
-            |event| (event.version, &event.event_name),
-        )
+        contiguous(stream, from_version, PAGE_SIZE, move |from| {
+            self.read_stream(stream, from, PAGE_SIZE)
+        })
     }
 
     /// Streams what replay needs of one stream's events from `from_version`, a page at a
@@ -33,13 +29,9 @@ pub trait EventLogExt: EventLog {
         stream: &'a StreamId,
         from_version: u64,
     ) -> BoxStream<'a, Result<StoredPayload, StoreError>> {
-        contiguous(
-            stream,
-            from_version,
-            REPLAY_PAGE_SIZE,
-            move |from| self.read_stream_payloads(stream, from, REPLAY_PAGE_SIZE),
-            |event| (event.version, &event.event_name),
-        )
+        contiguous(stream, from_version, REPLAY_PAGE_SIZE, move |from| {
+            self.read_stream_payloads(stream, from, REPLAY_PAGE_SIZE)
+        })
     }
 
     /// Streams every event from `from_position`, a page at a time, until the end of the store.
@@ -62,16 +54,33 @@ pub trait EventLogExt: EventLog {
 
 impl<L: EventLog + ?Sized> EventLogExt for L {}
 
+/// What a stream's page holds: whole events or replay's payloads, each at a version.
+trait Versioned {
+    /// Its version, and its event name for naming it when the version is wrong.
+    fn place(&self) -> (u64, &std::sync::Arc<str>);
+}
+
+impl Versioned for RecordedEvent {
+    fn place(&self) -> (u64, &std::sync::Arc<str>) {
+        (self.version, &self.event_name)
+    }
+}
+
+impl Versioned for StoredPayload {
+    fn place(&self) -> (u64, &std::sync::Arc<str>) {
+        (self.version, &self.event_name)
+    }
+}
+
 /// Pages through one stream, failing at the first version that is not the one expected.
 fn contiguous<'a, T, F, Fut>(
     stream: &'a StreamId,
     from_version: u64,
     page_size: usize,
     fetch: F,
-    place: fn(&T) -> (u64, &std::sync::Arc<str>),
 ) -> BoxStream<'a, Result<T, StoreError>>
 where
-    T: Send + 'a,
+    T: Versioned + Send + 'a,
     F: Fn(u64) -> Fut + Send + Sync + 'a,
     Fut: std::future::Future<Output = Result<Vec<T>, StoreError>> + Send + 'a,
 {
@@ -86,7 +95,7 @@ where
             let page = fetch(from).await?;
             let mut expected = from;
             for event in &page {
-                let (version, event_name) = place(event);
+                let (version, event_name) = event.place();
                 if version != expected {
                     return Err(CorruptRecord::new(
                         stream.as_str(),

@@ -11,15 +11,16 @@ use std::sync::Arc;
 
 use deadpool_postgres::{ClientWrapper, Object};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
+use super::config::Timeouts;
 use super::connection::{self, QueryError};
 use super::decode::{self, metadata_column, Names, RowReader, EVENT_COLUMNS};
 use super::Shared;
 use crate::envelope::{NewEvent, RecordedEvent};
-use crate::error::{Conflict, Refusal, StoreError};
-use crate::store::ExpectedVersion;
+use crate::error::{Refusal, StoreError};
+use crate::store::{self, conflict, ExpectedVersion};
 use crate::stream::StreamId;
 
 /// Bits of a position that number the events of one transaction.
@@ -240,11 +241,8 @@ async fn append_on(
     };
     if events.is_empty() {
         let actual = stream_version_on(client, shared, stream).await?;
-        return if expected.accepts(actual) {
-            Ok(Vec::new())
-        } else {
-            Err(conflict(stream, expected, actual).into())
-        };
+        expected.check(stream, actual)?;
+        return Ok(Vec::new());
     }
     let appended_before = match mode {
         Mode::Alone => 0,
@@ -299,10 +297,7 @@ async fn append_on(
     let mut lost_races = 0;
     let mut replanned = false;
     loop {
-        let result = match mode {
-            Mode::Alone => alone_then_notify(client, sql, &params, shared).await,
-            Mode::InTransaction { .. } => in_savepoint(client, sql, &params, shared).await,
-        };
+        let result = run_statement(client, sql, &params, shared, mode).await;
         let error = match result {
             Ok(rows) => match attempt(&rows, stream, events.len())? {
                 Attempt::Appended(inserted) => return Ok(recorded(stream, inserted, events)),
@@ -397,84 +392,96 @@ fn recorded(stream: &StreamId, inserted: Inserted, events: Vec<NewEvent>) -> Vec
     inserted
         .into_iter()
         .zip(events)
-        .map(|((version, position, recorded_at), event)| RecordedEvent {
-            stream: stream.clone(),
-            version,
-            position,
-            recorded_at,
-            event_name: event.event_name,
-            schema_version: event.schema_version,
-            metadata: event.metadata,
-            event: event.payload,
+        .map(|((version, position, recorded_at), event)| {
+            store::recorded(event, stream, (version, position), recorded_at)
         })
         .collect()
 }
 
-/// Runs the append inside a savepoint, pipelined: SAVEPOINT, the statement and RELEASE are
-/// sent together, one round trip. When the statement fails, the transaction is rolled back
-/// to the savepoint, so it stays usable.
-async fn in_savepoint(
+/// Runs the append statement the way `mode` needs: by itself with its notification, or in
+/// a savepoint of the caller's transaction.
+async fn run_statement(
     client: &ClientWrapper,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
     shared: &Shared,
+    mode: Mode,
 ) -> Result<Vec<Row>, QueryError> {
     let timeouts = &shared.timeouts;
-    let statement = connection::bounded(timeouts, client.prepare_cached(sql)).await?;
-    // `join!` polls in order, and each call queues its request on its first poll, so the
-    // server receives them in this order.
-    let (savepoint, rows, release) = connection::bounded(timeouts, async {
-        let (savepoint, rows, release) = futures::join!(
-            client.batch_execute("SAVEPOINT es_append"),
-            client.query(&statement, params),
-            client.batch_execute("RELEASE SAVEPOINT es_append"),
-        );
-        Ok((savepoint, rows, release))
-    })
-    .await?;
-    savepoint?;
-    match rows {
-        Ok(rows) => {
-            release?;
-            Ok(rows)
-        }
-        Err(error) => {
-            let error = QueryError::Driver(error);
-            if error.is_server_error() {
-                connection::execute_batch(
-                    client,
-                    "ROLLBACK TO SAVEPOINT es_append; RELEASE SAVEPOINT es_append",
-                    timeouts,
-                )
-                .await?;
-            }
-            Err(error)
-        }
+    let run = Run {
+        client,
+        statement: connection::bounded(timeouts, client.prepare_cached(sql)).await?,
+        params,
+        timeouts,
+    };
+    match mode {
+        Mode::Alone => run.then_notify(&shared.sql.append.notify).await,
+        Mode::InTransaction { .. } => run.in_savepoint().await,
     }
 }
 
-/// Runs the append by itself, pipelined with the notification that follows its commit: one
-/// round trip. A notification after a failed append only wakes a daemon for nothing; a lost
-/// one leaves daemons of other processes to their polling.
-async fn alone_then_notify(
-    client: &ClientWrapper,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    shared: &Shared,
-) -> Result<Vec<Row>, QueryError> {
-    let timeouts = &shared.timeouts;
-    let statement = connection::bounded(timeouts, client.prepare_cached(sql)).await?;
-    let notify =
-        connection::bounded(timeouts, client.prepare_cached(&shared.sql.append.notify)).await?;
-    // `join!` polls in order, so the server receives the append first.
-    let (rows, _notified) = connection::bounded(timeouts, async {
-        Ok(futures::join!(
-            client.query(&statement, params),
-            client.query(&notify, &[]),
-        ))
-    })
-    .await?;
-    Ok(rows?)
+/// One run of the prepared append statement, on the connection the append holds.
+struct Run<'a> {
+    client: &'a ClientWrapper,
+    statement: Statement,
+    params: &'a [&'a (dyn ToSql + Sync)],
+    timeouts: &'a Timeouts,
+}
+
+impl Run<'_> {
+    /// Runs the append inside a savepoint, pipelined: SAVEPOINT, the statement and RELEASE
+    /// are sent together, one round trip. When the statement fails, the transaction is
+    /// rolled back to the savepoint, so it stays usable.
+    async fn in_savepoint(&self) -> Result<Vec<Row>, QueryError> {
+        let client = self.client;
+        // `join!` polls in order, and each call queues its request on its first poll, so the
+        // server receives them in this order.
+        let (savepoint, rows, release) = connection::bounded(self.timeouts, async {
+            let (savepoint, rows, release) = futures::join!(
+                client.batch_execute("SAVEPOINT es_append"),
+                client.query(&self.statement, self.params),
+                client.batch_execute("RELEASE SAVEPOINT es_append"),
+            );
+            Ok((savepoint, rows, release))
+        })
+        .await?;
+        savepoint?;
+        match rows {
+            Ok(rows) => {
+                release?;
+                Ok(rows)
+            }
+            Err(error) => {
+                let error = QueryError::Driver(error);
+                if error.is_server_error() {
+                    connection::execute_batch(
+                        client,
+                        "ROLLBACK TO SAVEPOINT es_append; RELEASE SAVEPOINT es_append",
+                        self.timeouts,
+                    )
+                    .await?;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs the append by itself, pipelined with the notification (`notify_sql`) that
+    /// follows its commit: one round trip. A notification after a failed append only wakes a
+    /// daemon for nothing; a lost one leaves daemons of other processes to their polling.
+    async fn then_notify(&self, notify_sql: &str) -> Result<Vec<Row>, QueryError> {
+        let client = self.client;
+        let notify = connection::bounded(self.timeouts, client.prepare_cached(notify_sql)).await?;
+        // `join!` polls in order, so the server receives the append first.
+        let (rows, _notified) = connection::bounded(self.timeouts, async {
+            Ok(futures::join!(
+                client.query(&self.statement, self.params),
+                client.query(&notify, &[]),
+            ))
+        })
+        .await?;
+        Ok(rows?)
+    }
 }
 
 /// The stream's version, read on the connection the append holds.
@@ -531,15 +538,6 @@ async fn command_events_on(
         .iter()
         .map(|row| decode::recorded_event(row, Some(stream), &mut names))
         .collect::<Result<_, _>>()?)
-}
-
-fn conflict(stream: &StreamId, expected: ExpectedVersion, actual: u64) -> StoreError {
-    Conflict {
-        stream: stream.clone(),
-        expected,
-        actual,
-    }
-    .into()
 }
 
 /// The server answered in a way this code does not expect.

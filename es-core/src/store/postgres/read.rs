@@ -5,7 +5,6 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::append::INDEX_BITS;
-use super::connection;
 use super::decode::{self, Names, EVENT_COLUMNS, PAYLOAD_COLUMNS};
 use super::Shared;
 use crate::envelope::RecordedEvent;
@@ -82,59 +81,57 @@ fn bound(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Runs one read on a pooled connection.
-async fn rows(
-    shared: &Shared,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    context: &'static str,
-) -> Result<Vec<Row>, StoreError> {
-    connection::query_pooled(&shared.pool, &shared.timeouts, sql, params, context).await
+/// What a stream read returns: whole events, or only what replay needs of them. One read
+/// serves both, so they page and check the same way and differ only in columns.
+pub(super) trait StreamRow: Sized {
+    /// The statement, selecting the columns `decode` reads.
+    fn sql(sql: &Sql) -> &str;
+
+    /// Reads one row of `stream`.
+    fn decode(row: &Row, stream: &StreamId, names: &mut Names) -> Result<Self, StoreError>;
 }
 
-pub(super) async fn read_stream(
+impl StreamRow for RecordedEvent {
+    fn sql(sql: &Sql) -> &str {
+        &sql.read_stream
+    }
+
+    fn decode(row: &Row, stream: &StreamId, names: &mut Names) -> Result<Self, StoreError> {
+        decode::recorded_event(row, Some(stream), names)
+    }
+}
+
+impl StreamRow for StoredPayload {
+    fn sql(sql: &Sql) -> &str {
+        &sql.read_stream_payloads
+    }
+
+    fn decode(row: &Row, stream: &StreamId, names: &mut Names) -> Result<Self, StoreError> {
+        decode::stored_payload(row, stream, names)
+    }
+}
+
+/// Up to `limit` rows of one stream from `from_version`, in version order.
+pub(super) async fn read_stream<T: StreamRow>(
     shared: &Shared,
     stream: &StreamId,
     from_version: u64,
     limit: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+) -> Result<Vec<T>, StoreError> {
     if limit == 0 {
         return Ok(Vec::new());
     }
     let (key, from, limit) = (stream.as_str(), bound(from_version), bound(limit as u64));
-    let rows = rows(
-        shared,
-        &shared.sql.read.read_stream,
-        &[&key, &from, &limit],
-        "reading a PostgreSQL stream",
-    )
-    .await?;
+    let rows = shared
+        .query_pooled(
+            T::sql(&shared.sql.read),
+            &[&key, &from, &limit],
+            "reading a PostgreSQL stream",
+        )
+        .await?;
     let mut names = Names::default();
     rows.iter()
-        .map(|row| decode::recorded_event(row, Some(stream), &mut names))
-        .collect()
-}
-
-pub(super) async fn read_stream_payloads(
-    shared: &Shared,
-    stream: &StreamId,
-    from_version: u64,
-    limit: usize,
-) -> Result<Vec<StoredPayload>, StoreError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let (key, from, limit) = (stream.as_str(), bound(from_version), bound(limit as u64));
-    let rows = rows(
-        shared,
-        &shared.sql.read.read_stream_payloads,
-        &[&key, &from, &limit],
-        "reading a PostgreSQL stream",
-    )
-    .await?;
-    let mut names = Names::default();
-    rows.iter()
-        .map(|row| decode::stored_payload(row, stream, &mut names))
+        .map(|row| T::decode(row, stream, &mut names))
         .collect()
 }
 
@@ -143,18 +140,9 @@ pub(super) async fn read_all(
     from_position: u64,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let (from, limit) = (bound(from_position), bound(limit as u64));
-    let rows = rows(
-        shared,
-        &shared.sql.read.read_all,
-        &[&from, &limit],
-        "reading all PostgreSQL events",
-    )
-    .await?;
-    decode_any_stream(&rows)
+    let sql = &shared.sql.read.read_all;
+    let context = "reading all PostgreSQL events";
+    log_events(shared, sql, from_position, limit, &[], context).await
 }
 
 pub(super) async fn read_aggregate_type(
@@ -163,19 +151,30 @@ pub(super) async fn read_aggregate_type(
     from_position: u64,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    // `starts_with`, not LIKE: `_` in a type name is not a wildcard.
+    let prefix = format!("{aggregate_type}/");
+    let sql = &shared.sql.read.read_aggregate_type;
+    let context = "reading PostgreSQL events of one aggregate type";
+    log_events(shared, sql, from_position, limit, &[&prefix], context).await
+}
+
+/// Up to `limit` events of any stream from `from_position`, in position order, by `sql`:
+/// `$1` is the position, `$2` the limit, and `filter` binds what follows.
+async fn log_events(
+    shared: &Shared,
+    sql: &str,
+    from_position: u64,
+    limit: usize,
+    filter: &[&(dyn ToSql + Sync)],
+    context: &'static str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     if limit == 0 {
         return Ok(Vec::new());
     }
     let (from, limit) = (bound(from_position), bound(limit as u64));
-    // `starts_with`, not LIKE: `_` in a type name is not a wildcard.
-    let prefix = format!("{aggregate_type}/");
-    let rows = rows(
-        shared,
-        &shared.sql.read.read_aggregate_type,
-        &[&from, &limit, &prefix],
-        "reading PostgreSQL events of one aggregate type",
-    )
-    .await?;
+    let window: [&(dyn ToSql + Sync); 2] = [&from, &limit];
+    let params: Vec<_> = window.into_iter().chain(filter.iter().copied()).collect();
+    let rows = shared.query_pooled(sql, &params, context).await?;
     decode_any_stream(&rows)
 }
 
@@ -187,31 +186,32 @@ pub(super) fn decode_any_stream(rows: &[Row]) -> Result<Vec<RecordedEvent>, Stor
 }
 
 pub(super) async fn stream_version(shared: &Shared, stream: &StreamId) -> Result<u64, StoreError> {
+    let sql = shared.sql.append.stream_version();
+    let context = "reading a PostgreSQL stream version";
     let key = stream.as_str();
-    let rows = rows(
-        shared,
-        shared.sql.append.stream_version(),
-        &[&key],
-        "reading a PostgreSQL stream version",
-    )
-    .await?;
-    match rows.first() {
-        Some(row) => decode::count(row, Some(stream), "version"),
-        None => Ok(0),
-    }
+    count(shared, sql, &[&key], Some(stream), "version", context).await
 }
 
 pub(super) async fn head_position(shared: &Shared) -> Result<u64, StoreError> {
     // Every committed position, including ones read-all still holds back.
-    let rows = rows(
-        shared,
-        &shared.sql.read.head_position,
-        &[],
-        "reading the PostgreSQL head position",
-    )
-    .await?;
+    let sql = &shared.sql.read.head_position;
+    let context = "reading the PostgreSQL head position";
+    count(shared, sql, &[], None, "position", context).await
+}
+
+/// The `column` of the one row `sql` returns, 0 when it returns none; `stream`, when the
+/// number is one stream's, is named should the row be corrupt.
+async fn count(
+    shared: &Shared,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    stream: Option<&StreamId>,
+    column: &'static str,
+    context: &'static str,
+) -> Result<u64, StoreError> {
+    let rows = shared.query_pooled(sql, params, context).await?;
     match rows.first() {
-        Some(row) => decode::count(row, None, "position"),
+        Some(row) => decode::count(row, stream, column),
         None => Ok(0),
     }
 }
@@ -219,13 +219,13 @@ pub(super) async fn head_position(shared: &Shared) -> Result<u64, StoreError> {
 pub(super) async fn read_all_blocker(
     shared: &Shared,
 ) -> Result<Option<crate::store::Blocker>, StoreError> {
-    let rows = rows(
-        shared,
-        &shared.sql.read.blocker,
-        &[],
-        "looking for the transaction that holds read-all back",
-    )
-    .await?;
+    let rows = shared
+        .query_pooled(
+            &shared.sql.read.blocker,
+            &[],
+            "looking for the transaction that holds read-all back",
+        )
+        .await?;
     let Some(row) = rows.first() else {
         return Ok(None);
     };

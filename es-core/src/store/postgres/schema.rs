@@ -98,63 +98,62 @@ pub(super) async fn prepare(
         let found: Option<i64> = row.try_get(0).unwrap_or(None);
         if found == Some(3) {
             // Under the advisory lock: one opener upgrades, the others then find layout 4.
-            run_all(&transaction, schema, &UPGRADE_FROM_3, timeouts)
-                .await
-                .map_err(failed("upgrading the PostgreSQL tables"))?;
-            bounded(
-                timeouts,
-                transaction.execute(
-                    &format!("UPDATE {} SET version = $1", qualified("es_schema_version")),
-                    &[&SCHEMA_VERSION],
-                ),
-            )
-            .await
-            .map_err(failed("recording the PostgreSQL schema version"))?;
+            let record = format!("UPDATE {} SET version = $1", qualified("es_schema_version"));
+            let context = "upgrading the PostgreSQL tables";
+            upgrade_from_3(&transaction, schema, &record, context, timeouts).await?;
         } else if found != Some(i64::from(SCHEMA_VERSION)) {
-            return Err(StoreError::backend(
-                "checking the PostgreSQL schema version",
-                SetupError::SchemaVersion {
-                    schema: schema.to_owned(),
-                    found,
-                    expected: SCHEMA_VERSION,
-                },
-            ));
+            return Err(wrong_version(schema, found));
         }
         return bounded(timeouts, transaction.commit())
             .await
             .map_err(failed("checking the PostgreSQL schema"));
     }
     if has_events_table {
-        return Err(StoreError::backend(
-            "checking the PostgreSQL schema version",
-            SetupError::SchemaVersion {
-                schema: schema.to_owned(),
-                found: None,
-                expected: SCHEMA_VERSION,
-            },
-        ));
+        return Err(wrong_version(schema, None));
     }
     run_all(&transaction, schema, &OBJECTS, timeouts)
         .await
         .map_err(failed("creating the PostgreSQL tables"))?;
-    run_all(&transaction, schema, &UPGRADE_FROM_3, timeouts)
-        .await
-        .map_err(failed("creating the PostgreSQL tables"))?;
-    bounded(
-        timeouts,
-        transaction.execute(
-            &format!(
-                "INSERT INTO {} (version) VALUES ($1)",
-                qualified("es_schema_version")
-            ),
-            &[&SCHEMA_VERSION],
-        ),
-    )
-    .await
-    .map_err(failed("recording the PostgreSQL schema version"))?;
+    let record = format!(
+        "INSERT INTO {} (version) VALUES ($1)",
+        qualified("es_schema_version")
+    );
+    let context = "creating the PostgreSQL tables";
+    upgrade_from_3(&transaction, schema, &record, context, timeouts).await?;
     bounded(timeouts, transaction.commit())
         .await
         .map_err(failed("committing the PostgreSQL tables"))
+}
+
+/// Brings tables of layout 3 (old ones, or the ones just created) to this layout, and
+/// records it with `record`: the UPDATE of the layout row, or the INSERT of the first.
+async fn upgrade_from_3(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+    record: &str,
+    context: &'static str,
+    timeouts: &Timeouts,
+) -> Result<(), StoreError> {
+    run_all(transaction, schema, &UPGRADE_FROM_3, timeouts)
+        .await
+        .map_err(|error| error.into_store(context, timeouts))?;
+    bounded(timeouts, transaction.execute(record, &[&SCHEMA_VERSION]))
+        .await
+        .map_err(|error| error.into_store("recording the PostgreSQL schema version", timeouts))?;
+    Ok(())
+}
+
+/// The refusal of a schema whose tables are of another layout than this code's (`found`
+/// `None`: tables without a recorded layout).
+fn wrong_version(schema: &str, found: Option<i64>) -> StoreError {
+    StoreError::backend(
+        "checking the PostgreSQL schema version",
+        SetupError::SchemaVersion {
+            schema: schema.to_owned(),
+            found,
+            expected: SCHEMA_VERSION,
+        },
+    )
 }
 
 /// Runs each statement with the schema name filled in.

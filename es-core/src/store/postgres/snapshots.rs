@@ -1,6 +1,5 @@
 //! Snapshots: the latest one per stream, in `es_snapshots`.
 
-use super::connection;
 use super::decode;
 use super::Shared;
 use crate::error::StoreError;
@@ -39,13 +38,13 @@ pub(super) async fn load(
     stream: &StreamId,
 ) -> Result<Option<Snapshot>, StoreError> {
     let key = stream.as_str();
-    let rows = run(
-        shared,
-        &shared.sql.snapshots.load,
-        &[&key],
-        "reading a PostgreSQL snapshot",
-    )
-    .await?;
+    let rows = shared
+        .query_pooled(
+            &shared.sql.snapshots.load,
+            &[&key],
+            "reading a PostgreSQL snapshot",
+        )
+        .await?;
     rows.first()
         .map(|row| decode::snapshot(row, stream))
         .transpose()
@@ -60,29 +59,20 @@ pub(super) async fn save(shared: &Shared, snapshot: Snapshot) -> Result<(), Stor
         ));
     };
     let key = snapshot.stream.as_str();
-    run(
-        shared,
-        &shared.sql.snapshots.save,
-        &[
-            &key,
-            &version,
-            &snapshot.state_fingerprint,
-            &snapshot.state.as_str(),
-            &snapshot.taken_at,
-        ],
-        "saving a PostgreSQL snapshot",
-    )
-    .await?;
+    shared
+        .query_pooled(
+            &shared.sql.snapshots.save,
+            &[
+                &key,
+                &version,
+                &snapshot.state_fingerprint,
+                &snapshot.state.as_str(),
+                &snapshot.taken_at,
+            ],
+            "saving a PostgreSQL snapshot",
+        )
+        .await?;
     Ok(())
-}
-
-async fn run(
-    shared: &Shared,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    context: &'static str,
-) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-    connection::query_pooled(&shared.pool, &shared.timeouts, sql, params, context).await
 }
 
 /// A snapshot of a version no stream of this store can reach.

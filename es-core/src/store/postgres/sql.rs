@@ -4,7 +4,7 @@
 use std::error::Error;
 
 use bytes::BytesMut;
-use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 use tokio_postgres::Row;
 
 use crate::error::StoreError;
@@ -123,39 +123,29 @@ pub(super) fn rows(rows: &[Row]) -> Result<SqlRows, StoreError> {
     Ok(out)
 }
 
-fn value_of(row: &Row, index: usize, ty: &Type, column: &str) -> Result<SqlValue, StoreError> {
-    let read = |error: tokio_postgres::Error| {
+/// The column at `index` read as a `T`, made a value by `value`; NULL stays NULL.
+fn nullable<'r, T: FromSql<'r>>(
+    row: &'r Row,
+    index: usize,
+    value: impl FnOnce(T) -> SqlValue,
+) -> Result<SqlValue, StoreError> {
+    let read = row.try_get::<_, Option<T>>(index).map_err(|error| {
         StoreError::backend("reading a SQL projection's row from PostgreSQL", error)
-    };
+    })?;
+    Ok(read.map_or(SqlValue::Null, value))
+}
+
+fn value_of(row: &Row, index: usize, ty: &Type, column: &str) -> Result<SqlValue, StoreError> {
     Ok(match *ty {
-        Type::INT2 => row
-            .try_get::<_, Option<i16>>(index)
-            .map_err(read)?
-            .map_or(SqlValue::Null, SqlValue::from),
-        Type::INT4 => row
-            .try_get::<_, Option<i32>>(index)
-            .map_err(read)?
-            .map_or(SqlValue::Null, SqlValue::from),
-        Type::INT8 => row
-            .try_get::<_, Option<i64>>(index)
-            .map_err(read)?
-            .map_or(SqlValue::Null, SqlValue::from),
-        Type::FLOAT4 => row
-            .try_get::<_, Option<f32>>(index)
-            .map_err(read)?
-            .map_or(SqlValue::Null, |value| SqlValue::Real(f64::from(value))),
-        Type::FLOAT8 => row
-            .try_get::<_, Option<f64>>(index)
-            .map_err(read)?
-            .map_or(SqlValue::Null, SqlValue::Real),
-        Type::BOOL => row
-            .try_get::<_, Option<bool>>(index)
-            .map_err(read)?
-            .map_or(SqlValue::Null, SqlValue::Bool),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
-            .try_get::<_, Option<String>>(index)
-            .map_err(read)?
-            .map_or(SqlValue::Null, SqlValue::Text),
+        Type::INT2 => nullable::<i16>(row, index, SqlValue::from)?,
+        Type::INT4 => nullable::<i32>(row, index, SqlValue::from)?,
+        Type::INT8 => nullable::<i64>(row, index, SqlValue::from)?,
+        Type::FLOAT4 => nullable::<f32>(row, index, |value| SqlValue::Real(f64::from(value)))?,
+        Type::FLOAT8 => nullable::<f64>(row, index, SqlValue::Real)?,
+        Type::BOOL => nullable::<bool>(row, index, SqlValue::Bool)?,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
+            nullable::<String>(row, index, SqlValue::Text)?
+        }
         _ => {
             return Err(StoreError::Unsupported {
                 what: format!(

@@ -9,8 +9,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::*;
-use crate::envelope::{Metadata, Payload};
+use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
 use crate::error::Corruption;
+use crate::store::{EventLog, ExpectedVersion, StoredPayload};
 
 fn url() -> String {
     std::env::var("ES_POSTGRES_URL")
@@ -79,6 +80,34 @@ async fn settled(store: &PostgresStore, from: u64, count: usize) -> Vec<Recorded
 
 fn stream(id: &str) -> StreamId {
     StreamId::new("account", id).unwrap()
+}
+
+/// Starts `stream` with one event named `name`.
+async fn start(
+    store: &PostgresStore,
+    stream: &StreamId,
+    name: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    store
+        .append(stream, ExpectedVersion::NoStream, vec![event(name, 1)])
+        .await
+}
+
+/// SQL inserting an event row by hand, past the store's checks: `event_name` NULL when
+/// `None`, `metadata` as JSON text.
+fn insert_row(
+    schema: &str,
+    (position, version): (i64, i64),
+    stream: &str,
+    schema_version: i64,
+    event_name: Option<&str>,
+    metadata: &str,
+) -> String {
+    let event_name = event_name.map_or("NULL".to_owned(), |name| format!("'{name}'"));
+    format!(
+        "INSERT INTO \"{schema}\".es_events (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
+         VALUES ({position}, {version}, {schema_version}, gen_random_uuid(), '{stream}', {event_name}, '{{}}', '{metadata}')"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,14 +285,7 @@ async fn committing_a_failed_transaction_is_an_error_and_writes_nothing() {
     assert!(matches!(error, StoreError::Backend { .. }), "{error}");
     assert_eq!(store.stream_version(&order).await.unwrap(), 0);
     // The connection went back to the pool clean.
-    store
-        .append(
-            &order,
-            ExpectedVersion::NoStream,
-            vec![event("order.placed", 1)],
-        )
-        .await
-        .unwrap();
+    start(&store, &order, "order.placed").await.unwrap();
     store.drop_schema().await.unwrap();
 }
 
@@ -318,24 +340,19 @@ async fn a_corrupt_row_is_a_typed_error_naming_stream_and_version() {
     };
     let schema = store.schema().to_owned();
     let carol = stream("carol");
-    store
-        .append(
-            &carol,
-            ExpectedVersion::NoStream,
-            vec![event("account.opened", 1)],
-        )
-        .await
-        .unwrap();
-    let insert = |position: i64,
-                  stream: &str,
-                  version: i64,
-                  schema_version: i64,
-                  metadata: &str| {
-        format!(
-            "INSERT INTO \"{schema}\".es_events (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
-             VALUES ({position}, {version}, {schema_version}, gen_random_uuid(), '{stream}', 'account.deposited', '{{}}', '{metadata}')"
-        )
-    };
+    start(&store, &carol, "account.opened").await.unwrap();
+    let insert =
+        |position: i64, stream: &str, version: i64, schema_version: i64, metadata: &str| {
+            let name = Some("account.deposited");
+            insert_row(
+                &schema,
+                (position, version),
+                stream,
+                schema_version,
+                name,
+                metadata,
+            )
+        };
     // A negative schema version at version 2.
     raw.batch_execute(&insert(10, "account/carol", 2, -5, "{}"))
         .await
@@ -405,9 +422,8 @@ async fn a_corrupt_row_is_a_typed_error_naming_stream_and_version() {
 
     // A NULL where a value must be: only possible once the constraint is dropped by hand.
     raw.batch_execute(&format!(
-        "ALTER TABLE \"{schema}\".es_events ALTER COLUMN event_name DROP NOT NULL;
-         INSERT INTO \"{schema}\".es_events (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
-         VALUES (14, 1, 1, gen_random_uuid(), 'account/frank', NULL, '{{}}', '{{}}')"
+        "ALTER TABLE \"{schema}\".es_events ALTER COLUMN event_name DROP NOT NULL; {}",
+        insert_row(&schema, (14, 1), "account/frank", 1, None, "{}")
     ))
     .await
     .unwrap();
@@ -435,14 +451,7 @@ async fn a_schema_change_does_not_break_cached_statements() {
     };
     let schema = store.schema().to_owned();
     let frank = stream("frank");
-    store
-        .append(
-            &frank,
-            ExpectedVersion::NoStream,
-            vec![event("account.opened", 1)],
-        )
-        .await
-        .unwrap();
+    start(&store, &frank, "account.opened").await.unwrap();
     // Prepares and caches the reads and the append on the pool's only connection.
     store.read_stream(&frank, 1, 10).await.unwrap();
     store.read_all(1, 10).await.unwrap();
@@ -525,19 +534,19 @@ async fn waits_are_bounded_and_say_which_expired() {
 
     // Another session holds the row the append must insert: the statement times out.
     raw.batch_execute(&format!(
-        "BEGIN; INSERT INTO \"{schema}\".es_events (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
-         VALUES (1, 1, 1, gen_random_uuid(), 'account/grace', 'account.opened', '{{}}', '{{}}')"
+        "BEGIN; {}",
+        insert_row(
+            &schema,
+            (1, 1),
+            "account/grace",
+            1,
+            Some("account.opened"),
+            "{}"
+        )
     ))
     .await
     .unwrap();
-    let error = store
-        .append(
-            &grace,
-            ExpectedVersion::NoStream,
-            vec![event("account.opened", 1)],
-        )
-        .await
-        .unwrap_err();
+    let error = start(&store, &grace, "account.opened").await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -597,22 +606,21 @@ async fn a_connection_lost_during_an_append_is_outcome_unknown() {
     // Another session holds the row the append must insert, so the append waits on the
     // server; then its backend is terminated.
     raw.batch_execute(&format!(
-        "BEGIN; INSERT INTO \"{schema}\".es_events (position, version, schema_version, event_id, stream_id, event_name, payload, metadata)
-         VALUES (1, 1, 1, gen_random_uuid(), 'account/heidi', 'account.opened', '{{}}', '{{}}')"
+        "BEGIN; {}",
+        insert_row(
+            &schema,
+            (1, 1),
+            "account/heidi",
+            1,
+            Some("account.opened"),
+            "{}"
+        )
     ))
     .await
     .unwrap();
     let append = tokio::spawn({
         let (store, heidi) = (store.clone(), heidi.clone());
-        async move {
-            store
-                .append(
-                    &heidi,
-                    ExpectedVersion::NoStream,
-                    vec![event("account.opened", 1)],
-                )
-                .await
-        }
+        async move { start(&store, &heidi, "account.opened").await }
     });
     let killer = raw_second(&application).await;
     let error = append.await.unwrap().unwrap_err();

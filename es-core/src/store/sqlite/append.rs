@@ -15,8 +15,8 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use super::read;
 use super::{backend, TooLarge};
 use crate::envelope::{Metadata, NewEvent, RecordedEvent};
-use crate::error::{Conflict, CorruptRecord, Corruption, StoreError};
-use crate::store::ExpectedVersion;
+use crate::error::{CorruptRecord, Corruption, StoreError};
+use crate::store::{self, ExpectedVersion};
 use crate::stream::StreamId;
 
 const INSERT: &str = "INSERT INTO es_events (stream_id, version, event_name, schema_version, \
@@ -57,14 +57,7 @@ pub(super) fn append_in(
         }
     }
     let actual = read::stream_version(transaction, stream)?;
-    if !expected.accepts(actual) {
-        return Err(Conflict {
-            stream: stream.clone(),
-            expected,
-            actual,
-        }
-        .into());
-    }
+    expected.check(stream, actual)?;
     // SQLite keeps microseconds: truncate now, so what we return equals what a read returns.
     let recorded_at = truncate_to_micros(Utc::now());
     let recorded_at_us = recorded_at.timestamp_micros();
@@ -106,16 +99,12 @@ pub(super) fn append_in(
                     },
                 )
             })?;
-            recorded.push(RecordedEvent {
-                stream: stream.clone(),
-                version,
-                position,
+            recorded.push(store::recorded(
+                event,
+                stream,
+                (version, position),
                 recorded_at,
-                event_name: event.event_name,
-                schema_version: event.schema_version,
-                metadata: event.metadata,
-                event: event.payload,
-            });
+            ));
         }
     }
     Ok(recorded)

@@ -3,7 +3,7 @@
 //! Every query here is a single statement, so in WAL mode it reads one consistent snapshot of
 //! the file without waiting for the writer. Every row goes through the strict decoder.
 
-use rusqlite::{params, Connection, Params, Row};
+use rusqlite::{params, Connection, Params, Row, ToSql};
 
 use super::backend;
 use super::decode::{self, Decoder};
@@ -11,6 +11,9 @@ use crate::envelope::RecordedEvent;
 use crate::error::StoreError;
 use crate::store::StoredPayload;
 use crate::stream::StreamId;
+
+/// What an event read says it was doing when it fails.
+const EVENTS: &str = "reading SQLite events";
 
 /// Where a read starts and how many rows it may return, as SQLite integers; `None` when it
 /// cannot return anything (no row has a version or position beyond `i64::MAX`).
@@ -21,32 +24,58 @@ fn window(from: u64, limit: usize) -> Option<(i64, i64)> {
     (limit > 0).then_some((from, limit))
 }
 
-/// Runs `sql` and decodes each row with `decode`.
-fn query<T>(
+/// Runs `sql` and decodes each row with `decode`; `reading` says what, should it fail.
+pub(super) fn query<T>(
     connection: &Connection,
     sql: &str,
     params: impl Params,
+    reading: &'static str,
     mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut statement = connection
         .prepare_cached(sql)
         .map_err(backend("preparing a SQLite read"))?;
-    let mut rows = statement
-        .query(params)
-        .map_err(backend("reading SQLite events"))?;
+    let mut rows = statement.query(params).map_err(backend(reading))?;
     let mut decoded = Vec::new();
-    while let Some(row) = rows.next().map_err(backend("reading SQLite events"))? {
+    while let Some(row) = rows.next().map_err(backend(reading))? {
         decoded.push(decode(row)?);
     }
     Ok(decoded)
 }
 
-pub(super) fn read_stream(
+/// What a stream read returns: whole events, or only what replay needs of them. One read
+/// serves both, so they page the same way and differ only in columns.
+pub(super) trait StreamRow: Sized {
+    /// The columns selected, in the order `decode` reads them.
+    const COLUMNS: &'static str;
+
+    /// Reads one row.
+    fn decode(decoder: &mut Decoder, row: &Row<'_>) -> Result<Self, StoreError>;
+}
+
+impl StreamRow for RecordedEvent {
+    const COLUMNS: &'static str = decode::EVENT;
+
+    fn decode(decoder: &mut Decoder, row: &Row<'_>) -> Result<Self, StoreError> {
+        decoder.event(row)
+    }
+}
+
+impl StreamRow for StoredPayload {
+    const COLUMNS: &'static str = decode::PAYLOAD;
+
+    fn decode(decoder: &mut Decoder, row: &Row<'_>) -> Result<Self, StoreError> {
+        decoder.payload(row)
+    }
+}
+
+/// Up to `limit` rows of one stream from `from_version`, in version order.
+pub(super) fn read_stream<T: StreamRow>(
     connection: &Connection,
     stream: &StreamId,
     from_version: u64,
     limit: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+) -> Result<Vec<T>, StoreError> {
     let Some((from, limit)) = window(from_version, limit) else {
         return Ok(Vec::new());
     };
@@ -56,10 +85,11 @@ pub(super) fn read_stream(
         &format!(
             "SELECT {} FROM es_events WHERE stream_id = ?1 AND version >= ?2 \
              ORDER BY version LIMIT ?3",
-            decode::EVENT
+            T::COLUMNS
         ),
         params![stream.as_str(), from, limit],
-        |row| decoder.event(row),
+        EVENTS,
+        |row| T::decode(&mut decoder, row),
     )
 }
 
@@ -77,29 +107,8 @@ pub(super) fn command_events(
             decode::EVENT
         ),
         params![command_id.to_string(), stream.as_str()],
+        EVENTS,
         |row| decoder.event(row),
-    )
-}
-
-pub(super) fn read_stream_payloads(
-    connection: &Connection,
-    stream: &StreamId,
-    from_version: u64,
-    limit: usize,
-) -> Result<Vec<StoredPayload>, StoreError> {
-    let Some((from, limit)) = window(from_version, limit) else {
-        return Ok(Vec::new());
-    };
-    let mut decoder = Decoder::for_stream(stream);
-    query(
-        connection,
-        &format!(
-            "SELECT {} FROM es_events WHERE stream_id = ?1 AND version >= ?2 \
-             ORDER BY version LIMIT ?3",
-            decode::PAYLOAD
-        ),
-        params![stream.as_str(), from, limit],
-        |row| decoder.payload(row),
     )
 }
 
@@ -108,19 +117,11 @@ pub(super) fn read_all(
     from_position: u64,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let Some((from, limit)) = window(from_position, limit) else {
-        return Ok(Vec::new());
-    };
-    let mut decoder = Decoder::default();
-    query(
-        connection,
-        &format!(
-            "SELECT {} FROM es_events WHERE position >= ?1 ORDER BY position LIMIT ?2",
-            decode::EVENT
-        ),
-        params![from, limit],
-        |row| decoder.event(row),
-    )
+    let sql = format!(
+        "SELECT {} FROM es_events WHERE position >= ?1 ORDER BY position LIMIT ?2",
+        decode::EVENT
+    );
+    log_events(connection, &sql, from_position, limit, &[])
 }
 
 pub(super) fn read_aggregate_type(
@@ -129,26 +130,38 @@ pub(super) fn read_aggregate_type(
     from_position: u64,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let Some((from, limit)) = window(from_position, limit) else {
-        return Ok(Vec::new());
-    };
-    let mut decoder = Decoder::default();
-    query(
-        connection,
-        &aggregate_type_sql(),
-        params![aggregate_type, from, limit],
-        |row| decoder.event(row),
-    )
+    let sql = aggregate_type_sql();
+    log_events(connection, &sql, from_position, limit, &[&aggregate_type])
 }
 
 /// Served by `es_events_by_aggregate_type`: a seek, then a walk in position order (a test
 /// checks SQLite's plan says so).
 pub(super) fn aggregate_type_sql() -> String {
     format!(
-        "SELECT {} FROM es_events WHERE aggregate_type = ?1 AND position >= ?2 \
-         ORDER BY position LIMIT ?3",
+        "SELECT {} FROM es_events WHERE aggregate_type = ?3 AND position >= ?1 \
+         ORDER BY position LIMIT ?2",
         decode::EVENT
     )
+}
+
+/// Up to `limit` events of any stream from `from_position`, in position order, by `sql`:
+/// `?1` is the position, `?2` the limit, and `filter` binds what follows.
+fn log_events(
+    connection: &Connection,
+    sql: &str,
+    from_position: u64,
+    limit: usize,
+    filter: &[&dyn ToSql],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let Some((from, limit)) = window(from_position, limit) else {
+        return Ok(Vec::new());
+    };
+    let window: [&dyn ToSql; 2] = [&from, &limit];
+    let params: Vec<&dyn ToSql> = window.into_iter().chain(filter.iter().copied()).collect();
+    let mut decoder = Decoder::default();
+    query(connection, sql, params.as_slice(), EVENTS, |row| {
+        decoder.event(row)
+    })
 }
 
 /// The version of the stream's last event, 0 when it has none. Reads only the naming
@@ -181,20 +194,13 @@ pub(super) fn head_position(connection: &Connection) -> Result<u64, StoreError> 
     )
 }
 
+/// The number `decode` reads from the one row `sql` returns, 0 when it returns none.
 fn last_row(
     connection: &Connection,
     sql: &str,
     params: impl Params,
-    decode: impl FnOnce(&Row<'_>) -> Result<u64, StoreError>,
+    decode: impl FnMut(&Row<'_>) -> Result<u64, StoreError>,
 ) -> Result<u64, StoreError> {
-    let mut statement = connection
-        .prepare_cached(sql)
-        .map_err(backend("preparing a SQLite read"))?;
-    let mut rows = statement
-        .query(params)
-        .map_err(backend("reading a SQLite version"))?;
-    match rows.next().map_err(backend("reading a SQLite version"))? {
-        Some(row) => decode(row),
-        None => Ok(0),
-    }
+    let found = query(connection, sql, params, "reading a SQLite version", decode)?;
+    Ok(found.first().copied().unwrap_or(0))
 }

@@ -2,8 +2,8 @@
 
 use rusqlite::{params, Connection};
 
-use super::decode;
 use super::{backend, TooLarge};
+use super::{decode, read};
 use crate::error::StoreError;
 use crate::store::Snapshot;
 use crate::stream::StreamId;
@@ -12,19 +12,19 @@ pub(super) fn load(
     connection: &Connection,
     stream: &StreamId,
 ) -> Result<Option<Snapshot>, StoreError> {
-    let mut statement = connection
-        .prepare_cached(&format!(
-            "SELECT {} FROM es_snapshots WHERE stream_id = ?1",
-            decode::SNAPSHOT
-        ))
-        .map_err(backend("preparing a SQLite snapshot read"))?;
-    let mut rows = statement
-        .query([stream.as_str()])
-        .map_err(backend("reading a SQLite snapshot"))?;
-    match rows.next().map_err(backend("reading a SQLite snapshot"))? {
-        Some(row) => decode::snapshot(stream, row).map(Some),
-        None => Ok(None),
-    }
+    let sql = format!(
+        "SELECT {} FROM es_snapshots WHERE stream_id = ?1",
+        decode::SNAPSHOT
+    );
+    // At most one row: the stream is the table's key.
+    let mut found = read::query(
+        connection,
+        &sql,
+        [stream.as_str()],
+        "reading a SQLite snapshot",
+        |row| decode::snapshot(stream, row),
+    )?;
+    Ok(found.pop())
 }
 
 /// Keeps `snapshot` unless the stream already has one of a higher version; one statement,

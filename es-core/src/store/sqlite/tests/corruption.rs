@@ -5,9 +5,9 @@ use std::path::Path;
 use rusqlite::Connection;
 use uuid::Uuid;
 
-use super::{corruption, events, raw, stream, TempDir};
+use super::{corruption, events, fresh_store, raw, stream};
 use crate::error::Corruption;
-use crate::sqlite::{decode, SqliteStore};
+use crate::sqlite::decode;
 use crate::store::{EventLog, ExpectedVersion};
 
 /// Inserts an event row the store would never write, bypassing the CHECK constraints the
@@ -54,9 +54,8 @@ fn insert_raw(
 #[tokio::test]
 async fn a_corrupt_row_is_named_by_every_read_never_clamped() {
     use rusqlite::types::Value;
-    let dir = TempDir::new("corrupt");
-    let path = dir.file("store.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+    let (dir, store) = fresh_store("corrupt").await;
+    let path = dir.store_path();
     let post = stream("post", "1");
     store
         .append(&post, ExpectedVersion::NoStream, events(1))
@@ -161,9 +160,8 @@ async fn a_corrupt_row_is_named_by_every_read_never_clamped() {
         ),
     ];
     for (stream_id, column, value, expected) in cases {
-        let dir = TempDir::new("corrupt-case");
-        let path = dir.file("store.db");
-        let store = SqliteStore::open(&path).await.unwrap();
+        let (dir, store) = fresh_store("corrupt-case").await;
+        let path = dir.store_path();
         insert_raw(&path, stream_id, 1, column, value);
         let record = corruption(store.read_all(1, 10).await);
         assert_eq!(record.stream, stream_id);
@@ -173,9 +171,8 @@ async fn a_corrupt_row_is_named_by_every_read_never_clamped() {
     }
 
     // A negative version: never read as 0, not even by the cheap version lookups.
-    let dir = TempDir::new("corrupt-version");
-    let path = dir.file("store.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+    let (dir, store) = fresh_store("corrupt-version").await;
+    let path = dir.store_path();
     insert_raw(&path, "post/1", -3, "payload", Value::Text("{}".into()));
     for record in [
         corruption(store.read_all(1, 10).await),

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{events, stream, TempDir};
+use super::{events, fresh_store, stream};
 use crate::envelope::RecordedEvent;
 use crate::error::ProjectionError;
 use crate::read::{Daemon, Docs, Projection, Projections, ReadStore, ReadStoreExt};
-use crate::sqlite::SqliteStore;
 use crate::store::{EventLog, ExpectedVersion};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -41,8 +40,8 @@ impl Projection for StreamCounts {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_keeps_documents_in_the_file_as_commands_append() {
-    let dir = TempDir::new("daemon");
-    let store = Arc::new(SqliteStore::open(dir.file("store.db")).await.unwrap());
+    let (_dir, store) = fresh_store("daemon").await;
+    let store = Arc::new(store);
     // History from before the daemon started is caught up on.
     store
         .append(&stream("post", "p1"), ExpectedVersion::NoStream, events(3))

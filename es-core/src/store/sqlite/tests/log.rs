@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{TimeZone, Utc};
 use uuid::Uuid;
 
-use super::{corruption, event, events, raw, stream, TempDir};
+use super::{corruption, event, events, fresh_store, raw, stream, TempDir};
 use crate::envelope::{Payload, RecordedEvent};
 use crate::error::{Corruption, StoreError};
 use crate::sqlite::{read, SqliteStore};
@@ -14,8 +14,7 @@ use crate::store::{EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPay
 
 #[tokio::test]
 async fn odd_text_round_trips_through_every_read() {
-    let dir = TempDir::new("odd-text");
-    let store = SqliteStore::open(dir.file("store.db")).await.unwrap();
+    let (dir, store) = fresh_store("odd-text").await;
     let streams = [
         stream("post", "42"),
         stream("order.line-item_v2", "a/b/c"),
@@ -48,7 +47,7 @@ async fn odd_text_round_trips_through_every_read() {
 
     // Reopened: nothing depends on what the writer connection remembers.
     drop(store);
-    let store = SqliteStore::open(dir.file("store.db")).await.unwrap();
+    let store = SqliteStore::open(dir.store_path()).await.unwrap();
     for stream in &streams {
         let expected: Vec<_> = appended
             .iter()
@@ -83,8 +82,7 @@ async fn odd_text_round_trips_through_every_read() {
 
 #[tokio::test]
 async fn a_wrong_expectation_is_a_conflict_and_writes_nothing() {
-    let dir = TempDir::new("conflict");
-    let store = SqliteStore::open(dir.file("store.db")).await.unwrap();
+    let (_dir, store) = fresh_store("conflict").await;
     let post = stream("post", "1");
     assert!(store
         .append(&post, ExpectedVersion::Exact(0), vec![])
@@ -127,8 +125,7 @@ async fn a_wrong_expectation_is_a_conflict_and_writes_nothing() {
 
 #[tokio::test]
 async fn refuses_what_the_limits_refuse_before_writing() {
-    let dir = TempDir::new("limits");
-    let store = SqliteStore::open(dir.file("store.db")).await.unwrap();
+    let (_dir, store) = fresh_store("limits").await;
     let post = stream("post", "1");
     let error = store
         .append(&post, ExpectedVersion::Any, vec![event("", "{}")])
@@ -193,9 +190,8 @@ async fn versions_stay_gapless_with_writers_racing_on_one_file() {
 
 #[tokio::test]
 async fn reading_by_aggregate_type_seeks_an_index_in_position_order() {
-    let dir = TempDir::new("aggregate-type");
-    let path = dir.file("store.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+    let (dir, store) = fresh_store("aggregate-type").await;
+    let path = dir.store_path();
     // `post` is a prefix of `posting`: the split is at the '/', not a LIKE.
     for (aggregate_type, id) in [
         ("post", "1"),
@@ -235,7 +231,7 @@ async fn reading_by_aggregate_type_seeks_an_index_in_position_order() {
         ))
         .unwrap();
     let details: Vec<String> = plan
-        .query_map(rusqlite::params!["post", 1, 100], |row| row.get(3))
+        .query_map(rusqlite::params![1, 100, "post"], |row| row.get(3))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -252,9 +248,8 @@ async fn reading_by_aggregate_type_seeks_an_index_in_position_order() {
 
 #[tokio::test]
 async fn snapshots_keep_the_latest_and_refuse_a_corrupt_one() {
-    let dir = TempDir::new("snapshots");
-    let path = dir.file("store.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+    let (dir, store) = fresh_store("snapshots").await;
+    let path = dir.store_path();
     let post = stream("post", "a/b ✓");
     let snapshot = |version: u64, state: &str| Snapshot {
         stream: post.clone(),

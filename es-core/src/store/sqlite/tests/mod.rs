@@ -40,6 +40,19 @@ impl TempDir {
     pub(super) fn file(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
+
+    /// Where [`fresh_store`] keeps its file.
+    pub(super) fn store_path(&self) -> PathBuf {
+        self.file("store.db")
+    }
+}
+
+/// A new store in a directory of its own named after the test; the directory goes when the
+/// test drops it.
+pub(super) async fn fresh_store(name: &str) -> (TempDir, SqliteStore) {
+    let dir = TempDir::new(name);
+    let store = SqliteStore::open(dir.store_path()).await.unwrap();
+    (dir, store)
 }
 
 impl Drop for TempDir {
