@@ -12,7 +12,6 @@ pub(crate) mod memory;
 mod paging;
 mod snapshot;
 
-pub(crate) use forward::event_log;
 pub use paging::EventLogExt;
 pub use snapshot::{Snapshot, SnapshotStore};
 

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use crate::envelope::{NewEvent, RecordedEvent};
 use crate::error::StoreError;
-use crate::store::{conflict, event_log, recorded, ExpectedVersion, Snapshot, SnapshotStore};
+use crate::store::{
+    conflict, recorded, EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload,
+};
 use crate::stream::StreamId;
 
 /// An event store in process memory, safe to share between tasks (clone it: clones share data).
@@ -226,50 +228,73 @@ impl MemoryStore {
     }
 }
 
-event_log! {
-    impl for MemoryStore {
-        append(&self, stream, expected, events) {
-            crate::limits::check_append(stream, &events)?;
-            let mut inner = self.write();
-            let inner = &mut *inner;
-            match Self::decide(inner, stream, expected, events)? {
-                Decided::AlreadyAppended(first_run) => Ok(first_run),
-                Decided::New(recorded) => {
-                    self.push_records(inner, stream, recorded.clone());
-                    Ok(recorded)
-                }
+#[async_trait]
+impl EventLog for MemoryStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        crate::limits::check_append(stream, &events)?;
+        let mut inner = self.write();
+        let inner = &mut *inner;
+        match Self::decide(inner, stream, expected, events)? {
+            Decided::AlreadyAppended(first_run) => Ok(first_run),
+            Decided::New(recorded) => {
+                self.push_records(inner, stream, recorded.clone());
+                Ok(recorded)
             }
         }
-        read_stream(&self, stream, from_version, limit) {
-            let inner = self.read();
-            Ok(inner
-                .stream_slice(stream, from_version, limit)
-                .cloned()
-                .collect())
-        }
-        read_stream_payloads(&self, stream, from_version, limit) {
-            // Clones only what replay needs; the payload and name are shared, not copied.
-            let inner = self.read();
-            Ok(inner
-                .stream_slice(stream, from_version, limit)
-                .map(|event| crate::store::StoredPayload {
-                    version: event.version,
-                    event_name: event.event_name.clone(),
-                    schema_version: event.schema_version,
-                    recorded_at: event.recorded_at,
-                    payload: event.event.clone(),
-                })
-                .collect())
-        }
-        read_all(&self, from_position, limit) {
-            Ok(self.read_all_at(from_position, limit).0)
-        }
-        head_position(&self) {
-            Ok(self.read().all.len() as u64)
-        }
-        stream_version(&self, stream) {
-            Ok(self.read().version(stream))
-        }
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let inner = self.read();
+        Ok(inner
+            .stream_slice(stream, from_version, limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn read_stream_payloads(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        // Clones only what replay needs; the payload and name are shared, not copied.
+        let inner = self.read();
+        Ok(inner
+            .stream_slice(stream, from_version, limit)
+            .map(|event| StoredPayload {
+                version: event.version,
+                event_name: event.event_name.clone(),
+                schema_version: event.schema_version,
+                recorded_at: event.recorded_at,
+                payload: event.event.clone(),
+            })
+            .collect())
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.read_all_at(from_position, limit).0)
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(self.read().all.len() as u64)
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        Ok(self.read().version(stream))
     }
 }
 

@@ -53,8 +53,9 @@ pub use append::PgTransaction;
 pub use config::PostgresConfig;
 pub use schema::SCHEMA_VERSION;
 
+use crate::envelope::{NewEvent, RecordedEvent};
 use crate::error::StoreError;
-use crate::store::{event_log, Snapshot, SnapshotStore};
+use crate::store::{EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload};
 use crate::stream::StreamId;
 
 /// Why a PostgreSQL store could not be set up; the source of a [`StoreError::Backend`]
@@ -206,32 +207,62 @@ impl PostgresStore {
     }
 }
 
-event_log! {
-    impl for PostgresStore {
-        append(&self, stream, expected, events) {
-            append::append_alone(&self.shared, stream, expected, events).await
-        }
-        read_stream(&self, stream, from_version, limit) {
-            read::read_stream(&self.shared, stream, from_version, limit).await
-        }
-        read_all(&self, from_position, limit) {
-            read::read_all(&self.shared, from_position, limit).await
-        }
-        stream_version(&self, stream) {
-            read::stream_version(&self.shared, stream).await
-        }
-        read_stream_payloads(&self, stream, from_version, limit) {
-            read::read_stream(&self.shared, stream, from_version, limit).await
-        }
-        read_aggregate_type(&self, aggregate_type, from_position, limit) {
-            read::read_aggregate_type(&self.shared, aggregate_type, from_position, limit).await
-        }
-        head_position(&self) {
-            read::head_position(&self.shared).await
-        }
-        read_all_blocker(&self) {
-            read::read_all_blocker(&self.shared).await
-        }
+#[async_trait]
+impl EventLog for PostgresStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        append::append_alone(&self.shared, stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_stream(&self.shared, stream, from_version, limit).await
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_all(&self.shared, from_position, limit).await
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        read::stream_version(&self.shared, stream).await
+    }
+
+    async fn read_stream_payloads(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        read::read_stream(&self.shared, stream, from_version, limit).await
+    }
+
+    async fn read_aggregate_type(
+        &self,
+        aggregate_type: &str,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_aggregate_type(&self.shared, aggregate_type, from_position, limit).await
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        read::head_position(&self.shared).await
+    }
+
+    async fn read_all_blocker(&self) -> Result<Option<crate::store::Blocker>, StoreError> {
+        read::read_all_blocker(&self.shared).await
     }
 }
 

@@ -9,9 +9,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::*;
-use crate::envelope::{Metadata, NewEvent, Payload, RecordedEvent};
+use crate::envelope::{Metadata, Payload};
 use crate::error::Corruption;
-use crate::store::{EventLog, ExpectedVersion, StoredPayload};
 
 fn url() -> String {
     std::env::var("ES_POSTGRES_URL")

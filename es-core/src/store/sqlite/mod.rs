@@ -113,8 +113,9 @@ mod tests;
 
 pub use schema::LayoutError;
 
+use crate::envelope::{NewEvent, RecordedEvent};
 use crate::error::StoreError;
-use crate::store::{event_log, Snapshot, SnapshotStore};
+use crate::store::{EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload};
 use crate::stream::StreamId;
 
 /// How hard SQLite works to keep a commit across a power loss.
@@ -268,58 +269,86 @@ impl SqliteStore {
     }
 }
 
-event_log! {
-    impl for SqliteStore {
-        append(&self, stream, expected, events) {
-            crate::limits::check_append(stream, &events)?;
-            if events.is_empty() {
-                // Nothing to write: check the expectation on a reader, without the write lock.
-                let actual = self.stream_version(stream).await?;
-                expected.check(stream, actual)?;
-                return Ok(Vec::new());
-            }
-            let stream = stream.clone();
-            let recorded = self
-                .write(move |connection| append::append(connection, &stream, expected, events))
-                .await?;
-            if let Some(last) = recorded.last() {
-                // The highest position, not the latest sent: two appenders may finish out of
-                // order.
-                self.inner
-                    .appended
-                    .send_modify(|head| *head = (*head).max(last.position));
-            }
-            Ok(recorded)
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        crate::limits::check_append(stream, &events)?;
+        if events.is_empty() {
+            // Nothing to write: check the expectation on a reader, without the write lock.
+            let actual = self.stream_version(stream).await?;
+            expected.check(stream, actual)?;
+            return Ok(Vec::new());
         }
-        read_stream(&self, stream, from_version, limit) {
-            let stream = stream.clone();
-            self.read(move |connection| read::read_stream(connection, &stream, from_version, limit))
-                .await
+        let stream = stream.clone();
+        let recorded = self
+            .write(move |connection| append::append(connection, &stream, expected, events))
+            .await?;
+        if let Some(last) = recorded.last() {
+            // The highest position, not the latest sent: two appenders may finish out of order.
+            self.inner
+                .appended
+                .send_modify(|head| *head = (*head).max(last.position));
         }
-        read_all(&self, from_position, limit) {
-            self.read(move |connection| read::read_all(connection, from_position, limit))
-                .await
-        }
-        stream_version(&self, stream) {
-            let stream = stream.clone();
-            self.read(move |connection| read::stream_version(connection, &stream))
-                .await
-        }
-        read_stream_payloads(&self, stream, from_version, limit) {
-            let stream = stream.clone();
-            self.read(move |connection| read::read_stream(connection, &stream, from_version, limit))
-                .await
-        }
-        read_aggregate_type(&self, aggregate_type, from_position, limit) {
-            let aggregate_type = aggregate_type.to_owned();
-            self.read(move |connection| {
-                read::read_aggregate_type(connection, &aggregate_type, from_position, limit)
-            })
+        Ok(recorded)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream.clone();
+        self.read(move |connection| read::read_stream(connection, &stream, from_version, limit))
             .await
-        }
-        head_position(&self) {
-            self.read(read::head_position).await
-        }
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read(move |connection| read::read_all(connection, from_position, limit))
+            .await
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        let stream = stream.clone();
+        self.read(move |connection| read::stream_version(connection, &stream))
+            .await
+    }
+
+    async fn read_stream_payloads(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredPayload>, StoreError> {
+        let stream = stream.clone();
+        self.read(move |connection| read::read_stream(connection, &stream, from_version, limit))
+            .await
+    }
+
+    async fn read_aggregate_type(
+        &self,
+        aggregate_type: &str,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let aggregate_type = aggregate_type.to_owned();
+        self.read(move |connection| {
+            read::read_aggregate_type(connection, &aggregate_type, from_position, limit)
+        })
+        .await
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        self.read(read::head_position).await
     }
 }
 
