@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::TryStreamExt;
@@ -276,10 +276,13 @@ pub async fn a_conflict_appends_nothing(store: Store) {
 pub async fn a_batch_is_seen_whole_or_not_at_all(store: Store) {
     let stream = unique_stream("atomic");
     let done = Arc::new(AtomicBool::new(false));
+    // The reader's observations so far: each append waits for one more, so reads interleave
+    // with the appends even when the writer could finish before the reader is first polled.
+    let observed = Arc::new(AtomicUsize::new(0));
     let reader = {
-        let (store, stream, done) = (Arc::clone(&store), stream.clone(), Arc::clone(&done));
+        let (store, stream) = (Arc::clone(&store), stream.clone());
+        let (done, observed) = (Arc::clone(&done), Arc::clone(&observed));
         tokio::spawn(async move {
-            let mut observations = 0;
             while !done.load(Ordering::SeqCst) {
                 let seen = store.read_stream(&stream, 1, 10_000).await.unwrap().len();
                 assert_eq!(seen % 50, 0, "saw {seen} events: part of a batch");
@@ -289,20 +292,28 @@ pub async fn a_batch_is_seen_whole_or_not_at_all(store: Store) {
                     0,
                     "stream at version {version}: part of a batch"
                 );
-                observations += 1;
+                observed.fetch_add(1, Ordering::SeqCst);
                 tokio::task::yield_now().await;
             }
-            observations
         })
     };
     for round in 0..20 {
+        let wanted = round as usize + 1;
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while observed.load(Ordering::SeqCst) < wanted && !reader.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the reader made no observation in 30 s");
         store
             .append(&stream, ExpectedVersion::Exact(round * 50), batch(50))
             .await
             .unwrap();
     }
     done.store(true, Ordering::SeqCst);
-    assert!(reader.await.unwrap() > 0);
+    reader.await.unwrap();
+    assert!(observed.load(Ordering::SeqCst) >= 20);
     assert_eq!(store.stream_version(&stream).await.unwrap(), 1000);
 }
 
