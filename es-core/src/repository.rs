@@ -187,6 +187,7 @@ pub struct Repository<A: Aggregate> {
     retry: RetryPolicy,
     cache: Option<Arc<AggregateCache<A>>>,
     inline: Option<Arc<Inline>>,
+    names: Arc<EventNames>,
     aggregate: PhantomData<fn() -> A>,
 }
 
@@ -201,6 +202,7 @@ impl<A: Aggregate> Clone for Repository<A> {
             retry: self.retry.clone(),
             cache: self.cache.clone(),
             inline: self.inline.clone(),
+            names: Arc::clone(&self.names),
             aggregate: PhantomData,
         }
     }
@@ -244,6 +246,7 @@ impl<A: Aggregate> Repository<A> {
             retry: RetryPolicy::default(),
             cache: Some(Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY))),
             inline: None,
+            names: Arc::new(EventNames::of::<A::Event>()),
             aggregate: PhantomData,
         }
     }
@@ -482,7 +485,7 @@ impl<A: Aggregate> Repository<A> {
             };
             let expected = ExpectedVersion::Exact(loaded.version);
             let appended = loop {
-                let new_events = encode::<A>(&changes, &context)?;
+                let new_events = encode::<A>(&changes, &context, &self.names)?;
                 let appended = self
                     .append(
                         stream,
@@ -681,6 +684,30 @@ impl<A: Aggregate> Repository<A> {
     }
 }
 
+/// The stored names of an aggregate's events (and of the rollback marker), each allocated
+/// once per repository: every event appended shares its name's text instead of copying it.
+struct EventNames(Vec<(&'static str, Arc<str>)>);
+
+impl EventNames {
+    fn of<E: EventSet>() -> Self {
+        EventNames(
+            E::EVENT_NAMES
+                .iter()
+                .chain([&RolledBack::NAME])
+                .map(|&name| (name, Arc::from(name)))
+                .collect(),
+        )
+    }
+
+    /// The shared text of `name` (a copy only for a name the aggregate does not declare).
+    fn shared(&self, name: &'static str) -> Arc<str> {
+        self.0
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or_else(|| Arc::from(name), |(_, shared)| Arc::clone(shared))
+    }
+}
+
 /// `Deposit` for `bank::commands::Deposit`: what traces call a command.
 fn short_type_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
@@ -711,6 +738,7 @@ fn event_ids(first: Uuid, count: usize) -> Vec<Uuid> {
 fn encode<A: Aggregate>(
     changes: &[Pending<A>],
     context: &EventContext<'_>,
+    names: &EventNames,
 ) -> Result<Vec<NewEvent>, RepositoryError<A::Error>> {
     changes
         .iter()
@@ -739,7 +767,7 @@ fn encode<A: Aggregate>(
                 extra: context.metadata.extra.clone(),
             };
             Ok(NewEvent {
-                event_name: event_name.into(),
+                event_name: names.shared(event_name),
                 schema_version,
                 metadata,
                 payload,

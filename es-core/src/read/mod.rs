@@ -16,6 +16,7 @@ mod dead_letters;
 mod docs;
 mod forward;
 mod health;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod list_sql;
 pub(crate) mod memory;
 mod projection;
