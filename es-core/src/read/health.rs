@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::StoreError;
-use crate::read::store::{GenerationStatus, ReadStore, Stopped};
+use crate::read::store::{GenerationState, GenerationStatus, ReadStore, Stopped};
 use crate::read::Projections;
 
 /// What a projection is doing.
@@ -39,6 +39,9 @@ pub enum HealthState {
     /// Events are committed beyond the checkpoint, but read-all holds them back behind a
     /// long-open transaction.
     HeldBack(crate::store::Blocker),
+    /// An inline projection: commands apply it in their append's transaction, so it is never
+    /// behind; the daemon only rebuilds it when its code version changed.
+    Inline,
 }
 
 impl HealthState {
@@ -69,6 +72,7 @@ impl fmt::Display for HealthState {
             HealthState::Standby { holder } => write!(f, "standby (held by {holder})"),
             HealthState::Failing(error) => write!(f, "retrying after: {error}"),
             HealthState::HeldBack(blocker) => write!(f, "held back by a {blocker}"),
+            HealthState::Inline => f.write_str("inline (applied by every command)"),
         }
     }
 }
@@ -128,15 +132,19 @@ pub async fn health(
             });
             continue;
         };
+        let building = generations
+            .iter()
+            .find(|state| state.status == GenerationStatus::Building);
+        if projection.inline() {
+            report.push(inline_health(store, name, live, building, head).await?);
+            continue;
+        }
         let oldest_unapplied = store.read_all(live.checkpoint, 1).await?;
         let lag_seconds = oldest_unapplied.first().map_or(0.0, |event| {
             (chrono::Utc::now() - event.recorded_at)
                 .to_std()
                 .map_or(0.0, |lag| lag.as_secs_f64())
         });
-        let building = generations
-            .iter()
-            .find(|state| state.status == GenerationStatus::Building);
         let held_back = if oldest_unapplied.is_empty() && live.checkpoint <= head {
             store.read_all_blocker().await?
         } else {
@@ -169,4 +177,39 @@ pub async fn health(
         });
     }
     Ok(report)
+}
+
+/// An inline projection's health: its live generation has every committed event (each
+/// command applied its own, in its transaction; the generation was complete when it went
+/// live), so it is at the head; a building generation is a rebuild for a new code version.
+async fn inline_health(
+    store: &dyn ReadStore,
+    name: &str,
+    live: &GenerationState,
+    building: Option<&GenerationState>,
+    head: u64,
+) -> Result<ProjectionHealth, StoreError> {
+    let state = match building {
+        Some(building) => match &building.stopped {
+            Some(stopped) => HealthState::Stopped(stopped.clone()),
+            None => HealthState::Rebuilding {
+                generation: building.generation,
+                done: building.checkpoint.saturating_sub(1),
+                head,
+            },
+        },
+        None => HealthState::Inline,
+    };
+    Ok(ProjectionHealth {
+        name: name.to_owned(),
+        generation: live.generation,
+        version: live.version.clone(),
+        checkpoint: head + 1,
+        head,
+        lag_events: 0,
+        lag_seconds: 0.0,
+        state,
+        holder: store.lease_holder(name).await?,
+        dead_letters: store.dead_letters(name).await?.len(),
+    })
 }

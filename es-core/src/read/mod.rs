@@ -141,12 +141,6 @@ impl Projections {
         self
     }
 
-    /// The set without its inline projections (which commands apply, not the daemon).
-    pub(crate) fn without_inline(mut self) -> Self {
-        self.entries.retain(|entry| !entry.inline());
-        self
-    }
-
     pub(crate) fn entries(&self) -> &[Arc<dyn ErasedProjection>] {
         &self.entries
     }
@@ -191,13 +185,44 @@ pub(crate) async fn ensure_live(
     }
 }
 
-/// The table of the live generation of `projection`, made (generation 1) when it has none.
+/// The table of the live generation of `projection`, made when it has none (see
+/// [`first_live`]).
 pub(crate) async fn live_table(
     store: &dyn ReadStore,
     projection: &dyn ErasedProjection,
 ) -> Result<DocumentTable, crate::error::StoreError> {
-    let live = ensure_live(store, &table_of(projection, 1), projection.version()).await?;
+    let live = first_live(store, projection).await?;
     Ok(table_of(projection, live.generation))
+}
+
+/// The live generation of `projection`, made (generation 1) when it has none.
+///
+/// An inline projection's first generation, made on a log that already has events, would
+/// miss them: commands write it only from now on. So it comes with a building generation
+/// (2), which the daemon (or [`rebuild`](crate::rebuild)) fills from the log and swaps in;
+/// until then health says it is rebuilding.
+pub(crate) async fn first_live(
+    store: &dyn ReadStore,
+    projection: &dyn ErasedProjection,
+) -> Result<GenerationState, crate::error::StoreError> {
+    if let Some(live) = live_state(store, projection.name()).await? {
+        return Ok(live);
+    }
+    let head = store.head_position().await?;
+    let live = store
+        .create_generation(&table_of(projection, 1), projection.version())
+        .await?;
+    if projection.inline() && head > 0 {
+        tracing::info!(
+            projection = projection.name(),
+            head,
+            "a new inline projection on a log with events: building it from the log beside the live generation"
+        );
+        store
+            .create_generation(&table_of(projection, 2), projection.version())
+            .await?;
+    }
+    Ok(live)
 }
 
 /// The table of one generation of `projection`.

@@ -1,5 +1,6 @@
 //! The projection daemon: one task per projection, catching up from its checkpoint in
-//! batches, then following new events as they are appended.
+//! batches, then following new events as they are appended. Inline projections, which
+//! commands apply, get a task only while one needs a rebuild (see [`inline`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,7 +13,10 @@ use crate::read::background::{wait_past, Pacer, Pause, Tasks};
 use crate::read::batch::{step, ReadAhead, Step};
 use crate::read::health::{self, HealthState, ProjectionHealth};
 use crate::read::store::{GenerationState, GenerationStatus, ReadStore};
-use crate::read::{live_state, table_of, ErasedProjection, Projections};
+use crate::read::{first_live, live_state, table_of, ErasedProjection, Projections};
+
+mod inline;
+use inline::InlineRebuild;
 
 /// How a daemon paces itself.
 #[derive(Clone, Debug)]
@@ -83,6 +87,9 @@ impl Daemon {
     /// Starts a task per projection with the default [`DaemonConfig`]. Each projection's
     /// tables are created if missing; a projection whose code version differs from its live
     /// generation's starts a blue/green rebuild, serving the old generation until the swap.
+    /// That includes inline projections (which commands apply): the daemon rebuilds one
+    /// whose version changed, or that was first made on a log that already had events, and
+    /// swaps it in while commands go on writing it.
     pub async fn start(
         store: Arc<dyn ReadStore>,
         projections: Projections,
@@ -96,12 +103,24 @@ impl Daemon {
         projections: Projections,
         config: DaemonConfig,
     ) -> Result<Self, ProjectionError> {
-        // Inline projections are applied by commands, in the append's transaction.
-        let projections = projections.without_inline();
         let mut checkpoints = HashMap::new();
         let mut restarts = HashMap::new();
         let mut states = HashMap::new();
+        // Inline projections the daemon only rebuilds, when one is building.
+        let mut to_rebuild = Vec::new();
         for projection in projections.entries() {
+            if projection.inline() {
+                let live = prepare(&*store, &**projection).await?;
+                if needs_rebuild(&*store, &**projection).await? {
+                    to_rebuild.push(Arc::clone(projection));
+                    states.insert(projection.name(), HealthState::Starting);
+                } else {
+                    states.insert(projection.name(), HealthState::Inline);
+                }
+                checkpoints.insert(projection.name(), watch::Sender::new(live.checkpoint));
+                restarts.insert(projection.name(), watch::Sender::new(0));
+                continue;
+            }
             if !projection.handles_rollback() {
                 return Err(ProjectionError::RollbackUnhandled(
                     projection.name().to_owned(),
@@ -125,7 +144,23 @@ impl Daemon {
             restarts,
         });
         let mut tasks = Tasks::default();
-        for projection in shared.projections.entries() {
+        for projection in to_rebuild {
+            tasks.spawn(|shutdown| {
+                let pacer = Pacer::new(
+                    shutdown,
+                    shared.store.append_signal(),
+                    shared.config.poll_interval,
+                    shared.config.retry_after,
+                );
+                InlineRebuild::new(Arc::clone(&shared), projection, pacer).run()
+            });
+        }
+        for projection in shared
+            .projections
+            .entries()
+            .iter()
+            .filter(|projection| !projection.inline())
+        {
             tasks.spawn(|shutdown| {
                 Worker {
                     pacer: Pacer::new(
@@ -158,6 +193,8 @@ impl Daemon {
                 HealthState::Stopped(_) | HealthState::HeldBack(_)
             );
             if let Some(state) = states.get(projection.name.as_str()) {
+                // An inline projection the store shows as inline, or rebuilding elsewhere.
+                let store_knows_better = store_knows_better || *state == HealthState::Inline;
                 if !store_knows_better
                     && (!matches!(state, HealthState::Starting) || projection.state.is_unknown())
                 {
@@ -182,6 +219,15 @@ impl Daemon {
         let Some(sender) = self.shared.checkpoints.get(projection) else {
             return Err(ProjectionError::NotRegistered(projection.to_owned()));
         };
+        if self
+            .shared
+            .projections
+            .get(projection)
+            .is_some_and(|projection| projection.inline())
+        {
+            // The command that appended `position` applied it in its own transaction.
+            return Ok(true);
+        }
         let stored = || async {
             let stored = live_state(&*self.shared.store, projection)
                 .await?
@@ -244,9 +290,7 @@ pub(crate) async fn prepare(
         .iter()
         .find(|state| state.status == GenerationStatus::Live);
     let Some(live) = live else {
-        return store
-            .create_generation(&table_of(projection, 1), projection.version())
-            .await;
+        return first_live(store, projection).await;
     };
     let building = generations
         .iter()
@@ -282,6 +326,21 @@ pub(crate) async fn prepare(
         }
     }
     Ok(live.clone())
+}
+
+/// Whether an inline projection has a generation of this code's version building: the
+/// daemon then rebuilds it.
+async fn needs_rebuild(
+    store: &dyn ReadStore,
+    projection: &dyn ErasedProjection,
+) -> Result<bool, StoreError> {
+    Ok(store
+        .generations(projection.name())
+        .await?
+        .iter()
+        .any(|state| {
+            state.status == GenerationStatus::Building && state.version == projection.version()
+        }))
 }
 
 /// After a swap: what readers see follows the new live generation. The swap itself is done
