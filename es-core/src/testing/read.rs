@@ -214,6 +214,20 @@ fn table(generation: u32) -> DocumentTable {
     }
 }
 
+/// A new projection's document table, its first generation created (and so live).
+async fn first_generation(store: &Store) -> DocumentTable {
+    let table = table(1);
+    store.create_generation(&table, "1").await.unwrap();
+    table
+}
+
+/// Writes documents to `table` in a batch of their own.
+async fn commit_writes(store: &Store, table: &DocumentTable, writes: Vec<DocumentWrite>) {
+    let mut tx = store.begin().await.unwrap();
+    tx.write(table, writes).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
 fn write(key: &str, parity: &str) -> DocumentWrite {
     DocumentWrite {
         key: key.into(),
@@ -300,8 +314,7 @@ pub async fn keeps_documents_checkpoints_and_dead_letters_in_one_transaction(sto
 /// Of two batches from the same checkpoint, only the first commits; the second is refused
 /// and changes nothing.
 pub async fn a_checkpoint_moves_for_one_worker_only(store: Store) {
-    let table = table(1);
-    store.create_generation(&table, "1").await.unwrap();
+    let table = first_generation(&store).await;
     let mut first = store.begin().await.unwrap();
     first
         .write(&table, vec![write("first", "odd")])
@@ -335,14 +348,11 @@ pub async fn a_checkpoint_moves_for_one_worker_only(store: Store) {
 
 /// Documents list in key order, a page at a time, filtered on an indexed field.
 pub async fn lists_documents_in_key_order_by_index_and_cursor(store: Store) {
-    let table = table(1);
-    store.create_generation(&table, "1").await.unwrap();
-    let mut tx = store.begin().await.unwrap();
+    let table = first_generation(&store).await;
     let writes = (0..25)
         .map(|n| write(&format!("k{n:02}"), if n % 2 == 0 { "even" } else { "odd" }))
         .collect();
-    tx.write(&table, writes).await.unwrap();
-    tx.commit().await.unwrap();
+    commit_writes(&store, &table, writes).await;
     let page = |filter: Option<(usize, String)>, after: Option<String>, limit| ListQuery {
         filter,
         after,
@@ -412,7 +422,6 @@ pub async fn lists_documents_in_the_order_of_an_indexed_field(store: Store) {
             (format!("k{n:02}"), parity, rank)
         })
         .collect();
-    let mut tx = store.begin().await.unwrap();
     let writes = docs
         .iter()
         .map(|(key, parity, rank)| DocumentWrite {
@@ -424,8 +433,7 @@ pub async fn lists_documents_in_the_order_of_an_indexed_field(store: Store) {
             index_values: vec![Some((*parity).to_owned()), rank.clone()],
         })
         .collect();
-    tx.write(&table, writes).await.unwrap();
-    tx.commit().await.unwrap();
+    commit_writes(&store, &table, writes).await;
     for (filter, descending) in [(None, true), (None, false), (Some("odd"), true)] {
         let mut expected: Vec<(String, String)> = docs
             .iter()
