@@ -3,7 +3,9 @@
 
 use uuid::Uuid;
 
-use super::{batch, expect_conflict, read_all_until, read_whole_stream, unique_stream, Store};
+use super::{
+    batch, expect_conflict, read_all_until, read_whole_stream, start_stream, unique_stream, Store,
+};
 use crate::envelope::{NewEvent, RecordedEvent};
 use crate::error::{Refusal, StoreError};
 use crate::store::ExpectedVersion;
@@ -28,10 +30,7 @@ fn event_ids(events: &[RecordedEvent]) -> Vec<Uuid> {
 /// the events read back with their command id.
 pub async fn appending_one_command_twice_appends_once(store: Store) {
     let stream = unique_stream("command-twice");
-    store
-        .append(&stream, ExpectedVersion::NoStream, batch(1))
-        .await
-        .unwrap();
+    start_stream(&store, &stream, 1).await;
     let command_id = Uuid::now_v7();
     let first = store
         .append(&stream, ExpectedVersion::Exact(1), command(command_id, 2))

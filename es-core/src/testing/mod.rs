@@ -35,11 +35,9 @@ use crate::stream::StreamId;
 /// Generates one `#[test]` per conformance case for the store made by `$new_store`.
 #[macro_export]
 macro_rules! store_conformance_tests {
-    ($new_store:expr) => {
-        $crate::store_conformance_tests!($new_store, after = |_store| async {});
-    };
-    ($new_store:expr, after = $after:expr) => {
-        $crate::__conformance_cases!($new_store, $after;
+    ($new_store:expr $(, after = $after:expr)?) => {
+        $crate::__conformance_cases!(
+            $new_store, [$($after)?], dyn $crate::EventStore, $crate::testing;
             appends_with_each_expected_version,
             a_conflict_appends_nothing,
             a_batch_is_seen_whole_or_not_at_all,
@@ -68,18 +66,27 @@ macro_rules! store_conformance_tests {
     };
 }
 
+/// One `#[test]` per case: each runs `$cases::$case` on a fresh store from `$new_store`
+/// (shared as `Arc<$shared>`), then `$after` on it, if given. Both suites' macros expand
+/// to this.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
-    ($new_store:expr, $after:expr; $($case:ident),* $(,)?) => {
+    ($new_store:expr, [], $shared:ty, $cases:path; $($case:ident),* $(,)?) => {
+        $crate::__conformance_cases!(
+            $new_store, [|_store| async {}], $shared, $cases; $($case),*
+        );
+    };
+    ($new_store:expr, [$after:expr], $shared:ty, $cases:path; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
+                use $cases as cases;
                 $crate::testing::run(async {
                     if let Some(store) = $new_store.await {
-                        let shared: ::std::sync::Arc<dyn $crate::EventStore> =
+                        let shared: ::std::sync::Arc<$shared> =
                             ::std::sync::Arc::new(::core::clone::Clone::clone(&store));
-                        $crate::testing::$case(shared).await;
+                        cases::$case(shared).await;
                         ($after)(store).await;
                     }
                 });
@@ -112,6 +119,28 @@ pub fn event(name: &str, n: u64) -> NewEvent {
 
 fn batch(count: u64) -> Vec<NewEvent> {
     (0..count).map(|n| event("test.happened", n)).collect()
+}
+
+/// Starts `stream` (which must not exist yet) with a batch of `count` events.
+async fn start_stream(store: &Store, stream: &StreamId, count: u64) -> Vec<RecordedEvent> {
+    store
+        .append(stream, ExpectedVersion::NoStream, batch(count))
+        .await
+        .unwrap()
+}
+
+/// Appends `rounds` batches of `size` events to the new `stream`, each expecting the version
+/// the one before left; returns the positions of every event appended, in order.
+async fn append_rounds(store: &Store, stream: &StreamId, rounds: u64, size: u64) -> Vec<u64> {
+    let mut positions = Vec::new();
+    for round in 0..rounds {
+        let recorded = store
+            .append(stream, ExpectedVersion::Exact(round * size), batch(size))
+            .await
+            .unwrap();
+        positions.extend(recorded.iter().map(|e| e.position));
+    }
+    positions
 }
 
 /// A stream of aggregate type `test` that no other case uses, so cases can share a database.
@@ -187,10 +216,7 @@ fn expect_conflict(
 /// `NoStream`, `Exact(n)` and `Any` each accept the right versions and refuse the rest.
 pub async fn appends_with_each_expected_version(store: Store) {
     let stream = unique_stream("modes");
-    let first = store
-        .append(&stream, ExpectedVersion::NoStream, batch(1))
-        .await
-        .unwrap();
+    let first = start_stream(&store, &stream, 1).await;
     assert_eq!(first[0].version, 1);
     expect_conflict(
         store
@@ -246,10 +272,7 @@ pub async fn appends_with_each_expected_version(store: Store) {
 /// A refused batch leaves no trace, in the stream or in read-all.
 pub async fn a_conflict_appends_nothing(store: Store) {
     let stream = unique_stream("refused");
-    store
-        .append(&stream, ExpectedVersion::NoStream, batch(2))
-        .await
-        .unwrap();
+    start_stream(&store, &stream, 2).await;
     expect_conflict(
         store
             .append(&stream, ExpectedVersion::Exact(1), batch(10))
@@ -261,10 +284,7 @@ pub async fn a_conflict_appends_nothing(store: Store) {
     assert_eq!(store.stream_version(&stream).await.unwrap(), 2);
     // A later append shows read-all has passed the refused one, which left nothing behind.
     let marker = unique_stream("refused-marker");
-    store
-        .append(&marker, ExpectedVersion::NoStream, batch(1))
-        .await
-        .unwrap();
+    start_stream(&store, &marker, 1).await;
     let events = read_all_until(&store, "the marker", |events| {
         count_in(events, &marker) == 1
     })
@@ -366,12 +386,7 @@ pub async fn versions_are_gapless_and_positions_increase_in_commit_order(store: 
 /// `read_stream` starts at a version and honours its limit.
 pub async fn reads_a_stream_from_a_version(store: Store) {
     let stream = unique_stream("from");
-    for round in 0..10 {
-        store
-            .append(&stream, ExpectedVersion::Exact(round * 3), batch(3))
-            .await
-            .unwrap();
-    }
+    append_rounds(&store, &stream, 10, 3).await;
     let page = store.read_stream(&stream, 5, 7).await.unwrap();
     assert_eq!(
         page.iter().map(|e| e.version).collect::<Vec<_>>(),
@@ -390,14 +405,7 @@ pub async fn reads_a_stream_from_a_version(store: Store) {
 /// Paging through read-all with a small limit sees every event once, in order, across batches.
 pub async fn reads_all_from_a_position_with_a_limit_across_batches(store: Store) {
     let stream = unique_stream("paged");
-    let mut positions = Vec::new();
-    for round in 0..6 {
-        let recorded = store
-            .append(&stream, ExpectedVersion::Exact(round * 5), batch(5))
-            .await
-            .unwrap();
-        positions.extend(recorded.iter().map(|e| e.position));
-    }
+    let positions = append_rounds(&store, &stream, 6, 5).await;
     read_all_until(&store, "every batch", |events| {
         count_in(events, &stream) == 30
     })
@@ -637,12 +645,7 @@ pub async fn read_all_never_skips_an_event_while_writers_commit(store: Store) {
             let stream = StreamId::new("test", &format!("{prefix}-{writer}")).unwrap();
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                for round in 0..25 {
-                    store
-                        .append(&stream, ExpectedVersion::Exact(round * 2), batch(2))
-                        .await
-                        .unwrap();
-                }
+                append_rounds(&store, &stream, 25, 2).await;
             })
         })
         .collect();
@@ -657,10 +660,7 @@ pub async fn read_all_never_skips_an_event_while_writers_commit(store: Store) {
 /// One append of 8,001 events.
 pub async fn appends_8001_events_in_one_batch(store: Store) {
     let stream = unique_stream("large");
-    let recorded = store
-        .append(&stream, ExpectedVersion::NoStream, batch(8001))
-        .await
-        .unwrap();
+    let recorded = start_stream(&store, &stream, 8001).await;
     assert_eq!((recorded.len(), recorded[8000].version), (8001, 8001));
     assert_eq!(store.stream_version(&stream).await.unwrap(), 8001);
     let events = read_whole_stream(&store, &stream).await;
@@ -674,12 +674,7 @@ pub async fn appends_8001_events_in_one_batch(store: Store) {
 /// A stream of 100,000 events read back as a stream, a page at a time, never collected whole.
 pub async fn streams_100000_events_in_pages(store: Store) {
     let stream = unique_stream("long");
-    for round in 0..100 {
-        store
-            .append(&stream, ExpectedVersion::Exact(round * 1000), batch(1000))
-            .await
-            .unwrap();
-    }
+    append_rounds(&store, &stream, 100, 1000).await;
     let mut events = store.stream_events(&stream, 1);
     let mut expected_version = 1;
     while let Some(event) = events.try_next().await.unwrap() {
@@ -774,14 +769,8 @@ pub async fn stream_identities_never_meet(store: Store) {
     let suffix = Uuid::new_v4().simple().to_string();
     let order = StreamId::new(&format!("order{suffix}"), "line-7").unwrap();
     let order_line = StreamId::new(&format!("order{suffix}-line"), "7").unwrap();
-    store
-        .append(&order, ExpectedVersion::NoStream, batch(2))
-        .await
-        .unwrap();
-    store
-        .append(&order_line, ExpectedVersion::NoStream, batch(1))
-        .await
-        .unwrap();
+    start_stream(&store, &order, 2).await;
+    start_stream(&store, &order_line, 1).await;
     assert_eq!(store.stream_version(&order).await.unwrap(), 2);
     assert_eq!(store.stream_version(&order_line).await.unwrap(), 1);
     let read = read_whole_stream(&store, &order_line).await;
@@ -792,111 +781,102 @@ pub async fn stream_identities_never_meet(store: Store) {
     );
 }
 
+/// One event like [`event`], with `change` made to it.
+fn changed_event(change: impl FnOnce(&mut NewEvent)) -> Vec<NewEvent> {
+    let mut changed = event("x", 1);
+    change(&mut changed);
+    vec![changed]
+}
+
+/// How a store refused to append `events` to `stream`; fails the case if it did not.
+async fn refusal_of(
+    store: &Store,
+    stream: &StreamId,
+    events: Vec<NewEvent>,
+) -> crate::error::Refusal {
+    match store.append(stream, ExpectedVersion::Any, events).await {
+        Err(StoreError::Refused { refusal, .. }) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 /// Every store refuses the same requests at the same documented limits
 /// ([`crate::limits`]), before writing anything, with a typed refusal.
 pub async fn refuses_what_breaks_a_limit(store: Store) {
     use crate::error::{Field, Refusal};
     use crate::limits;
+    /// The refusal a request must get: its pattern as text (for the failure message) and
+    /// the test of whether a refusal matches it.
+    macro_rules! refusal {
+        ($pattern:pat) => {
+            (
+                stringify!($pattern),
+                (|refusal| matches!(refusal, $pattern)) as fn(&Refusal) -> bool,
+            )
+        };
+    }
     let stream = unique_stream("limits");
-    let refused = |result: Result<Vec<RecordedEvent>, StoreError>| match result {
-        Err(StoreError::Refused { refusal, .. }) => refusal,
-        other => panic!("expected a refusal, got {other:?}"),
-    };
-    let mut long_name = event("x", 1);
-    long_name.event_name = "n".repeat(limits::MAX_EVENT_NAME_BYTES + 1).into();
-    assert!(matches!(
-        refused(
-            store
-                .append(&stream, ExpectedVersion::Any, vec![long_name])
-                .await
+    let refused = [
+        (
+            changed_event(|e| e.event_name = "n".repeat(limits::MAX_EVENT_NAME_BYTES + 1).into()),
+            refusal!(Refusal::TooLong {
+                field: Field::EventName,
+                ..
+            }),
         ),
-        Refusal::TooLong {
-            field: Field::EventName,
-            ..
-        }
-    ));
-    let mut nul_name = event("x", 1);
-    nul_name.event_name = "a\0b".into();
-    assert!(matches!(
-        refused(
-            store
-                .append(&stream, ExpectedVersion::Any, vec![nul_name])
-                .await
+        (
+            changed_event(|e| e.event_name = "a\0b".into()),
+            refusal!(Refusal::Character {
+                field: Field::EventName,
+                character: '\0'
+            }),
         ),
-        Refusal::Character {
-            field: Field::EventName,
-            character: '\0'
-        }
-    ));
-    let mut empty_name = event("x", 1);
-    empty_name.event_name = "".into();
-    assert!(matches!(
-        refused(
-            store
-                .append(&stream, ExpectedVersion::Any, vec![empty_name])
-                .await
+        (
+            changed_event(|e| e.event_name = "".into()),
+            refusal!(Refusal::Empty {
+                field: Field::EventName
+            }),
         ),
-        Refusal::Empty {
-            field: Field::EventName
-        }
-    ));
-    let mut nul_metadata = event("x", 1);
-    nul_metadata
-        .metadata
-        .extra
-        .insert("who".into(), "a\0b".into());
-    assert!(matches!(
-        refused(
-            store
-                .append(&stream, ExpectedVersion::Any, vec![nul_metadata])
-                .await
+        (
+            changed_event(|e| {
+                e.metadata.extra.insert("who".into(), "a\0b".into());
+            }),
+            refusal!(Refusal::Character {
+                field: Field::Metadata,
+                ..
+            }),
         ),
-        Refusal::Character {
-            field: Field::Metadata,
-            ..
-        }
-    ));
-    let mut big_metadata = event("x", 1);
-    big_metadata
-        .metadata
-        .extra
-        .insert("big".into(), "m".repeat(limits::MAX_METADATA_BYTES));
-    assert!(matches!(
-        refused(
-            store
-                .append(&stream, ExpectedVersion::Any, vec![big_metadata])
-                .await
+        (
+            changed_event(|e| {
+                let big = "m".repeat(limits::MAX_METADATA_BYTES);
+                e.metadata.extra.insert("big".into(), big);
+            }),
+            refusal!(Refusal::TooLong {
+                field: Field::Metadata,
+                ..
+            }),
         ),
-        Refusal::TooLong {
-            field: Field::Metadata,
-            ..
-        }
-    ));
-    let mut big_payload = event("x", 1);
-    big_payload.payload = Payload::encode(&"p".repeat(limits::MAX_PAYLOAD_BYTES)).unwrap();
-    assert!(matches!(
-        refused(
-            store
-                .append(&stream, ExpectedVersion::Any, vec![big_payload])
-                .await
+        (
+            changed_event(|e| {
+                e.payload = Payload::encode(&"p".repeat(limits::MAX_PAYLOAD_BYTES)).unwrap();
+            }),
+            refusal!(Refusal::TooLong {
+                field: Field::Payload,
+                ..
+            }),
         ),
-        Refusal::TooLong {
-            field: Field::Payload,
-            ..
-        }
-    ));
-    assert!(matches!(
-        refused(
-            store
-                .append(
-                    &stream,
-                    ExpectedVersion::Any,
-                    batch(limits::MAX_EVENTS_PER_APPEND as u64 + 1)
-                )
-                .await
+        (
+            batch(limits::MAX_EVENTS_PER_APPEND as u64 + 1),
+            refusal!(Refusal::TooManyEvents { .. }),
         ),
-        Refusal::TooManyEvents { .. }
-    ));
+    ];
+    for (events, (expected, matches)) in refused {
+        let refusal = refusal_of(&store, &stream, events).await;
+        assert!(
+            matches(&refusal),
+            "expected {expected}, refused as {refusal:?}"
+        );
+    }
     assert_eq!(
         store.stream_version(&stream).await.unwrap(),
         0,
@@ -934,14 +914,8 @@ pub async fn reads_all_events_of_one_aggregate_type(store: Store) {
     for n in 0..5 {
         let mine = StreamId::new(&kind, &n.to_string()).unwrap();
         let theirs = StreamId::new(&other, &n.to_string()).unwrap();
-        store
-            .append(&mine, ExpectedVersion::NoStream, batch(2))
-            .await
-            .unwrap();
-        store
-            .append(&theirs, ExpectedVersion::NoStream, batch(1))
-            .await
-            .unwrap();
+        start_stream(&store, &mine, 2).await;
+        start_stream(&store, &theirs, 1).await;
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let events = loop {
@@ -966,10 +940,7 @@ pub async fn reads_all_events_of_one_aggregate_type(store: Store) {
 /// A store behind `Arc`, `Box` or `&` answers exactly as the store itself, fast paths included.
 pub async fn a_wrapped_store_answers_the_same(store: Store) {
     let stream = unique_stream("wrapped");
-    store
-        .append(&stream, ExpectedVersion::NoStream, batch(4))
-        .await
-        .unwrap();
+    start_stream(&store, &stream, 4).await;
     let boxed: Box<dyn EventStore> = Box::new(Arc::clone(&store));
     let by_ref: &dyn EventStore = &*store;
     let direct = store.read_stream_payloads(&stream, 2, 10).await.unwrap();
@@ -989,10 +960,7 @@ pub async fn a_wrapped_store_answers_the_same(store: Store) {
 /// The head position is the last committed position, and read-all reaches it.
 pub async fn reports_the_head_position(store: Store) {
     let stream = unique_stream("head");
-    let recorded = store
-        .append(&stream, ExpectedVersion::NoStream, batch(3))
-        .await
-        .unwrap();
+    let recorded = start_stream(&store, &stream, 3).await;
     let last = recorded[2].position;
     let head = store.head_position().await.unwrap();
     assert!(

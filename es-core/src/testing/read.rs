@@ -21,11 +21,9 @@ use crate::stream::StreamId;
 /// Generates one `#[test]` per read-model case for the store made by `$new_store`.
 #[macro_export]
 macro_rules! read_model_conformance_tests {
-    ($new_store:expr) => {
-        $crate::read_model_conformance_tests!($new_store, after = |_store| async {});
-    };
-    ($new_store:expr, after = $after:expr) => {
-        $crate::__read_model_cases!($new_store, $after;
+    ($new_store:expr $(, after = $after:expr)?) => {
+        $crate::__conformance_cases!(
+            $new_store, [$($after)?], dyn $crate::ReadStore, $crate::testing::read;
             keeps_documents_checkpoints_and_dead_letters_in_one_transaction,
             a_checkpoint_moves_for_one_worker_only,
             lists_documents_in_key_order_by_index_and_cursor,
@@ -40,26 +38,6 @@ macro_rules! read_model_conformance_tests {
             a_changed_version_rebuilds_by_itself,
             a_swap_takes_turns_with_inline_writes,
         );
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __read_model_cases {
-    ($new_store:expr, $after:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::testing::run(async {
-                    if let Some(store) = $new_store.await {
-                        let shared: ::std::sync::Arc<dyn $crate::ReadStore> =
-                            ::std::sync::Arc::new(::core::clone::Clone::clone(&store));
-                        $crate::testing::read::$case(shared).await;
-                        ($after)(store).await;
-                    }
-                });
-            }
-        )*
     };
 }
 
@@ -194,6 +172,25 @@ fn expected(per_stream: u64, factor: u64) -> Count {
     }
 }
 
+/// Starts a daemon that runs `projection` alone on `store`, as `holder`.
+async fn start_daemon(store: &Store, projection: impl Projection, holder: &str) -> Daemon {
+    Daemon::start_with(
+        Arc::clone(store),
+        Projections::new().with(projection),
+        quick(holder),
+    )
+    .await
+    .unwrap()
+}
+
+/// Whether `daemon` brings the projection `name` to `position` within a minute.
+async fn reaches(daemon: &Daemon, name: &str, position: u64) -> bool {
+    daemon
+        .wait_for(name, position, Duration::from_secs(60))
+        .await
+        .unwrap()
+}
+
 async fn documents<P: Projection>(store: &Store) -> Vec<(String, P::Document)> {
     Documents::<P>::of(&**store).all().await.unwrap()
 }
@@ -215,6 +212,20 @@ fn table(generation: u32) -> DocumentTable {
         generation,
         indexes: vec!["parity".into()],
     }
+}
+
+/// A new projection's document table, its first generation created (and so live).
+async fn first_generation(store: &Store) -> DocumentTable {
+    let table = table(1);
+    store.create_generation(&table, "1").await.unwrap();
+    table
+}
+
+/// Writes documents to `table` in a batch of their own.
+async fn commit_writes(store: &Store, table: &DocumentTable, writes: Vec<DocumentWrite>) {
+    let mut tx = store.begin().await.unwrap();
+    tx.write(table, writes).await.unwrap();
+    tx.commit().await.unwrap();
 }
 
 fn write(key: &str, parity: &str) -> DocumentWrite {
@@ -303,8 +314,7 @@ pub async fn keeps_documents_checkpoints_and_dead_letters_in_one_transaction(sto
 /// Of two batches from the same checkpoint, only the first commits; the second is refused
 /// and changes nothing.
 pub async fn a_checkpoint_moves_for_one_worker_only(store: Store) {
-    let table = table(1);
-    store.create_generation(&table, "1").await.unwrap();
+    let table = first_generation(&store).await;
     let mut first = store.begin().await.unwrap();
     first
         .write(&table, vec![write("first", "odd")])
@@ -338,14 +348,11 @@ pub async fn a_checkpoint_moves_for_one_worker_only(store: Store) {
 
 /// Documents list in key order, a page at a time, filtered on an indexed field.
 pub async fn lists_documents_in_key_order_by_index_and_cursor(store: Store) {
-    let table = table(1);
-    store.create_generation(&table, "1").await.unwrap();
-    let mut tx = store.begin().await.unwrap();
+    let table = first_generation(&store).await;
     let writes = (0..25)
         .map(|n| write(&format!("k{n:02}"), if n % 2 == 0 { "even" } else { "odd" }))
         .collect();
-    tx.write(&table, writes).await.unwrap();
-    tx.commit().await.unwrap();
+    commit_writes(&store, &table, writes).await;
     let page = |filter: Option<(usize, String)>, after: Option<String>, limit| ListQuery {
         filter,
         after,
@@ -415,7 +422,6 @@ pub async fn lists_documents_in_the_order_of_an_indexed_field(store: Store) {
             (format!("k{n:02}"), parity, rank)
         })
         .collect();
-    let mut tx = store.begin().await.unwrap();
     let writes = docs
         .iter()
         .map(|(key, parity, rank)| DocumentWrite {
@@ -427,8 +433,7 @@ pub async fn lists_documents_in_the_order_of_an_indexed_field(store: Store) {
             index_values: vec![Some((*parity).to_owned()), rank.clone()],
         })
         .collect();
-    tx.write(&table, writes).await.unwrap();
-    tx.commit().await.unwrap();
+    commit_writes(&store, &table, writes).await;
     for (filter, descending) in [(None, true), (None, false), (Some("odd"), true)] {
         let mut expected: Vec<(String, String)> = docs
             .iter()
@@ -533,20 +538,11 @@ pub async fn generations_are_built_beside_the_live_one_and_swapped(store: Store)
 pub async fn the_daemon_applies_every_event_exactly_once(store: Store) {
     let prefix = prefix();
     fill(&store, &prefix, 3, 40).await;
-    let daemon = Daemon::start_with(
-        Arc::clone(&store),
-        Projections::new().with(counts::<false, 1>(&prefix, None)),
-        quick("solo"),
-    )
-    .await
-    .unwrap();
+    let daemon = start_daemon(&store, counts::<false, 1>(&prefix, None), "solo").await;
     let more = format!("{prefix}-late");
     let last = fill(&store, &more, 2, 30).await;
     assert!(
-        daemon
-            .wait_for(Stopping::NAME, last, Duration::from_secs(60))
-            .await
-            .unwrap(),
+        reaches(&daemon, Stopping::NAME, last).await,
         "the daemon reached the last append"
     );
     let docs = documents::<Stopping>(&store).await;
@@ -565,27 +561,12 @@ pub async fn the_daemon_applies_every_event_exactly_once(store: Store) {
 /// stops; every event is applied once.
 pub async fn two_daemons_share_the_work_and_apply_each_event_once(store: Store) {
     let prefix = prefix();
-    let first = Daemon::start_with(
-        Arc::clone(&store),
-        Projections::new().with(counts::<false, 1>(&prefix, None)),
-        quick("first"),
-    )
-    .await
-    .unwrap();
-    let second = Daemon::start_with(
-        Arc::clone(&store),
-        Projections::new().with(counts::<false, 1>(&prefix, None)),
-        quick("second"),
-    )
-    .await
-    .unwrap();
+    let first = start_daemon(&store, counts::<false, 1>(&prefix, None), "first").await;
+    let second = start_daemon(&store, counts::<false, 1>(&prefix, None), "second").await;
     fill(&store, &prefix, 2, 25).await;
     first.shutdown().await;
     let last = fill(&store, &format!("{prefix}-after"), 2, 25).await;
-    assert!(second
-        .wait_for(Stopping::NAME, last, Duration::from_secs(60))
-        .await
-        .unwrap());
+    assert!(reaches(&second, Stopping::NAME, last).await);
     let docs = documents::<Stopping>(&store).await;
     assert_eq!(docs.len(), 4);
     assert!(
@@ -600,13 +581,7 @@ pub async fn two_daemons_share_the_work_and_apply_each_event_once(store: Store) 
 pub async fn a_failing_handler_stops_the_projection_and_commands_go_on(store: Store) {
     let prefix = prefix();
     fill(&store, &prefix, 1, 20).await;
-    let broken = Daemon::start_with(
-        Arc::clone(&store),
-        Projections::new().with(counts::<false, 1>(&prefix, Some(13))),
-        quick("broken"),
-    )
-    .await
-    .unwrap();
+    let broken = start_daemon(&store, counts::<false, 1>(&prefix, Some(13)), "broken").await;
     wait_until("the projection stops", async || {
         matches!(
             broken.health().await.unwrap()[0].state,
@@ -631,18 +606,9 @@ pub async fn a_failing_handler_stops_the_projection_and_commands_go_on(store: St
         .await
         .unwrap();
     broken.shutdown().await;
-    let fixed = Daemon::start_with(
-        Arc::clone(&store),
-        Projections::new().with(counts::<false, 1>(&prefix, None)),
-        quick("fixed"),
-    )
-    .await
-    .unwrap();
+    let fixed = start_daemon(&store, counts::<false, 1>(&prefix, None), "fixed").await;
     let last = store.head_position().await.unwrap();
-    assert!(fixed
-        .wait_for(Stopping::NAME, last, Duration::from_secs(60))
-        .await
-        .unwrap());
+    assert!(reaches(&fixed, Stopping::NAME, last).await);
     assert_eq!(documents::<Stopping>(&store).await[0].1.count, 21);
     fixed.shutdown().await;
 }
@@ -652,17 +618,8 @@ pub async fn a_failing_handler_stops_the_projection_and_commands_go_on(store: St
 pub async fn a_skipping_projection_sets_the_event_aside_for_a_retry(store: Store) {
     let prefix = prefix();
     let last = fill(&store, &prefix, 1, 20).await;
-    let daemon = Daemon::start_with(
-        Arc::clone(&store),
-        Projections::new().with(counts::<true, 1>(&prefix, Some(13))),
-        quick("skipper"),
-    )
-    .await
-    .unwrap();
-    assert!(daemon
-        .wait_for(Skipping::NAME, last, Duration::from_secs(60))
-        .await
-        .unwrap());
+    let daemon = start_daemon(&store, counts::<true, 1>(&prefix, Some(13)), "skipper").await;
+    assert!(reaches(&daemon, Skipping::NAME, last).await);
     daemon.shutdown().await;
     assert_eq!(documents::<Skipping>(&store).await[0].1.count, 19);
     let letters = store.dead_letters(Skipping::NAME).await.unwrap();
@@ -696,10 +653,7 @@ pub async fn a_rebuild_equals_the_incremental_result(store: Store) {
     let daemon = Daemon::start_with(Arc::clone(&store), projections.clone(), quick("inc"))
         .await
         .unwrap();
-    assert!(daemon
-        .wait_for(Stopping::NAME, last, Duration::from_secs(60))
-        .await
-        .unwrap());
+    assert!(reaches(&daemon, Stopping::NAME, last).await);
     daemon.shutdown().await;
     let incremental = documents::<Stopping>(&store).await;
     let mut reports = 0;
@@ -719,28 +673,13 @@ pub async fn a_rebuild_equals_the_incremental_result(store: Store) {
 pub async fn a_changed_version_rebuilds_by_itself(store: Store) {
     let prefix = prefix();
     let last = fill(&store, &prefix, 2, 10).await;
-    let old = Daemon::start_with(
-        Arc::clone(&store),
-        Projections::new().with(counts::<false, 1>(&prefix, None)),
-        quick("old"),
-    )
-    .await
-    .unwrap();
-    assert!(old
-        .wait_for(Stopping::NAME, last, Duration::from_secs(60))
-        .await
-        .unwrap());
+    let old = start_daemon(&store, counts::<false, 1>(&prefix, None), "old").await;
+    assert!(reaches(&old, Stopping::NAME, last).await);
     old.shutdown().await;
     let before = documents::<Stopping>(&store).await;
     assert!(before.iter().all(|(_, count)| *count == expected(10, 1)));
     // The new code computes something else (factor 2) under a new version.
-    let new = Daemon::start_with(
-        Arc::clone(&store),
-        Projections::new().with(counts::<false, 2>(&prefix, None)),
-        quick("new"),
-    )
-    .await
-    .unwrap();
+    let new = start_daemon(&store, counts::<false, 2>(&prefix, None), "new").await;
     wait_until("the new generation is live", async || {
         store
             .generations(Stopping::NAME)

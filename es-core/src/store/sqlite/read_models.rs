@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
+use super::{decode, SqliteStore};
 use crate::error::StoreError;
 use crate::read::{
     DeadLetter, DocumentRow, DocumentTable, GenerationState, ListQuery, ReadStore, ReadTx,
@@ -32,6 +32,8 @@ use crate::read::{
 pub(super) mod documents;
 mod state;
 mod tx;
+
+use state::Listing;
 
 pub(super) use tx::reset;
 
@@ -103,8 +105,15 @@ impl ReadStore for SqliteStore {
 
     async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let projection = projection.to_owned();
-        self.read(move |connection| state::dead_letters(connection, &projection))
-            .await
+        self.read(move |connection| {
+            state::list(
+                connection,
+                Listing::DeadLetters,
+                &projection,
+                decode::dead_letter,
+            )
+        })
+        .await
     }
 
     async fn acquire_lease(

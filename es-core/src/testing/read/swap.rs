@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::{table, write, Store};
+use crate::envelope::RecordedEvent;
 use crate::error::StoreError;
-use crate::read::{DocumentTable, GenerationStatus, ListQuery};
+use crate::read::{DocumentTable, GenerationStatus, ListQuery, ReadTx};
 use crate::store::ExpectedVersion;
 use crate::stream::StreamId;
 use crate::testing::{event, unique_stream};
@@ -22,6 +23,16 @@ const HEAD_START: Duration = Duration::from_millis(100);
 
 /// A bound on every wait for a spawned transaction.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Appends one `test.happened` event to `stream` in `tx`, as an inline write does.
+async fn append_one(
+    tx: &mut dyn ReadTx,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    tx.append(stream, expected, vec![event("test.happened", 1)])
+        .await
+}
 
 /// An inline write: reads the live generation in its transaction, appends one event to
 /// `stream` and writes a document keyed by its position to that generation.
@@ -35,13 +46,7 @@ async fn inline_write(
         .live_generation(projection)
         .await?
         .expect("a live generation");
-    let recorded = tx
-        .append(
-            stream,
-            ExpectedVersion::Any,
-            vec![event("test.happened", 1)],
-        )
-        .await?;
+    let recorded = append_one(&mut *tx, stream, ExpectedVersion::Any).await?;
     let live = DocumentTable {
         projection: projection.to_owned(),
         generation,
@@ -143,12 +148,7 @@ pub async fn a_swap_takes_turns_with_inline_writes(store: Store) {
     let stream = unique_stream("inline");
     let mut writing = store.begin().await.unwrap();
     assert_eq!(writing.live_generation(&projection).await.unwrap(), Some(1));
-    let recorded = writing
-        .append(
-            &stream,
-            ExpectedVersion::NoStream,
-            vec![event("test.happened", 1)],
-        )
+    let recorded = append_one(&mut *writing, &stream, ExpectedVersion::NoStream)
         .await
         .unwrap();
     writing

@@ -61,6 +61,48 @@ pub(super) struct Sql {
     release_lease: String,
 }
 
+/// The read-model queries whose one parameter is a projection's name.
+#[derive(Clone, Copy)]
+enum ByProjection {
+    Generations,
+    DeadLetters,
+    /// The lease's holder, expired or not.
+    CurrentHolder,
+    /// The lease's holder while the lease lasts.
+    LeaseHolder,
+}
+
+impl Sql {
+    /// The statement of `query`, and what running it is, for its error.
+    fn by_projection(&self, query: ByProjection) -> (&str, &'static str) {
+        match query {
+            ByProjection::Generations => (
+                &self.generations,
+                "reading PostgreSQL projection generations",
+            ),
+            ByProjection::DeadLetters => (&self.dead_letters, "reading PostgreSQL dead letters"),
+            ByProjection::CurrentHolder => (
+                &self.current_holder,
+                "reading a PostgreSQL projection lease",
+            ),
+            ByProjection::LeaseHolder => {
+                (&self.lease_holder, "reading a PostgreSQL projection lease")
+            }
+        }
+    }
+}
+
+/// The rows `query` selects for `projection`, on a pooled connection, outside any
+/// transaction.
+async fn by_projection(
+    shared: &Shared,
+    query: ByProjection,
+    projection: &str,
+) -> Result<Vec<Row>, StoreError> {
+    let (sql, context) = shared.sql.read_models.by_projection(query);
+    connection::query_pooled(&shared.pool, &shared.timeouts, sql, &[&projection], context).await
+}
+
 /// The columns of a generation row, in [`generation_state`]'s order.
 const GENERATION_COLUMNS: &str =
     "projection, generation, version, checkpoint, status, stopped_position, stopped_error";
@@ -155,14 +197,7 @@ impl Sql {
 #[async_trait]
 impl ReadStore for PostgresStore {
     async fn generations(&self, projection: &str) -> Result<Vec<GenerationState>, StoreError> {
-        let shared = &self.shared;
-        let rows = pooled(
-            shared,
-            &shared.sql.read_models.generations,
-            &[&projection],
-            "reading PostgreSQL projection generations",
-        )
-        .await?;
+        let rows = by_projection(&self.shared, ByProjection::Generations, projection).await?;
         rows.iter().map(generation_state).collect()
     }
 
@@ -259,14 +294,7 @@ impl ReadStore for PostgresStore {
     }
 
     async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
-        let shared = &self.shared;
-        let rows = pooled(
-            shared,
-            &shared.sql.read_models.dead_letters,
-            &[&projection],
-            "reading PostgreSQL dead letters",
-        )
-        .await?;
+        let rows = by_projection(&self.shared, ByProjection::DeadLetters, projection).await?;
         rows.iter().map(dead_letter).collect()
     }
 
@@ -281,8 +309,9 @@ impl ReadStore for PostgresStore {
         let ttl_micros = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
         // The holder can change (be released) between the two statements: then try again.
         for _ in 0..LEASE_ATTEMPTS {
-            let taken = pooled(
-                shared,
+            let taken = connection::query_pooled(
+                &shared.pool,
+                &shared.timeouts,
                 &sql.acquire_lease,
                 &[&projection, &holder, &ttl_micros],
                 "taking a PostgreSQL projection lease",
@@ -291,13 +320,7 @@ impl ReadStore for PostgresStore {
             if let Some(row) = taken.first() {
                 return text(row, "holder", LEASES, projection);
             }
-            let current = pooled(
-                shared,
-                &sql.current_holder,
-                &[&projection],
-                "reading a PostgreSQL projection lease",
-            )
-            .await?;
+            let current = by_projection(shared, ByProjection::CurrentHolder, projection).await?;
             if let Some(row) = current.first() {
                 return text(row, "holder", LEASES, projection);
             }
@@ -311,14 +334,7 @@ impl ReadStore for PostgresStore {
     }
 
     async fn lease_holder(&self, projection: &str) -> Result<Option<String>, StoreError> {
-        let shared = &self.shared;
-        let rows = pooled(
-            shared,
-            &shared.sql.read_models.lease_holder,
-            &[&projection],
-            "reading a PostgreSQL projection lease",
-        )
-        .await?;
+        let rows = by_projection(&self.shared, ByProjection::LeaseHolder, projection).await?;
         rows.first()
             .map(|row| text(row, "holder", LEASES, projection))
             .transpose()
@@ -326,8 +342,9 @@ impl ReadStore for PostgresStore {
 
     async fn release_lease(&self, projection: &str, holder: &str) -> Result<(), StoreError> {
         let shared = &self.shared;
-        pooled(
-            shared,
+        connection::query_pooled(
+            &shared.pool,
+            &shared.timeouts,
             &shared.sql.read_models.release_lease,
             &[&projection, &holder],
             "releasing a PostgreSQL projection lease",
@@ -348,16 +365,6 @@ const LEASE_ATTEMPTS: usize = 10;
 const GENERATIONS: &str = "es_projection_generations";
 const DEAD_LETTERS: &str = "es_dead_letters";
 const LEASES: &str = "es_projection_leases";
-
-/// One statement on a pooled connection, outside any transaction.
-async fn pooled(
-    shared: &Shared,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    context: &'static str,
-) -> Result<Vec<Row>, StoreError> {
-    connection::query_pooled(&shared.pool, &shared.timeouts, sql, params, context).await
-}
 
 /// A read of a document table; a table that does not exist (a generation never created,
 /// or dropped by a promotion) holds no documents.

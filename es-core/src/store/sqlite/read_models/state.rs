@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use rusqlite::{named_params, params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{named_params, params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::super::{backend, decode, TooLarge};
 use super::documents;
@@ -43,23 +43,67 @@ pub(super) fn generations(
     connection: &Connection,
     projection: &str,
 ) -> Result<Vec<GenerationState>, StoreError> {
-    let mut statement = connection
-        .prepare_cached(&format!(
-            "SELECT {} FROM es_projection_generations WHERE projection = ?1 ORDER BY generation",
-            decode::GENERATION
-        ))
-        .map_err(backend("preparing a SQLite projection read"))?;
-    let mut rows = statement
-        .query([projection])
-        .map_err(backend("reading SQLite projection generations"))?;
-    let mut states = Vec::new();
-    while let Some(row) = rows
-        .next()
-        .map_err(backend("reading SQLite projection generations"))?
-    {
-        states.push(decode::generation(row)?);
+    list(
+        connection,
+        Listing::Generations,
+        projection,
+        decode::generation,
+    )
+}
+
+/// The lists SQLite keeps per projection, each read whole.
+#[derive(Clone, Copy)]
+pub(super) enum Listing {
+    Generations,
+    DeadLetters,
+}
+
+impl Listing {
+    /// The statement selecting the list's rows of the projection `?1`, oldest first.
+    fn sql(self) -> String {
+        let (columns, table, order) = match self {
+            Listing::Generations => (
+                decode::GENERATION,
+                "es_projection_generations",
+                "generation",
+            ),
+            Listing::DeadLetters => (decode::DEAD_LETTER, "es_dead_letters", "position"),
+        };
+        format!("SELECT {columns} FROM {table} WHERE projection = ?1 ORDER BY {order}")
     }
-    Ok(states)
+
+    /// What preparing its statement and reading its rows are, for their errors.
+    fn contexts(self) -> (&'static str, &'static str) {
+        match self {
+            Listing::Generations => (
+                "preparing a SQLite projection read",
+                "reading SQLite projection generations",
+            ),
+            Listing::DeadLetters => (
+                "preparing a SQLite dead letter read",
+                "reading SQLite dead letters",
+            ),
+        }
+    }
+}
+
+/// `listing`'s rows of `projection`, oldest first, each decoded by `decode`.
+pub(super) fn list<T>(
+    connection: &Connection,
+    listing: Listing,
+    projection: &str,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let (preparing, reading) = listing.contexts();
+    let mut statement = connection
+        .prepare_cached(&listing.sql())
+        .map_err(backend(preparing))?;
+    let mut rows = statement.query([projection]).map_err(backend(reading))?;
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next().map_err(backend(reading))? {
+        decoded.push(decode(row)?);
+    }
+    Ok(decoded)
 }
 
 /// Creates `table`'s generation (its table, indexes and state row) unless it exists, and
@@ -243,30 +287,6 @@ pub(super) fn set_stopped(
         })
         .map_err(backend("recording where a SQLite projection stopped"))?;
     Ok(())
-}
-
-/// The dead letters of `projection`, oldest first.
-pub(super) fn dead_letters(
-    connection: &Connection,
-    projection: &str,
-) -> Result<Vec<DeadLetter>, StoreError> {
-    let mut statement = connection
-        .prepare_cached(&format!(
-            "SELECT {} FROM es_dead_letters WHERE projection = ?1 ORDER BY position",
-            decode::DEAD_LETTER
-        ))
-        .map_err(backend("preparing a SQLite dead letter read"))?;
-    let mut rows = statement
-        .query([projection])
-        .map_err(backend("reading SQLite dead letters"))?;
-    let mut letters = Vec::new();
-    while let Some(row) = rows
-        .next()
-        .map_err(backend("reading SQLite dead letters"))?
-    {
-        letters.push(decode::dead_letter(row)?);
-    }
-    Ok(letters)
 }
 
 /// Sets an event aside (replacing an earlier letter for the same event).
