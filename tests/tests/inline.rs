@@ -157,11 +157,32 @@ async fn inline_on_postgres() {
 }
 
 #[tokio::test]
-async fn the_daemon_leaves_inline_projections_to_commands() {
+async fn the_daemon_reports_inline_projections_and_leaves_them_to_commands() {
     let store = Arc::new(es_core::MemoryStore::new());
     let daemon = es_core::Daemon::start(store.clone(), Projections::new().with(Ledgers))
         .await
         .unwrap();
-    assert!(daemon.health().await.unwrap().is_empty());
+    // An event appended without the projection (no command applying it inline): the daemon
+    // does not apply it either; an inline projection is the commands' to write.
+    let plain = Repository::<Account>::new(store.clone());
+    plain
+        .execute(
+            &"plain".to_owned(),
+            Open {
+                owner: "ann".into(),
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        store.documents::<Ledgers>().get("plain").await.unwrap(),
+        None
+    );
+    let health = daemon.health().await.unwrap();
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].name, "inline_ledgers");
+    assert_eq!(health[0].state, es_core::HealthState::Inline);
+    assert_eq!(health[0].lag_events, 0);
     daemon.shutdown().await;
 }
