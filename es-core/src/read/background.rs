@@ -57,6 +57,8 @@ pub(crate) enum Pause {
     Poll,
     /// The retry delay after a failure; an append does not make a retry more likely to work.
     Retry,
+    /// The poll interval: the task watches for something appends do not bring about.
+    Idle,
 }
 
 /// Paces one background task's rounds and tells it when to stop.
@@ -108,6 +110,7 @@ impl Pacer {
             Pause::None => return,
             Pause::Poll => (self.poll_interval, self.appended.as_mut()),
             Pause::Retry => (self.retry_after, None),
+            Pause::Idle => (self.poll_interval, None),
         };
         let appended = async {
             match appended {

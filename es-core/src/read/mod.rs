@@ -200,7 +200,9 @@ pub(crate) async fn live_table(
 /// An inline projection's first generation, made on a log that already has events, would
 /// miss them: commands write it only from now on. So it comes with a building generation
 /// (2), which the daemon (or [`rebuild`](crate::rebuild)) fills from the log and swaps in;
-/// until then health says it is rebuilding.
+/// until then health says it is rebuilding. The two are made one after the other: a process
+/// that dies between them leaves generation 1 live without the history, which `rebuild`
+/// mends.
 pub(crate) async fn first_live(
     store: &dyn ReadStore,
     projection: &dyn ErasedProjection,

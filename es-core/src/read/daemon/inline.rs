@@ -1,12 +1,13 @@
 //! The daemon's part in an inline projection: rebuilding it when it needs one.
 //!
 //! Commands apply an inline projection's live generation in their own transactions, so the
-//! daemon never feeds it. It rebuilds one when a generation is building: the projection's
-//! code version changed, or it was first made on a log that already had events. The rebuild
-//! reads the log into the building generation and swaps it in with the events that came
-//! meanwhile, taking its turn against the commands writing the live one
-//! ([`round`](crate::read::swap::round)), then the task ends. Under the projection's lease,
-//! like every daemon task, so one process rebuilds while the others stand by.
+//! daemon never feeds it. It watches for a generation of this code's version building (the
+//! projection's code version changed, or it was first made on a log that already had
+//! events, perhaps by a command in another process a moment ago) and rebuilds it: reads the
+//! log into it and swaps it in with the events that came meanwhile, taking its turn against
+//! the commands writing the live one ([`round`](crate::read::swap::round)). Under the
+//! projection's lease, like every daemon task, so one process rebuilds while the others
+//! stand by; watching needs no lease.
 
 use std::sync::Arc;
 
@@ -15,16 +16,16 @@ use crate::error::StoreError;
 use crate::read::background::{Pacer, Pause};
 use crate::read::batch::ReadAhead;
 use crate::read::health::HealthState;
-use crate::read::store::{GenerationStatus, Stopped};
+use crate::read::store::{GenerationState, GenerationStatus, Stopped};
 use crate::read::swap::{round, Round};
 use crate::read::{table_of, ErasedProjection};
 
 /// What one round of an inline projection's rebuild came to.
 enum Outcome {
-    /// A batch was applied; there may be more at once.
+    /// A batch was applied, or the rebuild swapped in; there may be more at once.
     Going,
-    /// No building generation of this code's version is left: swapped in, here or elsewhere.
-    Done,
+    /// No generation of this code's version is building: nothing to do.
+    Idle,
     /// Another process holds the lease.
     Standby,
     /// Halted at an event under the stop policy.
@@ -63,9 +64,9 @@ impl InlineRebuild {
             let pause = match self.round().await {
                 Ok(Outcome::Going) => Pause::None,
                 Ok(Outcome::Standby) => Pause::Poll,
-                Ok(Outcome::Done) => {
+                Ok(Outcome::Idle) => {
                     self.shared.set_state(name, HealthState::Inline);
-                    return;
+                    Pause::Idle
                 }
                 Ok(Outcome::Stopped(stopped)) => {
                     tracing::error!(projection = name, position = stopped.position, error = %stopped.error, "rebuild of an inline projection stopped; the live generation goes on serving");
@@ -95,6 +96,15 @@ impl InlineRebuild {
         let store = &*self.shared.store;
         let name = self.projection.name();
         let config = &self.shared.config;
+        let building_now = |generations: Vec<GenerationState>| {
+            generations.into_iter().find(|state| {
+                state.status == GenerationStatus::Building
+                    && state.version == self.projection.version()
+            })
+        };
+        if building_now(store.generations(name).await?).is_none() {
+            return Ok(Outcome::Idle);
+        }
         let holder = store
             .acquire_lease(name, &config.holder, config.lease_ttl)
             .await?;
@@ -102,11 +112,9 @@ impl InlineRebuild {
             self.shared.set_state(name, HealthState::Standby { holder });
             return Ok(Outcome::Standby);
         }
-        let generations = store.generations(name).await?;
-        let Some(building) = generations.into_iter().find(|state| {
-            state.status == GenerationStatus::Building && state.version == self.projection.version()
-        }) else {
-            return Ok(Outcome::Done);
+        // Read again under the lease: the holder before may have swapped it in meanwhile.
+        let Some(building) = building_now(store.generations(name).await?) else {
+            return Ok(Outcome::Idle);
         };
         let table = table_of(&*self.projection, building.generation);
         if let Some(stopped) = building.stopped {
@@ -146,7 +154,7 @@ impl InlineRebuild {
                     generation = building.generation,
                     "inline projection rebuilt; it is now the live generation"
                 );
-                Ok(Outcome::Done)
+                Ok(Outcome::Going)
             }
             Round::Stopped(stopped) => Ok(Outcome::Stopped(stopped)),
         }

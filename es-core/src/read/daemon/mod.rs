@@ -1,6 +1,6 @@
 //! The projection daemon: one task per projection, catching up from its checkpoint in
 //! batches, then following new events as they are appended. Inline projections, which
-//! commands apply, get a task only while one needs a rebuild (see [`inline`]).
+//! commands apply, get a task that only rebuilds one when it needs it (see [`inline`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -106,17 +106,11 @@ impl Daemon {
         let mut checkpoints = HashMap::new();
         let mut restarts = HashMap::new();
         let mut states = HashMap::new();
-        // Inline projections the daemon only rebuilds, when one is building.
-        let mut to_rebuild = Vec::new();
         for projection in projections.entries() {
             if projection.inline() {
+                // Commands apply it; its task only rebuilds it when a generation is building.
                 let live = prepare(&*store, &**projection).await?;
-                if needs_rebuild(&*store, &**projection).await? {
-                    to_rebuild.push(Arc::clone(projection));
-                    states.insert(projection.name(), HealthState::Starting);
-                } else {
-                    states.insert(projection.name(), HealthState::Inline);
-                }
+                states.insert(projection.name(), HealthState::Inline);
                 checkpoints.insert(projection.name(), watch::Sender::new(live.checkpoint));
                 restarts.insert(projection.name(), watch::Sender::new(0));
                 continue;
@@ -144,7 +138,13 @@ impl Daemon {
             restarts,
         });
         let mut tasks = Tasks::default();
-        for projection in to_rebuild {
+        for projection in shared
+            .projections
+            .entries()
+            .iter()
+            .filter(|projection| projection.inline())
+        {
+            let projection = Arc::clone(projection);
             tasks.spawn(|shutdown| {
                 let pacer = Pacer::new(
                     shutdown,
@@ -326,21 +326,6 @@ pub(crate) async fn prepare(
         }
     }
     Ok(live.clone())
-}
-
-/// Whether an inline projection has a generation of this code's version building: the
-/// daemon then rebuilds it.
-async fn needs_rebuild(
-    store: &dyn ReadStore,
-    projection: &dyn ErasedProjection,
-) -> Result<bool, StoreError> {
-    Ok(store
-        .generations(projection.name())
-        .await?
-        .iter()
-        .any(|state| {
-            state.status == GenerationStatus::Building && state.version == projection.version()
-        }))
 }
 
 /// After a swap: what readers see follows the new live generation. The swap itself is done
