@@ -70,12 +70,10 @@ impl InlineRebuild {
                 }
                 Ok(Outcome::Stopped(stopped)) => {
                     tracing::error!(projection = name, position = stopped.position, error = %stopped.error, "rebuild of an inline projection stopped; the live generation goes on serving");
-                    self.shared.set_state(name, HealthState::Stopped(stopped));
                     if self
-                        .pacer
-                        .unless_stopped(restarts.changed())
+                        .shared
+                        .stopped_until_restart(name, stopped, &mut self.pacer, &mut restarts)
                         .await
-                        .is_some()
                     {
                         self.retry_stopped = true;
                     }
@@ -83,9 +81,7 @@ impl InlineRebuild {
                 }
                 Err(error) => {
                     tracing::warn!(projection = name, %error, "rebuild of an inline projection failed a round; retrying");
-                    self.shared
-                        .set_state(name, HealthState::Failing(error.to_string()));
-                    Pause::Retry
+                    self.shared.failing(name, &error)
                 }
             };
             self.pacer.pause(pause).await;

@@ -12,7 +12,7 @@ use crate::error::{ProjectionError, StoreError};
 use crate::read::background::{wait_past, Pacer, Pause, Tasks};
 use crate::read::batch::{step, ReadAhead, Step};
 use crate::read::health::{self, HealthState, ProjectionHealth};
-use crate::read::store::{GenerationState, GenerationStatus, ReadStore};
+use crate::read::store::{GenerationState, GenerationStatus, ReadStore, Stopped};
 use crate::read::{first_live, live_state, table_of, ErasedProjection, Projections};
 
 mod inline;
@@ -277,6 +277,25 @@ impl Shared {
     fn set_state(&self, projection: &'static str, state: HealthState) {
         self.lock_states().insert(projection, state);
     }
+
+    /// A round failed on a store error: say so, and wait the retry delay.
+    fn failing(&self, projection: &'static str, error: &StoreError) -> Pause {
+        self.set_state(projection, HealthState::Failing(error.to_string()));
+        Pause::Retry
+    }
+
+    /// The projection halted at an event: say so, and wait for a restart (or shutdown).
+    /// Returns whether it was restarted.
+    async fn stopped_until_restart(
+        &self,
+        projection: &'static str,
+        stopped: Stopped,
+        pacer: &mut Pacer,
+        restarts: &mut watch::Receiver<u64>,
+    ) -> bool {
+        self.set_state(projection, HealthState::Stopped(stopped));
+        pacer.unless_stopped(restarts.changed()).await.is_some()
+    }
 }
 
 /// Makes sure the projection has a live generation, and a building one when its code
@@ -358,13 +377,11 @@ impl Worker {
                 Ok(Some(Step::Advanced { .. })) => Pause::None,
                 Ok(Some(Step::Stopped(stopped))) => {
                     tracing::error!(projection = name, position = stopped.position, error = %stopped.error, "projection stopped");
-                    self.shared.set_state(name, HealthState::Stopped(stopped));
-                    // Wait for a restart (or shutdown); the checkpoint stays at the event.
+                    // The checkpoint stays at the event.
                     if self
-                        .pacer
-                        .unless_stopped(restarts.changed())
+                        .shared
+                        .stopped_until_restart(name, stopped, &mut self.pacer, &mut restarts)
                         .await
-                        .is_some()
                     {
                         cleared_stop = false;
                     }
@@ -373,9 +390,7 @@ impl Worker {
                 Ok(Some(Step::CaughtUp)) | Ok(None) => Pause::Poll,
                 Err(error) => {
                     tracing::warn!(projection = name, %error, "projection batch failed; retrying");
-                    self.shared
-                        .set_state(name, HealthState::Failing(error.to_string()));
-                    Pause::Retry
+                    self.shared.failing(name, &error)
                 }
             };
             self.pacer.pause(pause).await;
