@@ -255,7 +255,8 @@ impl<A: Aggregate> Repository<A> {
     /// in the transaction of every append this repository makes: a command whose event an
     /// inline projection refuses fails with [`RepositoryError::InlineProjection`] and appends
     /// nothing, and a read after a command sees its documents at once. `store` is the same
-    /// store the repository appends to (the daemon leaves inline projections alone).
+    /// store the repository appends to (the daemon does not apply inline projections; it only
+    /// rebuilds one whose version changed, or that was added to a log with events).
     ///
     /// A [`rebuild`](crate::rebuild) while commands run loses none of their documents: its
     /// swap and the commands' transactions take turns on the projection, so a command waits

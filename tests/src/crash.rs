@@ -24,6 +24,21 @@ pub struct Appended {
     pub index: u64,
 }
 
+/// Batch number `batch` of a crash appender: `batch % 5 + 1` events, each saying its batch,
+/// the batch's size and its index in it.
+pub fn appended_batch(batch: u64) -> Vec<es_core::NewEvent> {
+    let size = batch % 5 + 1;
+    (0..size)
+        .map(|index| es_core::NewEvent {
+            event_name: Appended::NAME.into(),
+            schema_version: 1,
+            metadata: es_core::Metadata::new(uuid::Uuid::now_v7()),
+            payload: es_core::Payload::encode(&Appended { batch, size, index })
+                .expect("a crash event serializes"),
+        })
+        .collect()
+}
+
 /// Per stream: how many `crash.appended` events, and the sum of their batch numbers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {

@@ -13,3 +13,4 @@ pub mod latency;
 pub mod nats;
 pub mod process;
 pub mod stores;
+pub mod writers;

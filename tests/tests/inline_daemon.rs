@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use es_core::{
-    project_in_memory, projection, Daemon, DaemonConfig, Docs, Documents, Envelope, EventLogExt,
-    HealthState, Projection, Projections, RecordedEvent, Repository, Store,
+    project_in_memory, projection, Daemon, DaemonConfig, Docs, Documents, Envelope, HealthState,
+    Projection, Projections, Repository, Store,
 };
 use es_tests::bank::{Account, Deposit, Deposited, Open, Opened};
 use es_tests::stores;
-use futures::TryStreamExt;
+use es_tests::writers::{deposit_until, whole_log, Written};
 use serde::{Deserialize, Serialize};
 
 const NAME: &str = "inline_daemon_tallies";
@@ -29,6 +29,20 @@ pub struct Tally {
     pub total: u64,
 }
 
+fn opened(event: &Envelope<Opened>, docs: &mut Docs<Tally>) {
+    docs.upsert(event.aggregate_id(), |tally| {
+        tally.owner = event.event.owner.clone()
+    });
+}
+
+/// Counts the deposit and adds its amount times `factor` (the versions' one difference).
+fn deposited(event: &Envelope<Deposited>, docs: &mut Docs<Tally>, factor: u64) {
+    docs.upsert(event.aggregate_id(), |tally| {
+        tally.deposits += 1;
+        tally.total += factor * event.event.amount;
+    });
+}
+
 /// Version 1: counts an account's deposits and sums them.
 #[projection(name = "inline_daemon_tallies", inline, per_stream, version = 1)]
 #[derive(Debug)]
@@ -38,17 +52,12 @@ pub struct TalliesV1;
 impl TalliesV1 {
     #[on]
     fn opened(&self, event: &Envelope<Opened>, docs: &mut Docs<Tally>) {
-        docs.upsert(event.aggregate_id(), |tally| {
-            tally.owner = event.event.owner.clone()
-        });
+        opened(event, docs);
     }
 
     #[on]
     fn deposited(&self, event: &Envelope<Deposited>, docs: &mut Docs<Tally>) {
-        docs.upsert(event.aggregate_id(), |tally| {
-            tally.deposits += 1;
-            tally.total += event.event.amount;
-        });
+        deposited(event, docs, 1);
     }
 }
 
@@ -61,61 +70,18 @@ pub struct TalliesV2;
 impl TalliesV2 {
     #[on]
     fn opened(&self, event: &Envelope<Opened>, docs: &mut Docs<Tally>) {
-        docs.upsert(event.aggregate_id(), |tally| {
-            tally.owner = event.event.owner.clone()
-        });
+        opened(event, docs);
     }
 
     #[on]
     fn deposited(&self, event: &Envelope<Deposited>, docs: &mut Docs<Tally>) {
-        docs.upsert(event.aggregate_id(), |tally| {
-            tally.deposits += 1;
-            tally.total += 2 * event.event.amount;
-        });
+        deposited(event, docs, 2);
     }
 }
 
 const ACCOUNTS: usize = 6;
 /// Deposits made before the projection exists, per account.
 const EARLIER_DEPOSITS: usize = 40;
-
-/// Deposits through `accounts` (which applies the inline projection) until told to stop;
-/// fails the test on any command that fails. Returns how many it made.
-async fn write_until(
-    accounts: Repository<Account>,
-    ids: Vec<String>,
-    stop: Arc<AtomicBool>,
-) -> u64 {
-    let mut made = 0;
-    while !stop.load(Ordering::Relaxed) {
-        for id in &ids {
-            if let Err(error) = accounts.execute(id, Deposit { amount: 3 }).await {
-                panic!("a deposit into {id} failed while the daemon rebuilt: {error}");
-            }
-            made += 1;
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    made
-}
-
-/// Every event of the log, read until the head (PostgreSQL's read-all holds back events of
-/// transactions still running).
-async fn whole_log(store: &dyn Store) -> Vec<RecordedEvent> {
-    let head = store.head_position().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log: Vec<RecordedEvent> = store.stream_all(1).try_collect().await.unwrap();
-        if log.last().map_or(0, |event| event.position) >= head {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "read-all did not reach head {head}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Waits until the daemon's health shows the projection inline again at `version`, with a
 /// live generation after `after` (a rebuild swapped in); returns that generation.
@@ -173,11 +139,11 @@ fn start_writers(
     projections: Projections,
     ids: &[String],
     stop: &Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<u64>> {
+) -> Vec<tokio::task::JoinHandle<Written>> {
     let accounts = Repository::<Account>::new(store.clone()).inline(store.clone(), projections);
     ids.chunks(2)
         .map(|ids| {
-            tokio::spawn(write_until(
+            tokio::spawn(deposit_until(
                 accounts.clone(),
                 ids.to_vec(),
                 Arc::clone(stop),
@@ -186,11 +152,11 @@ fn start_writers(
         .collect()
 }
 
-async fn stop_writers(stop: &AtomicBool, writers: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
+async fn stop_writers(stop: &AtomicBool, writers: Vec<tokio::task::JoinHandle<Written>>) -> u64 {
     stop.store(true, Ordering::Relaxed);
     let mut made = 0;
     for writer in writers {
-        made += writer.await.unwrap();
+        made += writer.await.unwrap().deposits;
     }
     made
 }

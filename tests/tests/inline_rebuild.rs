@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use es_core::{
-    project_in_memory, projection, Docs, Documents, Envelope, EventLogExt, Projections, ReadStore,
-    RecordedEvent, Repository, Store,
+    project_in_memory, projection, Docs, Documents, Envelope, Projections, ReadStore, Repository,
+    Store,
 };
-use es_tests::bank::{Account, Deposit, Deposited, Open, Opened};
+use es_tests::bank::{Account, Deposited, Open, Opened};
 use es_tests::latency::Latency;
 use es_tests::stores;
-use futures::TryStreamExt;
+use es_tests::writers::{deposit_until, whole_log, Written};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -57,57 +57,6 @@ const ACCOUNTS_PER_WRITER: usize = 5;
 /// every round, because the next rebuild would replay whatever this one's swap lost.
 const ROUNDS: usize = 5;
 const RACING: Duration = Duration::from_millis(500);
-/// A writer's pause between commands: a steady stream of commands, not a flood that would
-/// keep a rebuild (which reads the whole log) from ever catching up.
-const PACE: Duration = Duration::from_millis(2);
-
-/// What the writers did.
-#[derive(Default)]
-struct Written {
-    deposits: u64,
-    slowest: Duration,
-}
-
-/// Deposits into its accounts, round after round, until told to stop; fails the test on
-/// any command that fails.
-async fn write_until(
-    accounts: Repository<Account>,
-    ids: Vec<String>,
-    stop: Arc<AtomicBool>,
-) -> Written {
-    let mut written = Written::default();
-    while !stop.load(Ordering::Relaxed) {
-        for id in &ids {
-            let started = Instant::now();
-            if let Err(error) = accounts.execute(id, Deposit { amount: 3 }).await {
-                panic!("a deposit into {id} failed during a rebuild: {error}");
-            }
-            written.slowest = written.slowest.max(started.elapsed());
-            written.deposits += 1;
-            tokio::time::sleep(PACE).await;
-        }
-    }
-    written
-}
-
-/// Every event of the log, read until the head: on PostgreSQL read-all holds back events
-/// of transactions still running anywhere in the cluster, so wait for them to settle.
-async fn whole_log(store: &dyn Store) -> Vec<RecordedEvent> {
-    let head = store.head_position().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log: Vec<RecordedEvent> = store.stream_all(1).try_collect().await.unwrap();
-        if log.last().map_or(0, |event| event.position) >= head {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "read-all did not reach head {head} within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// One rebuild while the writers deposit; returns what they did once they stopped.
 async fn rebuild_under_writes(
     store: &dyn Store,
@@ -119,7 +68,7 @@ async fn rebuild_under_writes(
     let writers: Vec<_> = by_writer
         .iter()
         .map(|ids| {
-            tokio::spawn(write_until(
+            tokio::spawn(deposit_until(
                 accounts.clone(),
                 ids.clone(),
                 Arc::clone(&stop),
@@ -134,9 +83,7 @@ async fn rebuild_under_writes(
     stop.store(true, Ordering::Relaxed);
     let mut written = Written::default();
     for writer in writers {
-        let one = writer.await.unwrap();
-        written.deposits += one.deposits;
-        written.slowest = written.slowest.max(one.slowest);
+        written.add(writer.await.unwrap());
     }
     written
 }
@@ -193,8 +140,7 @@ async fn case(store: Arc<dyn Store>, inline_store: Arc<dyn ReadStore>, label: &s
     while rounds < ROUNDS || started.elapsed() < RACING {
         rounds += 1;
         let written = rebuild_under_writes(&*store, &accounts, &projections, &by_writer).await;
-        total.deposits += written.deposits;
-        total.slowest = total.slowest.max(written.slowest);
+        total.add(written);
         assert_exact(&*store, total.deposits, rounds).await;
     }
     println!(

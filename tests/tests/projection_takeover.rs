@@ -11,12 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use es_core::{
-    Event, EventLog, EventLogExt, ExpectedVersion, GenerationStatus, Metadata, NewEvent, Payload,
-    Store, StreamId,
-};
+use es_core::{EventLog, EventLogExt, ExpectedVersion, GenerationStatus, Store, StreamId};
 use es_tests::child::ReportingChild;
-use es_tests::crash::Appended;
 use es_tests::stores;
 use futures::TryStreamExt;
 
@@ -158,15 +154,7 @@ impl Appender {
                 let mut batch = 0;
                 while !stop.load(Ordering::Relaxed) {
                     batch += 1;
-                    let size = batch % 5 + 1;
-                    let events = (0..size)
-                        .map(|index| NewEvent {
-                            event_name: Appended::NAME.into(),
-                            schema_version: 1,
-                            metadata: Metadata::new(uuid::Uuid::now_v7()),
-                            payload: Payload::encode(&Appended { batch, size, index }).unwrap(),
-                        })
-                        .collect();
+                    let events = es_tests::crash::appended_batch(batch);
                     let recorded = store
                         .append(&stream, ExpectedVersion::Exact(version), events)
                         .await

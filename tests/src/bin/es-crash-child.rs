@@ -12,10 +12,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use es_core::{
-    Daemon, DaemonConfig, Event, EventLog, ExpectedVersion, Metadata, NewEvent, Payload, StreamId,
-};
-use es_tests::crash::{self, Appended};
+use es_core::{Daemon, DaemonConfig, EventLog, ExpectedVersion, StreamId};
+use es_tests::crash::{self};
 
 #[tokio::main]
 async fn main() {
@@ -32,15 +30,7 @@ async fn main() {
                 % 1_000_000_000;
             loop {
                 batch += 1;
-                let size = batch % 5 + 1;
-                let events = (0..size)
-                    .map(|index| NewEvent {
-                        event_name: Appended::NAME.into(),
-                        schema_version: 1,
-                        metadata: Metadata::new(uuid::Uuid::now_v7()),
-                        payload: Payload::encode(&Appended { batch, size, index }).unwrap(),
-                    })
-                    .collect();
+                let events = es_tests::crash::appended_batch(batch);
                 let recorded = store
                     .append(&stream, ExpectedVersion::Exact(version), events)
                     .await
