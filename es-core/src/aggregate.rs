@@ -75,7 +75,14 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// The stream that holds the events of the aggregate `id`: type `NAME`, id `id.to_string()`.
     /// Refused when the rendered id is empty, longer than 1,024 bytes or holds a NUL.
     fn stream(id: &Self::Id) -> Result<StreamId, Refusal> {
-        StreamId::new(Self::NAME, &id.to_string())
+        StreamId::with_id(Self::NAME, |key| {
+            use std::fmt::Write as _;
+            // Writing to a `String` fails only when the id's `Display` reports an error:
+            // what it wrote is dropped, and the empty id is refused.
+            if write!(key, "{id}").is_err() {
+                key.truncate(Self::NAME.len() + 1);
+            }
+        })
     }
 }
 

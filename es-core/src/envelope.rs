@@ -19,7 +19,24 @@ pub struct Payload(Arc<str>);
 impl Payload {
     /// Serializes a value as the payload.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::to_string(value).map(|text| Payload(text.into()))
+        thread_local! {
+            /// Where payloads are written before they are copied into their shared text: one
+            /// allocation per payload instead of a growing `String` and then a copy.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let shared = |json: &[u8]| match std::str::from_utf8(json) {
+            Ok(text) => Ok(Payload(Arc::from(text))),
+            Err(error) => Err(<serde_json::Error as serde::ser::Error>::custom(error)),
+        };
+        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut buffer) => {
+                buffer.clear();
+                serde_json::to_writer(&mut *buffer, value)?;
+                shared(&buffer)
+            }
+            // A payload whose serialization encodes another payload: give it its own buffer.
+            Err(_) => shared(&serde_json::to_vec(value)?),
+        })
     }
 
     /// Wraps JSON text read back from a store. It is parsed only when decoded, so a corrupt row

@@ -15,7 +15,7 @@ use crate::error::{CorruptRecord, Corruption, DecodeError, RepositoryError};
 use crate::event::{Event, EventSet};
 use crate::history::RolledBack;
 use crate::repository::Loaded;
-use crate::store::{EventLogExt, EventStore, StoredPayload};
+use crate::store::{EventLog, EventLogExt, EventStore, PayloadPages, StoredPayload};
 use crate::stream::StreamId;
 
 /// How far a rebuild goes.
@@ -90,16 +90,19 @@ async fn apply_unless_rolled_back<A: Aggregate>(
         mut state,
         mut version,
     } = start;
-    let mut events = replayed.store.stream_payloads(replayed.stream, version + 1);
-    while let Some(record) = events.try_next().await? {
-        if !replayed.until.includes(&record) {
-            break;
+    let log: &dyn EventLog = replayed.store;
+    let mut pages = PayloadPages::new(log, replayed.stream, version + 1);
+    while let Some(page) = pages.next_page().await? {
+        for record in &page {
+            if !replayed.until.includes(record) {
+                return Ok(Some(Loaded { state, version }));
+            }
+            if &*record.event_name == RolledBack::NAME {
+                return Ok(None);
+            }
+            state.apply(&decode_stored::<A::Event>(replayed.stream, record)?);
+            version = record.version;
         }
-        if &*record.event_name == RolledBack::NAME {
-            return Ok(None);
-        }
-        state.apply(&decode_stored::<A::Event>(replayed.stream, &record)?);
-        version = record.version;
     }
     Ok(Some(Loaded { state, version }))
 }

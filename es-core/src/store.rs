@@ -13,6 +13,7 @@ mod paging;
 mod snapshot;
 
 pub use paging::EventLogExt;
+pub(crate) use paging::PayloadPages;
 pub use snapshot::{Snapshot, SnapshotStore};
 
 /// What the writer believes the stream's version is; the append fails with

@@ -41,12 +41,21 @@ impl StreamId {
     /// an empty or over-long part, a NUL, or a type with characters other than ASCII letters,
     /// digits, `_`, `-` and `.`.
     pub fn new(aggregate_type: &str, aggregate_id: &str) -> Result<Self, Refusal> {
+        Self::with_id(aggregate_type, |key| key.push_str(aggregate_id))
+    }
+
+    /// The stream of the aggregate whose id `write_id` renders: writes it straight into the
+    /// key, so an id that is not a string is not rendered into one first.
+    pub(crate) fn with_id(
+        aggregate_type: &str,
+        write_id: impl FnOnce(&mut String),
+    ) -> Result<Self, Refusal> {
         check_aggregate_type(aggregate_type)?;
-        check_aggregate_id(aggregate_id)?;
-        let mut key = String::with_capacity(aggregate_type.len() + 1 + aggregate_id.len());
+        let mut key = String::with_capacity(aggregate_type.len() + 24);
         key.push_str(aggregate_type);
         key.push('/');
-        key.push_str(aggregate_id);
+        write_id(&mut key);
+        check_aggregate_id(&key[aggregate_type.len() + 1..])?;
         Ok(StreamId {
             key: key.into(),
             // Checked above: at most MAX_AGGREGATE_TYPE_BYTES (64), so it fits.

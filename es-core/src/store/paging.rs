@@ -72,6 +72,32 @@ impl Versioned for StoredPayload {
     }
 }
 
+/// Checks that `page` holds versions `from`, `from + 1`, ... and returns the version after
+/// its last event; a gap or a repeat is a corrupt-record error naming where it was found.
+fn check_contiguous<T: Versioned>(
+    stream: &StreamId,
+    from: u64,
+    page: &[T],
+) -> Result<u64, StoreError> {
+    let mut expected = from;
+    for event in page {
+        let (version, event_name) = event.place();
+        if version != expected {
+            return Err(CorruptRecord::new(
+                stream.as_str(),
+                Some(version),
+                Some(event_name),
+                Corruption::VersionGap {
+                    expected,
+                    found: version,
+                },
+            ));
+        }
+        expected += 1;
+    }
+    Ok(expected)
+}
+
 /// Pages through one stream, failing at the first version that is not the one expected.
 fn contiguous<'a, T, F, Fut>(
     stream: &'a StreamId,
@@ -90,25 +116,10 @@ where
         (Some(from_version), fetch),
         move |(from, fetch)| async move {
             let Some(from) = from else {
-                return Ok(None);
+                return Ok::<_, StoreError>(None);
             };
             let page = fetch(from).await?;
-            let mut expected = from;
-            for event in &page {
-                let (version, event_name) = event.place();
-                if version != expected {
-                    return Err(CorruptRecord::new(
-                        stream.as_str(),
-                        Some(version),
-                        Some(event_name),
-                        Corruption::VersionGap {
-                            expected,
-                            found: version,
-                        },
-                    ));
-                }
-                expected += 1;
-            }
+            let expected = check_contiguous(stream, from, &page)?;
             let next = (page.len() == page_size).then_some(expected);
             Ok(Some((
                 stream::iter(page.into_iter().map(Ok)),
@@ -118,4 +129,38 @@ where
     )
     .try_flatten()
     .boxed()
+}
+
+/// Replay's read of one stream, a whole page at a time: what
+/// [`stream_payloads`](EventLogExt::stream_payloads) yields, without a stream's poll per
+/// event, which costs as much as the read itself when decoding is cheap.
+pub(crate) struct PayloadPages<'a> {
+    log: &'a dyn EventLog,
+    stream: &'a StreamId,
+    /// The next version to read, or `None` once a short page said "end".
+    next: Option<u64>,
+}
+
+impl<'a> PayloadPages<'a> {
+    pub(crate) fn new(log: &'a dyn EventLog, stream: &'a StreamId, from_version: u64) -> Self {
+        PayloadPages {
+            log,
+            stream,
+            next: Some(from_version.max(1)),
+        }
+    }
+
+    /// The next page, checked for gaps; `None` at the end of the stream.
+    pub(crate) async fn next_page(&mut self) -> Result<Option<Vec<StoredPayload>>, StoreError> {
+        let Some(from) = self.next else {
+            return Ok(None);
+        };
+        let page = self
+            .log
+            .read_stream_payloads(self.stream, from, REPLAY_PAGE_SIZE)
+            .await?;
+        let expected = check_contiguous(self.stream, from, &page)?;
+        self.next = (page.len() == REPLAY_PAGE_SIZE).then_some(expected);
+        Ok((!page.is_empty()).then_some(page))
+    }
 }

@@ -97,6 +97,18 @@ pub async fn streams_may_reuse_a_command_id(store: Store) {
         .unwrap();
     assert_eq!(on_other.len(), 2, "the other stream's append is its own");
     assert_ne!(event_ids(&on_one), event_ids(&on_other)[..1]);
+    // A retry on either stream is answered with that stream's own first outcome.
+    for (stream, first_run) in [(&other, &on_other), (&one, &on_one)] {
+        let retried = store
+            .append(stream, ExpectedVersion::NoStream, command(command_id, 3))
+            .await
+            .unwrap();
+        assert_eq!(
+            event_ids(&retried),
+            event_ids(first_run),
+            "retry on {stream}"
+        );
+    }
     assert_eq!(store.stream_version(&one).await.unwrap(), 1);
     assert_eq!(store.stream_version(&other).await.unwrap(), 2);
 }

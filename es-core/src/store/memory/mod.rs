@@ -1,6 +1,9 @@
 //! The in-memory store: always built, for tests and for applications that keep nothing.
 
+mod log;
+
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -14,6 +17,7 @@ use crate::store::{
     conflict, recorded, EventLog, ExpectedVersion, Snapshot, SnapshotStore, StoredPayload,
 };
 use crate::stream::StreamId;
+use log::Log;
 
 /// An event store in process memory, safe to share between tasks (clone it: clones share data).
 ///
@@ -48,19 +52,59 @@ impl Default for AppendSignal {
 
 #[derive(Debug, Default)]
 pub(crate) struct Inner {
-    /// Every event in commit order; `all[i].position == i + 1`.
-    all: Vec<RecordedEvent>,
+    /// Every event in commit order; `all.get(i)` has position `i + 1`.
+    all: Log,
     /// For each stream, the indexes into `all` of its events, in version order.
     streams: HashMap<StreamId, Vec<usize>, RandomState>,
     snapshots: HashMap<StreamId, Snapshot, RandomState>,
-    /// For each command id recorded on a stream, the indexes into `all` of what it appended.
-    commands: HashMap<(StreamId, Uuid), std::ops::Range<usize>, RandomState>,
+    /// What each command id appended: the indexes into `all`, on the stream of its first
+    /// event there. Keyed by the id alone, which is cheaper to hash than a stream key and
+    /// almost always unique (ids are random); `commands_elsewhere` holds the rare id that
+    /// was used again on another stream.
+    commands: HashMap<Uuid, Range<usize>, RandomState>,
+    commands_elsewhere: HashMap<(StreamId, Uuid), Range<usize>, RandomState>,
 }
 
 impl Inner {
+    /// What the command `command_id` appended to `stream`, if it ran there.
+    fn command_run(&self, stream: &StreamId, command_id: Uuid) -> Option<Range<usize>> {
+        let indexes = self.commands.get(&command_id)?;
+        let on_stream = self
+            .all
+            .get(indexes.start)
+            .is_some_and(|first| first.stream == *stream);
+        if on_stream {
+            Some(indexes.clone())
+        } else {
+            self.commands_elsewhere
+                .get(&(stream.clone(), command_id))
+                .cloned()
+        }
+    }
+
+    /// Records that the command `command_id` appended `indexes` to `stream`.
+    fn record_command(&mut self, stream: &StreamId, command_id: Uuid, indexes: Range<usize>) {
+        match self.commands.entry(command_id) {
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(indexes);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.commands_elsewhere
+                    .insert((stream.clone(), command_id), indexes);
+            }
+        }
+    }
+
     /// The stream's version: how many events it holds (0 when it has none).
     fn version(&self, stream: &StreamId) -> u64 {
         self.streams.get(stream).map_or(0, |v| v.len() as u64)
+    }
+
+    /// How many events [`stream_slice`](Self::stream_slice) yields.
+    fn stream_len(&self, stream: &StreamId, from_version: u64, limit: usize) -> usize {
+        let held = self.streams.get(stream).map_or(0, Vec::len);
+        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
+        held.saturating_sub(skip).min(limit)
     }
 
     /// Up to `limit` events of one stream from `from_version`, in order.
@@ -76,7 +120,7 @@ impl Inner {
             .iter()
             .skip(skip)
             .take(limit)
-            .map(|&index| &self.all[index])
+            .filter_map(|&index| self.all.get(index))
     }
 }
 
@@ -121,13 +165,18 @@ impl MemoryStore {
         };
         let command_id = first.metadata.command_id;
         let start = inner.all.len();
-        let indexes = inner.streams.entry(stream.clone()).or_default();
-        indexes.extend(start..start + records.len());
+        let appended = start..start + records.len();
+        match inner.streams.get_mut(stream) {
+            Some(indexes) => indexes.extend(appended.clone()),
+            None => {
+                inner
+                    .streams
+                    .insert(stream.clone(), appended.clone().collect());
+            }
+        }
         inner.all.extend(records);
         if let Some(command_id) = command_id {
-            inner
-                .commands
-                .insert((stream.clone(), command_id), start..inner.all.len());
+            inner.record_command(stream, command_id, appended);
         }
         // Waking waiters costs a lock and a scan; with no daemon listening there is no one.
         if self.appended.0.receiver_count() > 0 {
@@ -161,9 +210,9 @@ impl MemoryStore {
         events: Vec<NewEvent>,
     ) -> Result<Decided, StoreError> {
         if let Some(command_id) = events.first().and_then(|event| event.metadata.command_id) {
-            if let Some(indexes) = inner.commands.get(&(stream.clone(), command_id)) {
+            if let Some(indexes) = inner.command_run(stream, command_id) {
                 return Ok(Decided::AlreadyAppended(
-                    inner.all[indexes.clone()].to_vec(),
+                    inner.all.range(indexes).cloned().collect(),
                 ));
             }
         }
@@ -203,8 +252,12 @@ impl MemoryStore {
         limit: usize,
     ) -> (Vec<RecordedEvent>, usize) {
         let inner = self.read();
-        let skip = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
-        let events = inner.all.iter().skip(skip).take(limit).cloned().collect();
+        let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
+        let events = inner
+            .all
+            .range(start..start.saturating_add(limit))
+            .cloned()
+            .collect();
         (events, inner.all.len())
     }
 
@@ -255,10 +308,9 @@ impl EventLog for MemoryStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.read();
-        Ok(inner
-            .stream_slice(stream, from_version, limit)
-            .cloned()
-            .collect())
+        let mut events = Vec::with_capacity(inner.stream_len(stream, from_version, limit));
+        events.extend(inner.stream_slice(stream, from_version, limit).cloned());
+        Ok(events)
     }
 
     async fn read_stream_payloads(
@@ -269,16 +321,19 @@ impl EventLog for MemoryStore {
     ) -> Result<Vec<StoredPayload>, StoreError> {
         // Clones only what replay needs; the payload and name are shared, not copied.
         let inner = self.read();
-        Ok(inner
-            .stream_slice(stream, from_version, limit)
-            .map(|event| StoredPayload {
-                version: event.version,
-                event_name: event.event_name.clone(),
-                schema_version: event.schema_version,
-                recorded_at: event.recorded_at,
-                payload: event.event.clone(),
-            })
-            .collect())
+        let mut payloads = Vec::with_capacity(inner.stream_len(stream, from_version, limit));
+        payloads.extend(
+            inner
+                .stream_slice(stream, from_version, limit)
+                .map(|event| StoredPayload {
+                    version: event.version,
+                    event_name: event.event_name.clone(),
+                    schema_version: event.schema_version,
+                    recorded_at: event.recorded_at,
+                    payload: event.event.clone(),
+                }),
+        );
+        Ok(payloads)
     }
 
     async fn read_all(
