@@ -3,7 +3,8 @@
 //! A single `Vec` would copy the whole log each time it outgrew its allocation, and touch
 //! twice its size in fresh pages doing so: with a million events of about 200 bytes, a
 //! 200 MB copy in the middle of one unlucky append. Chunks never move once allocated, so an
-//! append costs the same at any length.
+//! append costs the same at any length. Only the first chunk grows by copying, as a `Vec`
+//! does, so a store that holds a handful of events does not take a megabyte.
 
 use std::ops::Range;
 
@@ -52,7 +53,10 @@ impl Log {
             match self.chunks.last_mut() {
                 Some(chunk) if chunk.len() < CHUNK => chunk.push(record),
                 _ => {
-                    let mut chunk = Vec::with_capacity(CHUNK);
+                    // The first chunk grows as a `Vec` does, so a small log stays small; it
+                    // stops at `CHUNK`, and later ones are allocated whole.
+                    let mut chunk =
+                        Vec::with_capacity(if self.chunks.is_empty() { 0 } else { CHUNK });
                     chunk.push(record);
                     self.chunks.push(chunk);
                 }
