@@ -50,16 +50,28 @@ impl StreamId {
         aggregate_type: &str,
         write_id: impl FnOnce(&mut String),
     ) -> Result<Self, Refusal> {
+        thread_local! {
+            /// Where keys are rendered before they are copied into their shared text: one
+            /// allocation per stream id instead of a growing `String` and then a copy.
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
         check_aggregate_type(aggregate_type)?;
-        let mut key = String::with_capacity(aggregate_type.len() + 24);
-        key.push_str(aggregate_type);
-        key.push('/');
-        write_id(&mut key);
-        check_aggregate_id(&key[aggregate_type.len() + 1..])?;
-        Ok(StreamId {
-            key: key.into(),
-            // Checked above: at most MAX_AGGREGATE_TYPE_BYTES (64), so it fits.
-            type_len: aggregate_type.len() as u8,
+        let render = |key: &mut String| {
+            key.clear();
+            key.push_str(aggregate_type);
+            key.push('/');
+            write_id(key);
+            check_aggregate_id(&key[aggregate_type.len() + 1..])?;
+            Ok(StreamId {
+                key: Arc::from(key.as_str()),
+                // Checked above: at most MAX_AGGREGATE_TYPE_BYTES (64), so it fits.
+                type_len: aggregate_type.len() as u8,
+            })
+        };
+        KEY.with(|key| match key.try_borrow_mut() {
+            Ok(mut key) => render(&mut key),
+            // An id whose `Display` makes a stream id itself: it gets its own buffer.
+            Err(_) => render(&mut String::new()),
         })
     }
 

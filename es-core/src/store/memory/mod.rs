@@ -169,9 +169,11 @@ impl MemoryStore {
         match inner.streams.get_mut(stream) {
             Some(indexes) => indexes.extend(appended.clone()),
             None => {
-                inner
-                    .streams
-                    .insert(stream.clone(), appended.clone().collect());
+                // Room for a few more events, so a young stream's index is not reallocated
+                // at each of its first appends.
+                let mut indexes = Vec::with_capacity(appended.len().max(8));
+                indexes.extend(appended.clone());
+                inner.streams.insert(stream.clone(), indexes);
             }
         }
         inner.all.extend(records);
