@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use crate::stream::StreamId;
 
+/// The largest encoding buffer a thread keeps between payloads.
+const KEEP_BUFFER_BYTES: usize = 64 * 1024;
+
 /// A stored event's serialized payload: JSON text, cheap to clone.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Payload(Arc<str>);
@@ -31,8 +34,13 @@ impl Payload {
         BUFFER.with(|buffer| match buffer.try_borrow_mut() {
             Ok(mut buffer) => {
                 buffer.clear();
-                serde_json::to_writer(&mut *buffer, value)?;
-                shared(&buffer)
+                let written = serde_json::to_writer(&mut *buffer, value);
+                let payload = written.and_then(|()| shared(&buffer));
+                // One large payload must not pin its size on this thread for good.
+                if buffer.capacity() > KEEP_BUFFER_BYTES {
+                    *buffer = Vec::new();
+                }
+                payload
             }
             // A payload whose serialization encodes another payload: give it its own buffer.
             Err(_) => shared(&serde_json::to_vec(value)?),
@@ -198,5 +206,21 @@ impl Envelope<Payload> {
         E::decode(self.schema_version, &self.event)
             .map(Some)
             .map_err(|failure| failure.at_record(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Payload;
+
+    #[test]
+    fn payloads_encode_alike_around_a_large_one_that_resets_the_buffer() {
+        let large = "x".repeat(100 * 1024);
+        let before = Payload::encode(&("small", 1)).unwrap();
+        let big = Payload::encode(&large).unwrap();
+        let after = Payload::encode(&("small", 1)).unwrap();
+        assert_eq!(before.as_str(), r#"["small",1]"#);
+        assert_eq!(big.as_str().len(), large.len() + 2);
+        assert_eq!(after, before);
     }
 }

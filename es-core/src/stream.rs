@@ -69,7 +69,14 @@ impl StreamId {
             })
         };
         KEY.with(|key| match key.try_borrow_mut() {
-            Ok(mut key) => render(&mut key),
+            Ok(mut key) => {
+                let stream = render(&mut key);
+                // An over-long id (refused) must not pin its size on this thread for good.
+                if key.capacity() > 4 * MAX_AGGREGATE_ID_BYTES {
+                    *key = String::new();
+                }
+                stream
+            }
             // An id whose `Display` makes a stream id itself: it gets its own buffer.
             Err(_) => render(&mut String::new()),
         })
