@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::scratch::with_scratch;
 use crate::stream::StreamId;
 
 /// The largest encoding buffer a thread keeps between payloads.
@@ -23,27 +24,14 @@ impl Payload {
     /// Serializes a value as the payload.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
         thread_local! {
-            /// Where payloads are written before they are copied into their shared text: one
-            /// allocation per payload instead of a growing `String` and then a copy.
             static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let shared = |json: &[u8]| match std::str::from_utf8(json) {
-            Ok(text) => Ok(Payload(Arc::from(text))),
-            Err(error) => Err(<serde_json::Error as serde::ser::Error>::custom(error)),
-        };
-        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
-            Ok(mut buffer) => {
-                buffer.clear();
-                let written = serde_json::to_writer(&mut *buffer, value);
-                let payload = written.and_then(|()| shared(&buffer));
-                // One large payload must not pin its size on this thread for good.
-                if buffer.capacity() > KEEP_BUFFER_BYTES {
-                    *buffer = Vec::new();
-                }
-                payload
+        with_scratch(&BUFFER, KEEP_BUFFER_BYTES, |buffer| {
+            serde_json::to_writer(&mut *buffer, value)?;
+            match std::str::from_utf8(buffer) {
+                Ok(text) => Ok(Payload(Arc::from(text))),
+                Err(error) => Err(<serde_json::Error as serde::ser::Error>::custom(error)),
             }
-            // A payload whose serialization encodes another payload: give it its own buffer.
-            Err(_) => shared(&serde_json::to_vec(value)?),
         })
     }
 

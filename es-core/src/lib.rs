@@ -93,6 +93,7 @@ mod replay;
 mod repository;
 #[cfg(feature = "testing")]
 mod schema_guard;
+mod scratch;
 mod store;
 mod stream;
 #[cfg(feature = "testing")]

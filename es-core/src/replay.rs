@@ -15,7 +15,7 @@ use crate::error::{CorruptRecord, Corruption, DecodeError, RepositoryError};
 use crate::event::{Event, EventSet};
 use crate::history::RolledBack;
 use crate::repository::Loaded;
-use crate::store::{EventLog, EventLogExt, EventStore, PayloadPages, StoredPayload};
+use crate::store::{payload_pages, EventLogExt, EventStore, StoredPayload};
 use crate::stream::StreamId;
 
 /// How far a rebuild goes.
@@ -90,8 +90,7 @@ async fn apply_unless_rolled_back<A: Aggregate>(
         mut state,
         mut version,
     } = start;
-    let log: &dyn EventLog = replayed.store;
-    let mut pages = PayloadPages::new(log, replayed.stream, version + 1);
+    let mut pages = payload_pages(replayed.store, replayed.stream, version + 1);
     while let Some(page) = pages.next_page().await? {
         for record in &page {
             if !replayed.until.includes(record) {

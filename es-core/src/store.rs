@@ -12,8 +12,8 @@ pub(crate) mod memory;
 mod paging;
 mod snapshot;
 
+pub(crate) use paging::payload_pages;
 pub use paging::EventLogExt;
-pub(crate) use paging::PayloadPages;
 pub use snapshot::{Snapshot, SnapshotStore};
 
 /// What the writer believes the stream's version is; the append fails with
@@ -102,6 +102,19 @@ impl From<RecordedEvent> for StoredPayload {
             schema_version: event.schema_version,
             recorded_at: event.recorded_at,
             payload: event.event,
+        }
+    }
+}
+
+/// What replay needs of an event held elsewhere: its name and payload are shared, not copied.
+impl From<&RecordedEvent> for StoredPayload {
+    fn from(event: &RecordedEvent) -> Self {
+        StoredPayload {
+            version: event.version,
+            event_name: event.event_name.clone(),
+            schema_version: event.schema_version,
+            recorded_at: event.recorded_at,
+            payload: event.event.clone(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Field, Refusal};
+use crate::scratch::with_scratch;
 
 /// The longest aggregate type name, in bytes.
 pub const MAX_AGGREGATE_TYPE_BYTES: usize = 64;
@@ -51,13 +52,10 @@ impl StreamId {
         write_id: impl FnOnce(&mut String),
     ) -> Result<Self, Refusal> {
         thread_local! {
-            /// Where keys are rendered before they are copied into their shared text: one
-            /// allocation per stream id instead of a growing `String` and then a copy.
             static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
         check_aggregate_type(aggregate_type)?;
-        let render = |key: &mut String| {
-            key.clear();
+        with_scratch(&KEY, 4 * MAX_AGGREGATE_ID_BYTES, |key| {
             key.push_str(aggregate_type);
             key.push('/');
             write_id(key);
@@ -67,18 +65,6 @@ impl StreamId {
                 // Checked above: at most MAX_AGGREGATE_TYPE_BYTES (64), so it fits.
                 type_len: aggregate_type.len() as u8,
             })
-        };
-        KEY.with(|key| match key.try_borrow_mut() {
-            Ok(mut key) => {
-                let stream = render(&mut key);
-                // An over-long id (refused) must not pin its size on this thread for good.
-                if key.capacity() > 4 * MAX_AGGREGATE_ID_BYTES {
-                    *key = String::new();
-                }
-                stream
-            }
-            // An id whose `Display` makes a stream id itself: it gets its own buffer.
-            Err(_) => render(&mut String::new()),
         })
     }
 

@@ -55,7 +55,7 @@ pub trait EventLogExt: EventLog {
 impl<L: EventLog + ?Sized> EventLogExt for L {}
 
 /// What a stream's page holds: whole events or replay's payloads, each at a version.
-trait Versioned {
+pub(crate) trait Versioned {
     /// Its version, and its event name for naming it when the version is wrong.
     fn place(&self) -> (u64, &std::sync::Arc<str>);
 }
@@ -110,57 +110,67 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'a,
     Fut: std::future::Future<Output = Result<Vec<T>, StoreError>> + Send + 'a,
 {
-    let from_version = from_version.max(1);
-    // State: the next version to fetch, or None once a short page said "end".
     stream::try_unfold(
-        (Some(from_version), fetch),
-        move |(from, fetch)| async move {
-            let Some(from) = from else {
-                return Ok::<_, StoreError>(None);
-            };
-            let page = fetch(from).await?;
-            let expected = check_contiguous(stream, from, &page)?;
-            let next = (page.len() == page_size).then_some(expected);
-            Ok(Some((
-                stream::iter(page.into_iter().map(Ok)),
-                (next, fetch),
-            )))
+        StreamPages::new(stream, from_version, page_size, fetch),
+        |mut pages| async move {
+            let page = pages.next_page().await?;
+            Ok::<_, StoreError>(page.map(|page| (stream::iter(page.into_iter().map(Ok)), pages)))
         },
     )
     .try_flatten()
     .boxed()
 }
 
-/// Replay's read of one stream, a whole page at a time: what
-/// [`stream_payloads`](EventLogExt::stream_payloads) yields, without a stream's poll per
-/// event, which costs as much as the read itself when decoding is cheap.
-pub(crate) struct PayloadPages<'a> {
-    log: &'a dyn EventLog,
+/// One stream, a whole page at a time, each checked for gaps. Replay loops over the pages
+/// itself ([`payload_pages`]): a stream's poll per event costs as much as reading it when
+/// decoding is cheap.
+pub(crate) struct StreamPages<'a, F> {
     stream: &'a StreamId,
+    page_size: usize,
+    /// Reads up to `page_size` events from a version.
+    fetch: F,
     /// The next version to read, or `None` once a short page said "end".
     next: Option<u64>,
 }
 
-impl<'a> PayloadPages<'a> {
-    pub(crate) fn new(log: &'a dyn EventLog, stream: &'a StreamId, from_version: u64) -> Self {
-        PayloadPages {
-            log,
+impl<'a, F> StreamPages<'a, F> {
+    fn new(stream: &'a StreamId, from_version: u64, page_size: usize, fetch: F) -> Self {
+        StreamPages {
             stream,
+            page_size,
+            fetch,
             next: Some(from_version.max(1)),
         }
     }
 
-    /// The next page, checked for gaps; `None` at the end of the stream.
-    pub(crate) async fn next_page(&mut self) -> Result<Option<Vec<StoredPayload>>, StoreError> {
+    /// The next page; `None` at the end of the stream.
+    pub(crate) async fn next_page<T, Fut>(&mut self) -> Result<Option<Vec<T>>, StoreError>
+    where
+        T: Versioned,
+        F: Fn(u64) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+    {
         let Some(from) = self.next else {
             return Ok(None);
         };
-        let page = self
-            .log
-            .read_stream_payloads(self.stream, from, REPLAY_PAGE_SIZE)
-            .await?;
+        let page = (self.fetch)(from).await?;
         let expected = check_contiguous(self.stream, from, &page)?;
-        self.next = (page.len() == REPLAY_PAGE_SIZE).then_some(expected);
+        self.next = (page.len() == self.page_size).then_some(expected);
         Ok((!page.is_empty()).then_some(page))
     }
 }
+
+/// What replay needs of `stream`'s events from `from_version`, as
+/// [`stream_payloads`](EventLogExt::stream_payloads) reads them, a page at a time.
+pub(crate) fn payload_pages<'a>(
+    log: &'a dyn EventLog,
+    stream: &'a StreamId,
+    from_version: u64,
+) -> StreamPages<'a, impl Fn(u64) -> PayloadPage<'a>> {
+    StreamPages::new(stream, from_version, REPLAY_PAGE_SIZE, move |from| {
+        log.read_stream_payloads(stream, from, REPLAY_PAGE_SIZE)
+    })
+}
+
+/// One page of [`payload_pages`], being read.
+type PayloadPage<'a> = futures::future::BoxFuture<'a, Result<Vec<StoredPayload>, StoreError>>;

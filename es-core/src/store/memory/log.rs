@@ -26,11 +26,6 @@ impl Log {
         self.len
     }
 
-    /// The event at `index`, if the log holds one there.
-    pub(crate) fn get(&self, index: usize) -> Option<&RecordedEvent> {
-        self.chunks.get(index / CHUNK)?.get(index % CHUNK)
-    }
-
     /// The events at `indexes`, in order (those the log holds).
     pub(crate) fn range(&self, indexes: Range<usize>) -> impl Iterator<Item = &RecordedEvent> {
         let end = indexes.end.min(self.len);
@@ -63,6 +58,16 @@ impl Log {
             }
             self.len += 1;
         }
+    }
+}
+
+/// The event at an index the log handed out (a stream's or a command's): always held, as
+/// the log only grows.
+impl std::ops::Index<usize> for Log {
+    type Output = RecordedEvent;
+
+    fn index(&self, index: usize) -> &RecordedEvent {
+        &self.chunks[index / CHUNK][index % CHUNK]
     }
 }
 
@@ -106,7 +111,7 @@ mod tests {
                 .collect();
             assert_eq!(positions, expected, "range {start}..{end}");
         }
-        assert_eq!(log.get(CHUNK).map(|r| r.position), Some(CHUNK as u64 + 1));
-        assert!(log.get(total).is_none());
+        assert_eq!(log[CHUNK].position, CHUNK as u64 + 1);
+        assert_eq!(log[total - 1].position, total as u64);
     }
 }

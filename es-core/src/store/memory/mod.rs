@@ -69,11 +69,7 @@ impl Inner {
     /// What the command `command_id` appended to `stream`, if it ran there.
     fn command_run(&self, stream: &StreamId, command_id: Uuid) -> Option<Range<usize>> {
         let indexes = self.commands.get(&command_id)?;
-        let on_stream = self
-            .all
-            .get(indexes.start)
-            .is_some_and(|first| first.stream == *stream);
-        if on_stream {
+        if self.all[indexes.start].stream == *stream {
             Some(indexes.clone())
         } else {
             self.commands_elsewhere
@@ -100,27 +96,20 @@ impl Inner {
         self.streams.get(stream).map_or(0, |v| v.len() as u64)
     }
 
-    /// How many events [`stream_slice`](Self::stream_slice) yields.
-    fn stream_len(&self, stream: &StreamId, from_version: u64, limit: usize) -> usize {
-        let held = self.streams.get(stream).map_or(0, Vec::len);
-        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
-        held.saturating_sub(skip).min(limit)
-    }
-
     /// Up to `limit` events of one stream from `from_version`, in order.
     fn stream_slice<'a>(
         &'a self,
         stream: &StreamId,
         from_version: u64,
         limit: usize,
-    ) -> impl Iterator<Item = &'a RecordedEvent> + 'a {
+    ) -> impl ExactSizeIterator<Item = &'a RecordedEvent> + 'a {
         let indexes = self.streams.get(stream).map_or(&[][..], Vec::as_slice);
         let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
         indexes
             .iter()
             .skip(skip)
             .take(limit)
-            .filter_map(|&index| self.all.get(index))
+            .map(|&index| &self.all[index])
     }
 }
 
@@ -310,9 +299,10 @@ impl EventLog for MemoryStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.read();
-        let mut events = Vec::with_capacity(inner.stream_len(stream, from_version, limit));
-        events.extend(inner.stream_slice(stream, from_version, limit).cloned());
-        Ok(events)
+        Ok(inner
+            .stream_slice(stream, from_version, limit)
+            .cloned()
+            .collect())
     }
 
     async fn read_stream_payloads(
@@ -323,19 +313,10 @@ impl EventLog for MemoryStore {
     ) -> Result<Vec<StoredPayload>, StoreError> {
         // Clones only what replay needs; the payload and name are shared, not copied.
         let inner = self.read();
-        let mut payloads = Vec::with_capacity(inner.stream_len(stream, from_version, limit));
-        payloads.extend(
-            inner
-                .stream_slice(stream, from_version, limit)
-                .map(|event| StoredPayload {
-                    version: event.version,
-                    event_name: event.event_name.clone(),
-                    schema_version: event.schema_version,
-                    recorded_at: event.recorded_at,
-                    payload: event.event.clone(),
-                }),
-        );
-        Ok(payloads)
+        Ok(inner
+            .stream_slice(stream, from_version, limit)
+            .map(StoredPayload::from)
+            .collect())
     }
 
     async fn read_all(
