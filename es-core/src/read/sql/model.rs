@@ -26,6 +26,9 @@ const PUBLISH_ATTEMPTS: u32 = 4;
 /// Where a batch goes back to when an event fails.
 const SAVEPOINT: &str = "es_sql_batch";
 
+/// Where making the tables goes back to when it fails, to look for the marker again.
+const TABLES_SAVEPOINT: &str = "es_sql_tables";
+
 /// A SQL projection's `create_tables` failed: which projection, which generation, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("projection `{projection}`, generation {generation}: {source}")]
@@ -34,6 +37,14 @@ struct TablesNotMade {
     generation: u32,
     #[source]
     source: crate::error::BoxError,
+}
+
+/// Whether the generation's marker, as this transaction now sees it, says its tables exist.
+async fn tables_made(
+    tx: &mut (dyn ReadTx + '_),
+    table: &DocumentTable,
+) -> Result<bool, StoreError> {
+    Ok(!tx.load(table, &[TABLES_MADE.to_owned()]).await?.is_empty())
 }
 
 /// A SQL projection in a [`Projections`](crate::Projections) set.
@@ -47,29 +58,44 @@ impl<P: SqlProjection> SqlModel<P> {
     }
 
     /// Creates the generation's tables unless its marker says they exist.
+    ///
+    /// Two transactions may both find the marker missing: a rebuild and a daemon working on
+    /// the same new generation, or two processes starting at once. PostgreSQL makes the
+    /// later `CREATE TABLE` wait for the earlier transaction and then fail on the duplicate
+    /// name. So a failure is undone to a savepoint and the marker read again: found, the
+    /// other transaction made the tables and committed them, and this one goes on.
     async fn ensure_tables(
         &self,
         tx: &mut (dyn ReadTx + '_),
         table: &DocumentTable,
     ) -> Result<(), StoreError> {
-        if !tx.load(table, &[TABLES_MADE.to_owned()]).await?.is_empty() {
+        if tables_made(tx, table).await? {
             return Ok(());
         }
         let executor = tx.sql().ok_or_else(unsupported::<P>)?;
-        let mut sql = SqlTx::new(executor, P::TABLES, table.generation);
-        self.projection
-            .create_tables(&mut sql)
-            .await
-            .map_err(|source| {
-                StoreError::backend(
-                    "creating a SQL projection's tables",
-                    TablesNotMade {
-                        projection: P::NAME,
-                        generation: table.generation,
-                        source,
-                    },
-                )
-            })?;
+        executor
+            .execute(&format!("SAVEPOINT {TABLES_SAVEPOINT}"), &[])
+            .await?;
+        let mut sql = SqlTx::new(&mut *executor, P::TABLES, table.generation);
+        if let Err(source) = self.projection.create_tables(&mut sql).await {
+            executor
+                .execute(&format!("ROLLBACK TO SAVEPOINT {TABLES_SAVEPOINT}"), &[])
+                .await?;
+            if tables_made(tx, table).await? {
+                return Ok(());
+            }
+            return Err(StoreError::backend(
+                "creating a SQL projection's tables",
+                TablesNotMade {
+                    projection: P::NAME,
+                    generation: table.generation,
+                    source,
+                },
+            ));
+        }
+        executor
+            .execute(&format!("RELEASE SAVEPOINT {TABLES_SAVEPOINT}"), &[])
+            .await?;
         let marker = Payload::encode(&true).map_err(|error| {
             StoreError::backend("marking a SQL projection's tables made", error)
         })?;
@@ -132,10 +158,9 @@ impl<P: SqlProjection> SqlModel<P> {
 
     /// Makes the live generation's tables (when missing) and points the views at them.
     ///
-    /// Two processes starting at once may both find the tables missing; the database lets
-    /// one create them and fails the other (on PostgreSQL, with a duplicate in its
-    /// catalogue), whose next attempt finds them made. So a failure is tried again a few
-    /// times before it counts.
+    /// Two processes starting at once both replace the views; the database lets one do it
+    /// and fails the other (on PostgreSQL, with a duplicate in its catalogue), whose next
+    /// attempt goes through. So a failure is tried again a few times before it counts.
     async fn publish(
         &self,
         store: &dyn ReadStore,

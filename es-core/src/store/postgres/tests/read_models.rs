@@ -14,6 +14,25 @@ async fn second_instance(store: &PostgresStore) -> PostgresStore {
         .unwrap()
 }
 
+/// Whether, within five seconds, a statement matching `pattern` (SQL `LIKE`) waits on a
+/// lock held by another transaction.
+async fn waits_on_a_lock(raw: &tokio_postgres::Client, pattern: &str) -> bool {
+    for _ in 0..500 {
+        let rows = raw
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+                &[&pattern],
+            )
+            .await
+            .unwrap();
+        if !rows.is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
 fn table(generation: u32) -> DocumentTable {
     DocumentTable {
         projection: "balances".into(),
@@ -49,24 +68,8 @@ async fn a_second_worker_waits_on_the_checkpoint_row_then_finds_it_moved() {
     });
     // The second batch blocks on the generation row the first one updated.
     let schema = store.schema().to_owned();
-    let mut waiting = false;
-    for _ in 0..500 {
-        let rows = raw
-            .query(
-                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'
-                 AND query LIKE '%' || $1 || '%es_projection_generations%'",
-                &[&schema],
-            )
-            .await
-            .unwrap();
-        if !rows.is_empty() {
-            waiting = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     assert!(
-        waiting,
+        waits_on_a_lock(&raw, &format!("%{schema}%es_projection_generations%")).await,
         "the second worker waits for the first one's row lock"
     );
     assert!(!second.is_finished());
@@ -81,6 +84,88 @@ async fn a_second_worker_waits_on_the_checkpoint_row_then_finds_it_moved() {
     }
     assert!(store.get_document(&table, "b").await.unwrap().is_none());
     assert!(store.get_document(&table, "a").await.unwrap().is_some());
+    store.drop_schema().await.unwrap();
+}
+
+/// A SQL projection with one table, to make a generation's tables.
+struct Things;
+
+#[async_trait::async_trait]
+impl crate::sql::SqlProjection for Things {
+    const NAME: &'static str = "things";
+    const VERSION: &'static str = "1";
+    const EVENTS: &'static [&'static str] = &["thing.made"];
+    const TABLES: &'static [&'static str] = &["things"];
+
+    async fn create_tables(&self, sql: &mut crate::sql::SqlTx<'_>) -> Result<(), crate::BoxError> {
+        sql.execute("CREATE TABLE {things} (id TEXT PRIMARY KEY)", &[])
+            .await?;
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        _: &RecordedEvent,
+        _: &mut crate::sql::SqlTx<'_>,
+    ) -> Result<(), crate::BoxError> {
+        Ok(())
+    }
+}
+
+/// A rebuild and a daemon may start the same new generation at once: both find its SQL
+/// tables missing, and the later `CREATE TABLE` waits for the earlier transaction, then
+/// fails on the duplicate. The later batch must find the tables made and go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_batches_making_a_generations_sql_tables_at_once_both_go_on() {
+    use crate::read::ErasedProjection;
+
+    let Some((store, raw)) = store_with("read_sql_tables", |config| config).await else {
+        return;
+    };
+    let other = second_instance(&store).await;
+    let model = Arc::new(crate::read::sql::SqlModel::new(Things));
+    let table = DocumentTable {
+        projection: "things".into(),
+        generation: 1,
+        indexes: Vec::new(),
+    };
+    store.create_generation(&table, "1").await.unwrap();
+    let mut first = store.begin().await.unwrap();
+    ErasedProjection::apply_batch(&*model, &store, &mut *first, &table, &[])
+        .await
+        .unwrap();
+    let (second_model, second_table) = (model.clone(), table.clone());
+    let second = tokio::spawn(async move {
+        let mut tx = other.begin().await.unwrap();
+        let applied =
+            ErasedProjection::apply_batch(&*second_model, &other, &mut *tx, &second_table, &[])
+                .await;
+        match applied {
+            Ok(_) => tx.commit().await,
+            Err(error) => Err(error),
+        }
+    });
+    let schema = store.schema().to_owned();
+    assert!(
+        waits_on_a_lock(&raw, &format!("CREATE TABLE%{schema}%things__g1%")).await,
+        "the second batch's CREATE TABLE waits for the first transaction"
+    );
+    first.commit().await.unwrap();
+    second
+        .await
+        .unwrap()
+        .expect("the second batch finds the tables made");
+    let made = store
+        .query_sql(
+            &format!(
+                "SELECT count(*) AS n FROM {}",
+                store.sql_table_name("things__g1").unwrap()
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(made.get(0, "n").unwrap().as_i64(), Some(0));
     store.drop_schema().await.unwrap();
 }
 
