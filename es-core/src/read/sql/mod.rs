@@ -48,7 +48,10 @@
 //!   (`titles__g1`, schema-qualified on PostgreSQL). A rebuild (by hand, or because
 //!   `VERSION` changed) creates the next generation's tables with
 //!   [`create_tables`](SqlProjection::create_tables), fills them beside the live ones and
-//!   swaps them in; the old generation's tables are dropped.
+//!   swaps them in; the old generation's tables are dropped. What `create_tables` makes is
+//!   committed once per generation, so it needs no `IF NOT EXISTS`: when two workers (a
+//!   rebuild and a daemon, or two processes) start a generation at once, the one that loses
+//!   the race finds the winner's tables and goes on.
 //! - **Views under the plain names.** After each swap (and when the daemon starts) a view
 //!   `titles` shows the live generation, for other tools; in code, [`query`] resolves
 //!   `{titles}` to the live table directly.
