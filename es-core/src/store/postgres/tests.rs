@@ -639,21 +639,33 @@ async fn raw_second(application: &str) -> tokio_postgres::Client {
     let client = raw("outcome_unknown")
         .await
         .expect("a second raw connection");
-    for _ in 0..200 {
-        let rows = client
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                &[&application],
-            )
-            .await
-            .unwrap();
-        if !rows.is_empty() {
-            return client;
+    let terminated = until_a_row(
+        &client,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = $1 AND wait_event_type = 'Lock'",
+        application,
+        (200, Duration::from_millis(20)),
+    )
+    .await;
+    assert!(terminated, "the append never waited on the lock");
+    client
+}
+
+/// Runs `sql` (with `param` as `$1`) every `pause` until it returns a row (true), at most
+/// `tries` times (false): for a test that waits for another connection to reach a state.
+async fn until_a_row(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    param: &str,
+    (tries, pause): (u32, Duration),
+) -> bool {
+    for _ in 0..tries {
+        if !client.query(sql, &[&param]).await.unwrap().is_empty() {
+            return true;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(pause).await;
     }
-    panic!("the append never waited on the lock");
+    false
 }
 
 mod read_models;

@@ -17,20 +17,13 @@ async fn second_instance(store: &PostgresStore) -> PostgresStore {
 /// Whether, within five seconds, a statement matching `pattern` (SQL `LIKE`) waits on a
 /// lock held by another transaction.
 async fn waits_on_a_lock(raw: &tokio_postgres::Client, pattern: &str) -> bool {
-    for _ in 0..500 {
-        let rows = raw
-            .query(
-                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
-                &[&pattern],
-            )
-            .await
-            .unwrap();
-        if !rows.is_empty() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
+    until_a_row(
+        raw,
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+        pattern,
+        (500, Duration::from_millis(10)),
+    )
+    .await
 }
 
 fn table(generation: u32) -> DocumentTable {
