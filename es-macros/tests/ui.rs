@@ -1,7 +1,7 @@
 //! Compile-time checks of the macros: each `ui/<macro>/<mistake>.rs` must fail to compile with
 //! exactly the message in its `.stderr`; each `ui/pass/*.rs` must compile and run.
 //!
-//! To accept changed messages after improving one: `TRYBUILD=overwrite cargo test -p es-tests --test ui`,
+//! To accept changed messages after improving one: `TRYBUILD=overwrite cargo test -p es-macros --test ui`,
 //! then read every changed `.stderr` as a newcomer would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
