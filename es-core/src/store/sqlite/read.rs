@@ -93,6 +93,21 @@ pub(super) fn read_stream<T: StreamRow>(
     )
 }
 
+/// The statement of [`command_events`].
+///
+/// INDEXED BY: without statistics SQLite prefers the stream's unique index here, because it
+/// also gives the order, and then reads every event of the stream to compare command ids:
+/// each append of a command scanned its stream's whole history. The command index finds the
+/// few rows directly; should it ever be unusable, the statement fails instead of silently
+/// scanning.
+pub(super) fn command_events_sql() -> String {
+    format!(
+        "SELECT {} FROM es_events INDEXED BY es_events_by_command \
+         WHERE command_id = ?1 AND stream_id = ?2 ORDER BY version",
+        decode::EVENT
+    )
+}
+
 /// The events a command appended to `stream`, in order (none if it never ran there).
 pub(super) fn command_events(
     connection: &Connection,
@@ -102,10 +117,7 @@ pub(super) fn command_events(
     let mut decoder = Decoder::for_stream(stream);
     query(
         connection,
-        &format!(
-            "SELECT {} FROM es_events WHERE command_id = ?1 AND stream_id = ?2 ORDER BY version",
-            decode::EVENT
-        ),
+        &command_events_sql(),
         params![command_id.to_string(), stream.as_str()],
         EVENTS,
         |row| decoder.event(row),

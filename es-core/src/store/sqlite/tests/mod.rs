@@ -20,6 +20,7 @@ mod daemon;
 mod log;
 mod opening;
 mod read_models;
+mod statements;
 
 /// A directory of its own per test, removed with everything SQLite put in it (-wal, -shm).
 pub(super) struct TempDir(PathBuf);
