@@ -66,6 +66,27 @@ pub(crate) async fn rebuild<A: Aggregate>(
     Ok(start)
 }
 
+/// `known` brought up to the stream's end by applying only the events after its version:
+/// what a command retried after a conflict decides on, instead of replaying the stream from
+/// its start (on a hot stream, each conflict would otherwise cost a read of the whole
+/// stream). A rollback marker among the new events cannot be applied on top of a state, so
+/// then the stream is rebuilt as a load would.
+pub(crate) async fn catch_up<A: Aggregate>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    known: Loaded<A>,
+) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+    let replayed = Replayed {
+        store,
+        stream,
+        until: Until::Version(u64::MAX),
+    };
+    match apply_unless_rolled_back(replayed, known).await? {
+        Some(current) => Ok(current),
+        None => rebuild(store, stream, Until::Version(u64::MAX), true).await,
+    }
+}
+
 async fn starting_point<A: Aggregate>(
     replayed: Replayed<'_>,
     use_snapshot: bool,

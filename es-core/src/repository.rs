@@ -17,7 +17,7 @@ use crate::error::{DecodeError, RepositoryError, StoreError};
 use crate::event::{Event, EventSet};
 use crate::history::{decode_change, Change, RolledBack};
 use crate::read::{Projections, ReadStore};
-use crate::replay::{rebuild, Until};
+use crate::replay::{catch_up, rebuild, Until};
 use crate::store::{EventStore, ExpectedVersion, Snapshot};
 use crate::stream::StreamId;
 
@@ -455,16 +455,23 @@ impl<A: Aggregate> Repository<A> {
         let command_id = metadata.command_id.unwrap_or(first_event_id);
         let span = tracing::Span::current();
         let mut attempt = 0;
+        // The state the last attempt decided on, when another writer has moved the stream
+        // past it: the next attempt applies only what was appended since.
+        let mut outdated: Option<Loaded<A>> = None;
         loop {
             attempt += 1;
             span.record("attempts", attempt);
-            let (loaded, from_cache) = self.current(stream).await?;
+            let (loaded, from_cache) = match outdated.take() {
+                Some(known) => (catch_up::<A>(&*self.store, stream, known).await?, false),
+                None => self.current(stream).await?,
+            };
             let changes = match decide(&loaded) {
                 Ok(changes) => changes,
                 Err(error) => {
                     // A refusal decided on a cached copy is only trusted if no one else has
                     // written since: otherwise decide again on the fresh state.
                     if from_cache && self.store.stream_version(stream).await? != loaded.version {
+                        outdated = Some(loaded);
                         continue;
                     }
                     self.keep(stream, loaded);
@@ -556,6 +563,7 @@ impl<A: Aggregate> Repository<A> {
                         });
                     }
                     tracing::debug!(%conflict, attempt, "conflict, retrying");
+                    outdated = Some(loaded);
                     tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
                 }
                 Err(other) => {

@@ -39,6 +39,8 @@ on_every_store!(
     a_snapshot_of_another_shape_or_unreadable_is_ignored,
     a_stale_cached_copy_is_dropped_on_conflict,
     a_rejection_from_a_stale_cached_copy_is_decided_again,
+    a_retry_after_a_conflict_reads_only_the_events_it_missed,
+    a_retry_after_a_conflict_over_a_rollback_rebuilds_the_state,
 );
 
 fn id(text: &str) -> String {
@@ -387,6 +389,72 @@ async fn a_stale_cached_copy_is_dropped_on_conflict(store: Store) {
         .unwrap();
     assert_eq!(committed[0].version, 4);
     assert_eq!(second.load(&id("c")).await.unwrap().state.balance, 111);
+}
+
+async fn a_retry_after_a_conflict_reads_only_the_events_it_missed(store: Store) {
+    let counting = Arc::new(CountingStore::new(store));
+    let store: Store = Arc::clone(&counting) as Store;
+    let first = Repository::<Account>::new(Arc::clone(&store));
+    let second = Repository::<Account>::new(Arc::clone(&store));
+    open_account(&first, "busy").await;
+    // 150 deposits: the account snapshots every 100 events, so a full load would start at
+    // version 100 and read 52 events; the retry reads the 1 it missed.
+    for _ in 0..150 {
+        first
+            .execute(&id("busy"), Deposit { amount: 1 })
+            .await
+            .unwrap();
+    }
+    // Another instance moves the stream on: `first`'s cached copy (version 151) is stale.
+    second
+        .execute(&id("busy"), Deposit { amount: 10 })
+        .await
+        .unwrap();
+    let read_before = counting.events_read();
+    let committed = first
+        .execute(&id("busy"), Deposit { amount: 100 })
+        .await
+        .unwrap();
+    assert_eq!(committed[0].version, 153);
+    assert_eq!(
+        counting.events_read() - read_before,
+        1,
+        "the retry applies the one event it missed instead of loading the stream again"
+    );
+    assert_eq!(
+        first.load(&id("busy")).await.unwrap().state.balance,
+        260,
+        "the caught-up state equals a full replay"
+    );
+}
+
+async fn a_retry_after_a_conflict_over_a_rollback_rebuilds_the_state(store: Store) {
+    let first = Repository::<Account>::new(Arc::clone(&store));
+    let second = Repository::<Account>::new(Arc::clone(&store));
+    open_account(&first, "undone").await;
+    first
+        .execute(&id("undone"), Deposit { amount: 5 })
+        .await
+        .unwrap();
+    first
+        .execute(&id("undone"), Deposit { amount: 7 })
+        .await
+        .unwrap();
+    // Another instance rolls the stream back past `first`'s cached copy (balance 12): a
+    // marker cannot be applied on top of a state, so the retry must rebuild.
+    second
+        .rollback(&id("undone"), 2, "ops", "the second deposit was a mistake")
+        .await
+        .unwrap();
+    first
+        .execute(&id("undone"), Deposit { amount: 100 })
+        .await
+        .unwrap();
+    assert_eq!(
+        first.load(&id("undone")).await.unwrap().state.balance,
+        105,
+        "decided on the rolled-back state"
+    );
 }
 
 async fn a_rejection_from_a_stale_cached_copy_is_decided_again(store: Store) {
