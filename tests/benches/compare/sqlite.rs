@@ -136,7 +136,7 @@ pub async fn figure_6(settings: &Settings, dir: &std::path::Path) -> Vec<Row> {
 /// version, the command id) do not read the stream's history.
 async fn command_on_a_long_stream(settings: &Settings, store: &Arc<dyn EventStore>) -> Row {
     let repository = Repository::<ours::Account>::new(Arc::clone(store));
-    let commands = if settings.rounds == 1 { 50 } else { 300 };
+    let commands = settings.long_stream_commands;
     let mut per_stream = Vec::new();
     for stream in ["long", "short"] {
         let id = stream.to_owned();
